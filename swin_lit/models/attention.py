@@ -1,0 +1,111 @@
+"""Window multi-head self-attention with a switchable similarity (dot / scaled cosine)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from swin_lit.models.position import build_position_bias
+
+# V2 cosine attention: the learnable per-head logit scale starts at 10 and is clamped at 100.
+LOGIT_SCALE_INIT = math.log(10.0)
+LOGIT_SCALE_MAX = math.log(100.0)
+
+
+def merge_bias_and_mask(bias: torch.Tensor | None, mask: torch.Tensor | None, batch_windows: int) -> torch.Tensor | None:
+    """One additive attention bias for a batch of windows.
+
+    bias: (heads, N, N) position bias or None; mask: (nW, N, N) shift/padding mask or None.
+    Returns None or a 4-D (B * nW, heads, N, N) tensor (a broadcast view where possible): the 4-D form is
+    what the fused CPU kernel accepts on its fast path.
+    """
+    if mask is None:
+        if bias is None:
+            return None
+        return bias.unsqueeze(0).expand(batch_windows, -1, -1, -1)
+    nW = mask.shape[0]
+    merged = mask.unsqueeze(1) if bias is None else mask.unsqueeze(1) + bias  # (nW, heads|1, N, N)
+    B = batch_windows // nW
+    return merged.unsqueeze(0).expand(B, -1, -1, -1, -1).reshape(batch_windows, *merged.shape[1:])
+
+
+class WindowAttention(nn.Module):
+    """Attention inside each window of N = window^2 tokens.
+
+    ``similarity="dot"``:    logits = (q k^T) / sqrt(head_dim) + B, with q, k and v biases (V1).
+    ``similarity="cosine"``: logits = cos(q, k) * exp(min(s_h, log 100)) + B, per-head learnable s_h
+                             (init log 10), with q and v biases only (V2: a key bias would change cos).
+    B is the relative position bias (``position`` switch), plus the shift/padding mask of the block.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        window: int,
+        similarity: str = "dot",
+        position: str = "table",
+        normalising_window: int = 0,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        fused: bool = True,
+    ) -> None:
+        super().__init__()
+        self.dim, self.heads, self.window = dim, heads, window
+        self.head_dim = dim // heads
+        self.similarity = similarity
+        self.fused = fused
+        self.attn_drop = attn_drop
+        self.position_bias = build_position_bias(position, window, heads, normalising_window)
+        if similarity == "cosine":
+            self.logit_scale = nn.Parameter(torch.full((heads, 1, 1), LOGIT_SCALE_INIT))
+            self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+            self.q_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
+            self.v_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
+        else:
+            self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def _qkv_bias(self) -> torch.Tensor | None:
+        if self.similarity != "cosine":
+            return self.qkv.bias
+        if self.q_bias is None:
+            return None
+        return torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B * nW, N, C); mask: (nW, N, N) or None. Returns (B * nW, N, C)."""
+        Bw, N, C = x.shape
+        qkv = F.linear(x, self.qkv.weight, self._qkv_bias())  # (Bw, N, 3C)
+        q, k, v = qkv.view(Bw, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)  # (Bw, h, N, d)
+        if self.similarity == "cosine":
+            q = F.normalize(q, dim=-1) * torch.clamp(self.logit_scale, max=LOGIT_SCALE_MAX).exp()
+            k = F.normalize(k, dim=-1)
+            scale = 1.0
+        else:
+            scale = self.head_dim**-0.5
+        bias = self.position_bias() if self.position_bias is not None else None
+        attn_bias = merge_bias_and_mask(bias, mask, Bw)  # None or (Bw, h, N, N)
+        dropout = self.attn_drop if self.training else 0.0
+        if self.fused:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, dropout_p=dropout, scale=scale)
+        else:
+            out = explicit_attention(q, k, v, attn_bias, dropout, scale)
+        out = out.transpose(1, 2).reshape(Bw, N, C)  # (Bw, N, C)
+        return self.proj_drop(self.proj(out))
+
+
+def explicit_attention(q, k, v, attn_bias, dropout: float, scale: float) -> torch.Tensor:
+    """The reference path: softmax((q * scale) k^T + bias) v, written out."""
+    logits = (q * scale) @ k.transpose(-2, -1)  # (Bw, h, N, N)
+    if attn_bias is not None:
+        logits = logits + attn_bias
+    attn = logits.softmax(dim=-1)
+    if dropout > 0:
+        attn = F.dropout(attn, p=dropout)
+    return attn @ v
