@@ -8,28 +8,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from swin_lit.models.kernels import explicit_attention, window_sdpa
 from swin_lit.models.position import build_position_bias
 
 # V2 cosine attention: the learnable per-head logit scale starts at 10 and is clamped at 100.
 LOGIT_SCALE_INIT = math.log(10.0)
 LOGIT_SCALE_MAX = math.log(100.0)
-
-
-def merge_bias_and_mask(bias: torch.Tensor | None, mask: torch.Tensor | None, batch_windows: int) -> torch.Tensor | None:
-    """One additive attention bias for a batch of windows.
-
-    bias: (heads, N, N) position bias or None; mask: (nW, N, N) shift/padding mask or None.
-    Returns None or a 4-D (B * nW, heads, N, N) tensor (a broadcast view where possible): the 4-D form is
-    what the fused CPU kernel accepts on its fast path.
-    """
-    if mask is None:
-        if bias is None:
-            return None
-        return bias.unsqueeze(0).expand(batch_windows, -1, -1, -1)
-    nW = mask.shape[0]
-    merged = mask.unsqueeze(1) if bias is None else mask.unsqueeze(1) + bias  # (nW, heads|1, N, N)
-    B = batch_windows // nW
-    return merged.unsqueeze(0).expand(B, -1, -1, -1, -1).reshape(batch_windows, *merged.shape[1:])
 
 
 class WindowAttention(nn.Module):
@@ -89,23 +73,9 @@ class WindowAttention(nn.Module):
             scale = 1.0
         else:
             scale = self.head_dim**-0.5
-        bias = self.position_bias() if self.position_bias is not None else None
-        attn_bias = merge_bias_and_mask(bias, mask, Bw)  # None or (Bw, h, N, N)
+        bias = self.position_bias() if self.position_bias is not None else None  # (h, N, N) or None
         dropout = self.attn_drop if self.training else 0.0
-        if self.fused:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias, dropout_p=dropout, scale=scale)
-        else:
-            out = explicit_attention(q, k, v, attn_bias, dropout, scale)
+        attend = window_sdpa if self.fused else explicit_attention
+        out = attend(q, k, v, bias, mask, scale, dropout)  # (Bw, h, N, d)
         out = out.transpose(1, 2).reshape(Bw, N, C)  # (Bw, N, C)
         return self.proj_drop(self.proj(out))
-
-
-def explicit_attention(q, k, v, attn_bias, dropout: float, scale: float) -> torch.Tensor:
-    """The reference path: softmax((q * scale) k^T + bias) v, written out."""
-    logits = (q * scale) @ k.transpose(-2, -1)  # (Bw, h, N, N)
-    if attn_bias is not None:
-        logits = logits + attn_bias
-    attn = logits.softmax(dim=-1)
-    if dropout > 0:
-        attn = F.dropout(attn, p=dropout)
-    return attn @ v

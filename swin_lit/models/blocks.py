@@ -129,7 +129,8 @@ class Stage(nn.Module):
     """``depth`` blocks at one resolution, alternating regular and shifted windows, then (optionally)
     patch merging. Merging sits at the END of the stage, as in the official checkpoints."""
 
-    def __init__(self, geometry: StageGeometry, depth: int, cfg, drop_paths: list[float], normalising_window: int, merge: bool) -> None:
+    def __init__(self, geometry: StageGeometry, depth: int, cfg, drop_paths: list[float], normalising_window: int,
+                 merge: bool) -> None:
         super().__init__()
         g = geometry
         self.blocks = nn.ModuleList(

@@ -84,7 +84,9 @@ class SwinConfig:
         if len(self.num_heads) != len(self.depths):
             fail("num_heads", f"needs one entry per stage ({len(self.depths)}), got {list(self.num_heads)}")
         if self.img_size % self.patch_size:
-            ok = [s for s in range(self.patch_size, 4 * self.img_size, self.patch_size) if abs(s - self.img_size) <= 2 * self.patch_size]
+            p = self.patch_size
+            below = self.img_size // p * p
+            ok = [s for s in (below - p, below, below + p, below + 2 * p) if s > 0]
             fail(
                 "img_size",
                 f"{self.img_size} is not divisible by patch_size {self.patch_size}; "

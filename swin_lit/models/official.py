@@ -39,7 +39,8 @@ def official_config(kind: str, **kwargs) -> SwinConfig:
         raise ConfigError(f"kind: got {kind!r}; allowed values are 'v1', 'v2'")
     unknown = sorted(set(kwargs) - _ACCEPTED[kind])
     if unknown:
-        raise ConfigError(f"{unknown[0]}: not an official {kind} argument; allowed: {', '.join(sorted(_ACCEPTED[kind]))}")
+        allowed = ", ".join(sorted(_ACCEPTED[kind]))
+        raise ConfigError(f"{unknown[0]}: not an official {kind} argument; allowed: {allowed}")
     kw = dict(kwargs)
     ape = kw.pop("ape", False)
     if "img_size" in kw and not isinstance(kw["img_size"], int):
@@ -82,7 +83,7 @@ def _unwrap(state_dict: Mapping) -> dict[str, torch.Tensor]:
 
 
 def _from_timm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """timm layout -> official layout: ``layers.{i}.downsample`` -> ``layers.{i-1}.downsample``, ``head.fc`` -> ``head``."""
+    """timm layout -> official: ``layers.{i}.downsample`` -> ``layers.{i-1}.downsample``, ``head.fc`` -> ``head``."""
     out = {}
     for key, value in sd.items():
         m = re.match(r"layers\.(\d+)\.downsample\.(.*)", key)
@@ -122,7 +123,8 @@ def _check_keys(model: SwinTransformer, sd: dict[str, torch.Tensor], allow_missi
     if unexpected:
         problems.append(f"unexpected keys: {', '.join(unexpected)}")
     if wrong:
-        problems.append("shape mismatch: " + ", ".join(f"{k} {tuple(sd[k].shape)} vs {tuple(expected[k].shape)}" for k in wrong))
+        shapes = (f"{k} {tuple(sd[k].shape)} vs {tuple(expected[k].shape)}" for k in wrong)
+        problems.append("shape mismatch: " + ", ".join(shapes))
     if problems:
         raise KeyError("checkpoint does not fit the model; " + "; ".join(problems))
 

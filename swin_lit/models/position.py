@@ -61,7 +61,9 @@ class ContinuousPositionBias(nn.Module):
         super().__init__()
         self.window, self.heads, self.spacing = window, heads, spacing
         self.normalising_window = normalising_window or window
-        self.mlp = nn.Sequential(nn.Linear(2, CPB_HIDDEN), nn.ReLU(inplace=True), nn.Linear(CPB_HIDDEN, heads, bias=False))
+        self.mlp = nn.Sequential(
+            nn.Linear(2, CPB_HIDDEN), nn.ReLU(inplace=True), nn.Linear(CPB_HIDDEN, heads, bias=False)
+        )
         coords = cpb_coordinates(window, self.normalising_window, spacing)
         self.register_buffer("coords", coords.view(-1, 2), persistent=False)  # ((2M-1)^2, 2)
         self.register_buffer("index", relative_position_index(window).flatten(), persistent=False)

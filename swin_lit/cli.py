@@ -1,0 +1,79 @@
+"""``swin-lit``: the command line. Each subcommand lives with the part of the package it drives and
+registers itself here; heavy imports (torch, lightning) happen only inside the command that needs them,
+so ``--help`` and listings start fast.
+
+Exit codes: 0 success (or nothing to do), 1 a run failed, 2 bad input (config, spec, data, arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+# subcommand -> module with ``register(subparsers)``; the module's parser sets ``func(args) -> int``.
+COMMANDS = {
+    "train": "swin_lit.train.command",
+    "ablate": "swin_lit.ablate.command",
+    "report": "swin_lit.report.command",
+    "transfer": "swin_lit.train.transfer_command",
+    "viz": "swin_lit.report.viz_command",
+    "models": "swin_lit.models.command",
+}
+
+EPILOG = """examples:
+  swin-lit train --config configs/default.yaml                      # one run on the embedded data
+  swin-lit train --config configs/default.yaml --set model.shift=none --set seed=1
+  swin-lit ablate ablations/quick.yaml --workers 2                  # a grid of variants x seeds
+  swin-lit ablate ablations/quick.yaml --dry-run                    # list the cells and their state
+  swin-lit report results/quick                                     # tables and figures of a study
+  swin-lit transfer runs/<run> --to 64:8 --to 96:12                 # evaluate at larger windows
+  swin-lit models                                                   # presets with params and FLOPs
+"""
+
+
+class BadInput(Exception):
+    """Raised by a command for input it rejects before doing any work (exit code 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swin-lit",
+        description="Swin Transformer V1/V2 ablations: train variants, run grids with Optuna, report tables.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS.values():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+            continue  # a command not built yet
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    from swin_lit.typed import ConfigError
+
+    try:
+        return int(args.func(args) or 0)
+    except (BadInput, ConfigError) as err:
+        print(f"swin-lit {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"swin-lit {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""The run config: YAML files -> one typed, validated ``RunConfig``.
+
+A run config has four sections, each owned by the part of the package that uses it:
+``model`` (``swin_lit.models.config.SwinConfig``), ``data`` (``swin_lit.data.config.DataConfig``),
+``optim`` and ``trainer`` (below), plus ``name`` and ``seed``.
+
+YAML composition: a file may name ``defaults`` (a mapping of section -> file under ``configs/<section>/``),
+whose contents fill that section; then the file's own keys are merged on top; then ``--set key=value``
+overrides (dotted keys, YAML values) on top of that. Unknown keys, wrong types and impossible
+combinations raise ``ConfigError`` naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from swin_lit.data.config import DataConfig
+from swin_lit.models.config import SwinConfig
+from swin_lit.typed import ConfigError, fail, from_dict, to_dict
+
+CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with linear warmup then cosine decay, stepped per iteration (the official recipe)."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_epochs: float = 1.0
+    warmup_lr: float = 1e-6
+    min_lr: float = 1e-5
+    grad_clip: float = 5.0  # max global grad norm; 0 disables
+    label_smoothing: float = 0.1
+    mixup_alpha: float = 0.0  # 0 disables; official 0.8
+    cutmix_alpha: float = 0.0  # 0 disables; official 1.0
+    mix_prob: float = 1.0
+    randaugment_ops: int = 0  # RandAugment ops per image; 0 disables (official rand-m9: 2 ops)
+    randaugment_magnitude: int = 9  # 0..10
+    random_erasing: float = 0.0  # probability per image; official 0.25
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            fail("lr", f"must be > 0, got {self.lr}")
+        non_negative = ("weight_decay", "warmup_epochs", "warmup_lr", "min_lr", "grad_clip", "mixup_alpha",
+                        "cutmix_alpha")
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                fail(name, f"must be >= 0, got {getattr(self, name)}")
+        for name in ("label_smoothing", "mix_prob", "random_erasing"):
+            if not 0 <= getattr(self, name) <= 1:
+                fail(name, f"must be in [0, 1], got {getattr(self, name)}")
+        if self.randaugment_ops < 0:
+            fail("randaugment_ops", f"must be >= 0, got {self.randaugment_ops}")
+        if not 0 <= self.randaugment_magnitude <= 10:
+            fail("randaugment_magnitude", f"must be in [0, 10], got {self.randaugment_magnitude}")
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """What Lightning's Trainer gets. ``precision: auto`` is 32-true on CPU and bf16-mixed on GPU."""
+
+    max_epochs: int = 10
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed", "64-true"] = "auto"
+    compile: bool = False
+    deterministic: bool = True
+    threads: int = 0  # torch intra-op threads; 0 = leave torch's default (all cores)
+    limit_train_batches: float = 1.0
+    limit_val_batches: float = 1.0
+    checkpoint_every_n_steps: int = 50  # mid-epoch checkpoints (last.ckpt) so a stopped run resumes
+    log_every_n_steps: int = 10
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_epochs < 1:
+            fail("max_epochs", f"must be >= 1, got {self.max_epochs}")
+        if self.num_nodes < 1:
+            fail("num_nodes", f"must be >= 1, got {self.num_nodes}")
+        if self.threads < 0:
+            fail("threads", f"must be >= 0, got {self.threads}")
+        for name in ("limit_train_batches", "limit_val_batches"):
+            if not 0 < getattr(self, name) <= 1 and not (getattr(self, name) > 1 and getattr(self, name).is_integer()):
+                fail(name, f"must be a fraction in (0, 1] or a whole number of batches, got {getattr(self, name)}")
+        if self.checkpoint_every_n_steps < 0:
+            fail("checkpoint_every_n_steps", f"must be >= 0, got {self.checkpoint_every_n_steps}")
+
+
+# Fields that change how a run is watched, not what it computes: left out of the run hash.
+NON_RESULT_FIELDS = {("trainer", "progress"), ("trainer", "log_every_n_steps"), ("trainer", "checkpoint_every_n_steps")}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "swin"
+    seed: int = 0
+    model: SwinConfig = field(default_factory=SwinConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    # Start from the weights of a trained run folder (fine-tuning at another image/window size): the
+    # weights are carried over with the official recipe (V1 tables resized bicubically, CPB as is).
+    init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/\\ "):
+            fail("name", f"must be a non-empty name without slashes or spaces, got {self.name!r}")
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    def hash(self) -> str:
+        """Stable short hash of everything that determines the run's result."""
+        d = self.to_dict()
+        for section, key in NON_RESULT_FIELDS:
+            d[section].pop(key, None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+    def run_id(self) -> str:
+        return f"{self.name}-{self.hash()}"
+
+
+# -- YAML composition --------------------------------------------------------------------------------
+
+def deep_merge(base: dict, top: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def compose(path: str | Path) -> dict:
+    """A config file with its ``defaults`` resolved, as a plain dict (not yet validated)."""
+    path = Path(path)
+    data = read_yaml(path)
+    defaults = data.pop("defaults", {}) or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}: defaults must map a section to a file name, e.g. {{model: tiny}}")
+    merged: dict = {}
+    for section, name in defaults.items():
+        if section not in ("model", "data", "optim", "trainer"):
+            raise ConfigError(f"defaults.{section}: unknown section; allowed: model, data, optim, trainer")
+        candidates = [path.parent / section / f"{name}.yaml", path.parent.parent / section / f"{name}.yaml",
+                      CONFIG_ROOT / section / f"{name}.yaml"]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise ConfigError(f"defaults.{section}: no file {section}/{name}.yaml next to {path} or in {CONFIG_ROOT}")
+        merged[section] = deep_merge(merged.get(section, {}), read_yaml(found))
+    return deep_merge(merged, data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"model.shift=none"`` -> (["model", "shift"], "none"); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r}: expected key=value, e.g. model.shift=none")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any] | list[str]) -> dict:
+    """Set dotted keys (from ``--set`` strings or a {dotted key: value} mapping)."""
+    out = copy.deepcopy(data)
+    items = [parse_override(o) for o in overrides] if isinstance(overrides, list) else [
+        (k.split("."), v) for k, v in overrides.items()]
+    for keys, value in items:
+        node = out
+        for k in keys[:-1]:
+            if not isinstance(node.setdefault(k, {}), dict):
+                raise ConfigError(f"{'.'.join(keys)}: {k} is not a section")
+            node = node[k]
+        node[keys[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: dict | list | None = None) -> RunConfig:
+    """YAML file (or the built-in default) + overrides -> validated ``RunConfig``."""
+    data = compose(path if path is not None else CONFIG_ROOT / "default.yaml")
+    if overrides:
+        data = apply_overrides(data, overrides)
+    return from_dict(RunConfig, data)
+
+
+def config_from_dict(data: dict) -> RunConfig:
+    return from_dict(RunConfig, data)

@@ -1,0 +1,174 @@
+"""The LightningModule that trains and evaluates any Swin variant."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
+
+from swin_lit.config import RunConfig
+from swin_lit.models import SwinTransformer
+from swin_lit.train import augment
+
+HP_METRICS = {"hp/val_top1": 0.0, "hp/test_top1": 0.0}
+
+
+def split_metrics(num_classes: int, calibration: bool) -> torchmetrics.MetricCollection:
+    """top-1 / top-5 accuracy (micro, as in papers), and ECE for evaluation splits."""
+    metrics = {
+        "top1": MulticlassAccuracy(num_classes, top_k=1, average="micro"),
+        "top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
+    }
+    if calibration:
+        metrics["ece"] = MulticlassCalibrationError(num_classes, n_bins=15, norm="l1")
+    return torchmetrics.MetricCollection(metrics)
+
+
+class SwinClassifier(pl.LightningModule):
+    def __init__(self, cfg: RunConfig) -> None:
+        super().__init__()
+        self.save_hyperparameters({"config": cfg.to_dict()})  # plain JSON types only (weights_only loads)
+        self.cfg = cfg
+        self.model = SwinTransformer(cfg.model)
+        if cfg.trainer.compile:
+            self.model.compile()
+        n = cfg.model.num_classes
+        self.train_metrics = split_metrics(n, calibration=False).clone(prefix="train/")
+        self.val_metrics = split_metrics(n, calibration=True).clone(prefix="val/")
+        self.test_metrics = split_metrics(n, calibration=True).clone(prefix="test/")
+        self.train_loss = torchmetrics.MeanMetric()
+        self.val_loss = torchmetrics.MeanMetric()
+        self.test_loss = torchmetrics.MeanMetric()
+        self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.history: list[dict] = []  # per-epoch curve, kept in checkpoints
+        self._epoch_start = 0.0
+        self.train_seconds = 0.0  # pure training-loop time over all epochs (for images/s)
+        self.train_images = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    # -- optimisation ----------------------------------------------------------------------------
+    def configure_optimizers(self):
+        o = self.cfg.optim
+        skip = self.model.no_weight_decay()
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():
+            if p.requires_grad:
+                (no_decay if name in skip else decay).append(p)
+        groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, eps=o.eps)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        steps_per_epoch = max(total // self.trainer.max_epochs, 1)
+        warmup = min(int(o.warmup_epochs * steps_per_epoch), total - 1)
+
+        def factor(step: int) -> float:  # multiplies o.lr
+            if step < warmup:
+                return (o.warmup_lr + (o.lr - o.warmup_lr) * step / warmup) / o.lr
+            progress = (step - warmup) / max(total - warmup, 1)
+            return (o.min_lr + (o.lr - o.min_lr) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))) / o.lr
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        if self.cfg.optim.grad_clip > 0:
+            self.clip_gradients(optimizer, gradient_clip_val=self.cfg.optim.grad_clip, gradient_clip_algorithm="norm")
+
+    # -- steps -----------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        o = self.cfg.optim
+        if o.randaugment_ops:
+            x = augment.rand_augment(x, o.randaugment_ops, o.randaugment_magnitude, self.aug_gen)
+        if o.random_erasing:
+            x = augment.random_erasing(x, o.random_erasing, self.aug_gen)
+        targets = augment.soft_targets(y, self.cfg.model.num_classes, o.label_smoothing)
+        x, targets = augment.mix(x, targets, o, self.aug_gen)
+        logits = self.model(x)
+        loss = torch.sum(-targets * F.log_softmax(logits, dim=-1), dim=-1).mean()
+        self.train_loss.update(loss.detach())
+        self.train_metrics.update(logits.detach(), y)
+        self.log("train/loss_step", loss.detach(), on_step=True, on_epoch=False)
+        self.train_images += x.shape[0]
+        return loss
+
+    def _eval_step(self, batch, metrics, loss_metric):
+        x, y = batch
+        logits = self.model(x)
+        loss_metric.update(F.cross_entropy(logits, y))
+        metrics.update(logits, y)
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, self.val_metrics, self.val_loss)
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, self.test_metrics, self.test_loss)
+
+    # -- epoch ends: log through the metric objects, keep the curve ----------------------------------
+    def on_train_start(self):
+        if self.logger is not None:
+            self.logger.log_hyperparams(flat_hparams(self.cfg.to_dict()), HP_METRICS)
+
+    def on_train_epoch_start(self):
+        self._epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self):
+        self.train_seconds += time.perf_counter() - self._epoch_start
+        loss = self.train_loss.compute()
+        self.train_loss.reset()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss ({loss.item()}) in epoch {self.current_epoch}")
+        self.log("train/loss", loss)
+        self.log_dict(self.train_metrics)
+
+    def on_validation_epoch_end(self):
+        if self.trainer.sanity_checking:
+            self.val_metrics.reset()
+            self.val_loss.reset()
+            return
+        values = {k: v.item() for k, v in self.val_metrics.compute().items()}
+        val_loss = self.val_loss.compute().item()
+        self.log_dict(self.val_metrics)
+        self.log("val/loss", self.val_loss)
+        self.log("hp/val_top1", values["val/top1"])
+        train_loss = self.train_loss.compute().item() if self.train_loss.update_called else float("nan")
+        self.history = [h for h in self.history if h["epoch"] != self.current_epoch]
+        self.history.append({"epoch": self.current_epoch, "train_loss": train_loss, "val_loss": val_loss,
+                             "val_top1": 100.0 * values["val/top1"]})
+
+    def on_test_epoch_end(self):
+        self.log("hp/test_top1", self.test_metrics["top1"].compute())
+        self.log_dict(self.test_metrics)
+        self.log("test/loss", self.test_loss)
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["swin_lit"] = {"history": self.history, "train_seconds": self.train_seconds,
+                                  "train_images": self.train_images, "aug_gen": self.aug_gen.get_state()}
+
+    def on_load_checkpoint(self, checkpoint):
+        state = checkpoint.get("swin_lit", {})
+        self.history = state.get("history", [])
+        self.train_seconds = state.get("train_seconds", 0.0)
+        self.train_images = state.get("train_images", 0)
+        if "aug_gen" in state:
+            self.aug_gen.set_state(state["aug_gen"])
+
+
+def flat_hparams(d: dict, prefix: str = "") -> dict:
+    """{"model": {"shift": "cyclic"}} -> {"model.shift": "cyclic"}; lists become strings (TensorBoard)."""
+    out = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_hparams(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = str(list(value))
+        else:
+            out[name] = "null" if value is None else value
+    return out

@@ -1,0 +1,224 @@
+"""One run: a resolved ``RunConfig`` in, a run folder with ``result.json`` out.
+
+Run folder ``<out>/<name>-<config hash>/``:
+    config.yaml            the resolved config (what ran)
+    checkpoints/last.ckpt  written every ``trainer.checkpoint_every_n_steps`` steps and at epoch ends
+    checkpoints/best.ckpt  best validation top-1
+    tensorboard/           event files (scalars, hparams linked to the final metrics)
+    result.json            written atomically, last: its presence means the run finished
+
+Running the same config again resumes from ``last.ckpt``; after a finished run it does nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from swin_lit.config import RunConfig, config_from_dict
+from swin_lit.record import RESULT_FILE, read_result, write_json_atomic
+
+DEFAULT_OUT = Path("runs")
+CONFIG_FILE = "config.yaml"
+PACKAGES = ("swin-lit", "torch", "lightning", "torchmetrics", "optuna", "pandas", "numpy")
+
+
+def run_dir_for(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT) -> Path:
+    return Path(out) / cfg.run_id()
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def git_revision() -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return f"{rev}{'-dirty' if dirty else ''}" if rev else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _quiet_lightning() -> None:
+    """Silence Lightning's tips and known-harmless warnings (see machine.md: LeafSpec, litlogger)."""
+    import logging
+
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                 "lightning.fabric.utilities.seed", "lightning.pytorch.callbacks.model_summary"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*litlogger.*")
+    warnings.filterwarnings("ignore", message=".*tensorboardX.*")
+    os.environ.setdefault("LITLOGGER_DISABLE_TIP", "1")
+
+
+def build_datamodule(cfg: RunConfig):
+    """The datamodule for ``cfg``, checked (DataError before any work) and matched to the model."""
+    from swin_lit.data.datamodule import SwinDataModule
+    from swin_lit.typed import ConfigError
+
+    dm = SwinDataModule(cfg.data, img_size=cfg.model.img_size, in_chans=cfg.model.in_chans)
+    dm.check()
+    if dm.num_classes != cfg.model.num_classes:
+        raise ConfigError(f"model.num_classes: the model has {cfg.model.num_classes} classes but the data has "
+                          f"{dm.num_classes}; set model.num_classes={dm.num_classes}")
+    return dm
+
+
+def precision_for(cfg: RunConfig, accelerator: str) -> str:
+    if cfg.trainer.precision != "auto":
+        return cfg.trainer.precision
+    return "32-true" if accelerator == "cpu" else "bf16-mixed"
+
+
+def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool | None = None,
+          callbacks: list | None = None) -> tuple[Path, dict]:
+    """Train and evaluate one config; returns (run folder, result record). Resumes an interrupted run;
+    returns the existing record of a finished one without doing anything."""
+    run_dir = run_dir_for(cfg, out)
+    done = read_result(run_dir)
+    if done is not None:
+        return run_dir, done
+
+    import lightning.pytorch as pl
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from swin_lit.models.flops import count_flops
+    from swin_lit.train.module import SwinClassifier
+
+    _quiet_lightning()
+    dm = build_datamodule(cfg)  # bad data fails here, before the run folder exists
+    source = load_trained_model(cfg.init_from) if cfg.init_from else None  # likewise a missing checkpoint
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    ckpt_dir = run_dir / "checkpoints"
+    last = ckpt_dir / "last.ckpt"
+    resume = last if last.is_file() else None
+
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = SwinClassifier(cfg)
+    if source is not None and resume is None:
+        from swin_lit.models.official import load_pretrained
+
+        load_pretrained(module.model, source.state_dict())
+    t = cfg.trainer
+    accelerator = "cpu" if t.accelerator == "auto" and not torch.cuda.is_available() else t.accelerator
+    best_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/top1", mode="max", save_top_k=1,
+                                auto_insert_metric_name=False, enable_version_counter=False)
+    last_ckpt = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+                                every_n_train_steps=t.checkpoint_every_n_steps or None, enable_version_counter=False)
+    show = t.progress if progress is None else progress
+    trainer = pl.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=t.max_epochs,
+        accelerator=accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=precision_for(cfg, accelerator),
+        deterministic=t.deterministic,
+        limit_train_batches=t.limit_train_batches if t.limit_train_batches <= 1 else int(t.limit_train_batches),
+        limit_val_batches=t.limit_val_batches if t.limit_val_batches <= 1 else int(t.limit_val_batches),
+        logger=TensorBoardLogger(save_dir=run_dir, name="tensorboard", version="", default_hp_metric=False),
+        callbacks=[best_ckpt, last_ckpt, *(callbacks or [])],
+        log_every_n_steps=t.log_every_n_steps,
+        enable_progress_bar=show,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=resume)
+    if trainer.interrupted:
+        raise KeyboardInterrupt
+    best = best_ckpt.best_model_path or str(last)
+    val = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
+    eval_start = time.perf_counter()
+    test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
+    eval_seconds = time.perf_counter() - eval_start
+    if trainer.global_rank != 0:
+        return run_dir, {}
+    n_test = len(dm.test_dataloader().dataset)
+    record = {
+        "val": _split(val, "val"),
+        "test": _split(test, "test"),
+        "params": sum(p.numel() for p in module.model.parameters()),
+        "flops": count_flops(cfg.model),
+        "train_images_per_s": module.train_images / module.train_seconds if module.train_seconds else None,
+        "eval_images_per_s": n_test / eval_seconds,
+        "wall_time_s": time.perf_counter() - started,
+        "train_time_s": module.train_seconds,
+        "epochs": trainer.current_epoch,
+        "seed": cfg.seed,
+        "config_hash": cfg.hash(),
+        "versions": versions(),
+        "git": git_revision(),
+        "device": _device_name(accelerator),
+        "threads": torch.get_num_threads(),
+        "history": module.history,
+    }
+    write_json_atomic(run_dir / RESULT_FILE, record)
+    return run_dir, record
+
+
+def _split(metrics: dict, prefix: str) -> dict:
+    out = {}
+    for name in ("top1", "top5", "loss", "ece"):
+        value = float(metrics[f"{prefix}/{name}"])
+        out[name] = 100.0 * value if name in ("top1", "top5") else value
+    return out
+
+
+def _device_name(accelerator: str) -> str:
+    import torch
+
+    if accelerator in ("gpu", "cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+
+
+def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        from swin_lit.cli import BadInput
+
+        raise BadInput(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
+    return config_from_dict(yaml.safe_load(path.read_text()))
+
+
+def load_trained_model(run_dir: str | os.PathLike, which: str = "best"):
+    """The trained ``SwinTransformer`` of a run folder (``which``: "best" or "last"), in eval mode."""
+    import torch
+
+    from swin_lit.cli import BadInput
+    from swin_lit.models import SwinTransformer
+
+    cfg = load_run_config(run_dir)
+    ckpt = Path(run_dir) / "checkpoints" / f"{which}.ckpt"
+    if not ckpt.is_file():
+        raise BadInput(f"{run_dir}: no finished checkpoint ({ckpt.name} missing)")
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    model = SwinTransformer(cfg.model)
+    model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
+    return model.eval()

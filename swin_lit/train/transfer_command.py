@@ -1,0 +1,56 @@
+"""``swin-lit transfer``: evaluate (and fine-tune) a trained run at larger images and windows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+EXAMPLES = """examples:
+  swin-lit transfer runs/tiny-1a2b3c4d5e --to 48:6 --to 64:8            # every method the run allows
+  swin-lit transfer runs/tiny-1a2b3c4d5e --to 64:8 --method extrapolate --finetune-epochs 2
+
+Methods by the run's position switch: table / abs / none -> bicubic;
+cpb_linear / cpb_log -> extrapolate (coordinates normalised by the training window) and renormalize.
+Writes <run>/transfer.json (one record per target and method) and prints a table.
+"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("transfer", help="evaluate a trained run at larger images/windows", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", help="a finished run folder (config.yaml + checkpoints/best.ckpt)")
+    p.add_argument("--to", dest="targets", action="append", required=True, metavar="IMG:WINDOW",
+                   help="target image size and window size (repeatable)")
+    p.add_argument("--method", dest="methods", action="append", choices=("bicubic", "extrapolate", "renormalize"),
+                   help="transfer method (repeatable; default: all that fit the run)")
+    p.add_argument("--finetune-epochs", type=int, default=0, help="also fine-tune K epochs at each target")
+    p.add_argument("--finetune-lr", type=float, default=2e-4)
+    p.add_argument("--out", help="parent folder of fine-tune runs (default: beside the run)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from swin_lit.cli import BadInput
+    from swin_lit.record import write_json_atomic
+    from swin_lit.train.runs import load_run_config
+    from swin_lit.train.transfer import parse_target, plan, transfer_cell
+
+    run_dir = Path(args.run_dir)
+    cfg = load_run_config(run_dir)
+    if not (run_dir / "checkpoints" / "best.ckpt").is_file():
+        raise BadInput(f"{run_dir}: no finished checkpoint (checkpoints/best.ckpt)")
+    if args.finetune_epochs < 0:
+        raise BadInput("--finetune-epochs must be >= 0")
+    cells = plan(cfg, [parse_target(t) for t in args.targets], args.methods)
+    rows = []
+    print(f"{'target':>10} {'method':>12} {'top1':>7} {'top1 ft':>8}")
+    for img, window, method in cells:
+        rec = transfer_cell(run_dir, img, window, method, args.finetune_epochs, args.finetune_lr, args.out)
+        rows.append({"img_size": img, "window_size": window, "method": method,
+                     "finetune_epochs": args.finetune_epochs, **rec})
+        ft = "-" if rec["top1_ft"] is None else f"{rec['top1_ft']:.2f}"
+        print(f"{f'{img}:{window}':>10} {method:>12} {rec['top1']:7.2f} {ft:>8}", flush=True)
+    write_json_atomic(run_dir / "transfer.json", {"rows": rows})
+    print(json.dumps({"written": str(run_dir / "transfer.json")}))
+    return 0

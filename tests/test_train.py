@@ -1,0 +1,169 @@
+"""Training one variant end to end: outputs, resume, determinism, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+from PIL import Image
+
+from swin_lit.cli import main
+from swin_lit.config import load_config
+from swin_lit.train.runs import train
+
+# A tiny but real run: 16 px, 8x8 tokens, 2 stages, a few hundred images.
+TINY = [
+    "model.img_size=16", "model.embed_dim=16", "model.depths=[2, 2]", "model.num_heads=[2, 4]",
+    "model.mlp_ratio=2.0", "data.train_size=192", "data.val_size=64", "data.test_size=64",
+    "data.batch_size=32", "trainer.max_epochs=2", "trainer.checkpoint_every_n_steps=2", "trainer.threads=1",
+    "trainer.progress=false",
+]
+
+
+def tiny_config(*extra):
+    return load_config(None, TINY + list(extra))
+
+
+def test_tiny_run_end_to_end(tmp_path, capsys):
+    args = ["train", "--out", str(tmp_path)] + [a for o in TINY for a in ("--set", o)]
+    assert main(args) == 0
+    run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    record = json.loads((run_dir / "result.json").read_text())
+    for split in ("val", "test"):
+        assert set(record[split]) == {"top1", "top5", "loss", "ece"}
+        assert 0.0 <= record[split]["top1"] <= 100.0 and record[split]["top5"] >= record[split]["top1"]
+    assert record["epochs"] == 2 and len(record["history"]) == 2
+    assert record["params"] > 0 and record["flops"] > 0 and record["train_images_per_s"] > 0
+    assert record["config_hash"] == tiny_config().hash() and record["seed"] == 0
+    assert {"torch", "lightning"} <= set(record["versions"])
+    assert (run_dir / "config.yaml").is_file()
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+    # TensorBoard: scalars and the hparams linked to the final metrics (no hp_metric placeholder)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert events
+    tags, plugins = set(), set()
+    for path in events:
+        acc = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags |= set(acc.Tags()["scalars"])
+        try:
+            plugins |= set(acc.PluginTagToContent("hparams"))
+        except KeyError:  # this event file holds no hparams
+            pass
+    assert {"val/top1", "val/loss", "train/loss", "hp/val_top1", "hp/test_top1"} <= tags
+    assert "hp_metric" not in tags
+    assert "_hparams_/session_start_info" in plugins
+
+    # the same command again: finished, nothing done
+    mtime = (run_dir / "result.json").stat().st_mtime_ns
+    assert main(args) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert (run_dir / "result.json").stat().st_mtime_ns == mtime
+
+
+def test_same_config_and_seed_give_same_metrics(tmp_path):
+    _, a = train(tiny_config(), tmp_path / "a")
+    _, b = train(tiny_config(), tmp_path / "b")
+    assert a["val"] == b["val"] and a["test"] == b["test"] and a["history"] == b["history"]
+    _, c = train(tiny_config("seed=1"), tmp_path / "c")
+    assert c["history"] != a["history"]
+
+
+class StopAt(pl.Callback):
+    """Simulates a crash in the middle of an epoch."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.step:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_after_a_stop_mid_epoch(tmp_path):
+    cfg = tiny_config()  # 6 batches per epoch, last.ckpt every 2 steps
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(cfg, tmp_path, callbacks=[StopAt(9)])
+    run_dir = tmp_path / cfg.run_id()
+    assert not (run_dir / "result.json").exists()
+    import torch
+
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert saved["global_step"] == 8  # mid-epoch 2 (steps 7..12)
+    _, record = train(cfg, tmp_path)
+    assert record["epochs"] == 2 and [h["epoch"] for h in record["history"]] == [0, 1]
+    assert (run_dir / "result.json").is_file()
+
+
+def _write_png(path, size=8, value=128):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), (value, value // 2, 255 - value)).save(path)
+
+
+def _folder_args(root, *extra):
+    return ["train", "--out", str(root / "out"), "--set", "data.source=folder", "--set", f"data.root={root / 'data'}",
+            "--set", "model.num_classes=2"] + [a for o in TINY + list(extra) for a in ("--set", o)]
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "empty_class", "corrupt"])
+def test_bad_data_fails_early_with_exit_2(tmp_path, capsys, case):
+    data = tmp_path / "data"
+    if case != "missing":
+        data.mkdir()
+    if case in ("empty_class", "corrupt"):
+        for i in range(4):
+            _write_png(data / "train" / "cat" / f"{i}.png")
+        (data / "train" / "dog").mkdir(parents=True)
+    if case == "corrupt":
+        for i in range(4):
+            _write_png(data / "train" / "dog" / f"{i}.png")
+        (data / "train" / "dog" / "broken.png").write_bytes(b"not a png at all")
+    assert main(_folder_args(tmp_path)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "error" in err
+    expected = {"missing": str(data), "empty": str(data), "empty_class": "dog", "corrupt": "broken.png"}[case]
+    assert expected in err
+    assert not list((tmp_path / "out").rglob("result.json"))
+
+
+def test_image_folder_run(tmp_path):
+    for split, n in (("train", 12), ("test", 4)):
+        for c, value in (("cat", 40), ("dog", 220)):
+            for i in range(n):
+                _write_png(tmp_path / "data" / split / c / f"{i}.png", size=20, value=value)
+    assert main(_folder_args(tmp_path, "data.batch_size=8")) == 0
+    record = json.loads(next((tmp_path / "out").rglob("result.json")).read_text())
+    assert record["test"]["top1"] >= 0
+
+
+@pytest.mark.parametrize("override,named", [
+    ("model.shfit=none", "model.shfit"),
+    ("model.shift=diagonal", "'cyclic', 'none'"),
+    ("trainer.max_epochs=two", "trainer.max_epochs"),
+    ("model.num_heads=[3, 4, 8]", "num_heads[0]"),
+    ("model.img_size=33", "img_size"),
+])
+def test_bad_config_fails_with_exit_2_naming_the_key(tmp_path, capsys, override, named):
+    assert main(["train", "--out", str(tmp_path), "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert named in err and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_on_cpu(tmp_path):
+    """devices/strategy pass through to Lightning: two gloo processes train one cell."""
+    cmd = [sys.executable, "-m", "swin_lit.cli", "train", "--out", str(tmp_path)]
+    for o in TINY + ["trainer.devices=2", "trainer.strategy=ddp", "trainer.deterministic=false"]:
+        cmd += ["--set", o]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(next(tmp_path.rglob("result.json")).read_text())
+    assert record["epochs"] == 2
