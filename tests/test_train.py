@@ -99,6 +99,10 @@ def test_resume_after_a_stop_mid_epoch(tmp_path):
     _, record = train(cfg, tmp_path)
     assert record["epochs"] == 2 and [h["epoch"] for h in record["history"]] == [0, 1]
     assert (run_dir / "result.json").is_file()
+    # exactly the run that was never stopped: same batches, same random draws
+    _, uninterrupted = train(cfg, tmp_path / "reference")
+    assert record["history"] == uninterrupted["history"]
+    assert record["val"] == uninterrupted["val"] and record["test"] == uninterrupted["test"]
 
 
 def _write_png(path, size=8, value=128):

@@ -1,15 +1,19 @@
-"""The Swin model family: one ``SwinTransformer`` whose design switches live in ``SwinConfig``."""
+"""The Swin model family: one ``SwinTransformer`` whose design switches live in ``SwinConfig``.
+
+``SwinConfig`` and the presets import without torch; ``SwinTransformer`` and ``build`` load it on first use.
+"""
 
 from swin_lit.models.config import SwinConfig
 from swin_lit.models.presets import PRESETS, preset
-from swin_lit.models.swin import SwinTransformer
 from swin_lit.typed import ConfigError
 
 __all__ = ["ConfigError", "PRESETS", "SwinConfig", "SwinTransformer", "build", "preset"]
 
 
-def build(cfg: SwinConfig | dict | str, **overrides) -> SwinTransformer:
+def build(cfg: "SwinConfig | dict | str", **overrides):
     """Build a model from a config, a dict of config fields, or a preset name (plus overrides)."""
+    from swin_lit.models.swin import SwinTransformer
+
     if isinstance(cfg, str):
         cfg = preset(cfg, **overrides)
     elif isinstance(cfg, dict):
@@ -17,3 +21,11 @@ def build(cfg: SwinConfig | dict | str, **overrides) -> SwinTransformer:
     elif overrides:
         cfg = cfg.replace(**overrides)
     return SwinTransformer(cfg)
+
+
+def __getattr__(name: str):
+    if name == "SwinTransformer":
+        from swin_lit.models.swin import SwinTransformer
+
+        return SwinTransformer
+    raise AttributeError(f"module 'swin_lit.models' has no attribute {name!r}")

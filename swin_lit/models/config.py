@@ -95,7 +95,9 @@ class SwinConfig:
         for i, heads in enumerate(self.num_heads):
             dim = self.embed_dim * 2**i
             if heads < 1 or dim % heads:
-                fail(f"num_heads[{i}]", f"{heads} heads do not divide stage {i} dim {dim} (embed_dim * 2^{i})")
+                allowed = ", ".join(str(h) for h in range(1, dim + 1) if dim % h == 0)
+                fail(f"num_heads[{i}]", f"{heads} heads do not divide stage {i} dim {dim} (embed_dim * 2^{i}); "
+                     f"allowed: {allowed}")
         if self.pretrained_window_sizes is not None:
             if len(self.pretrained_window_sizes) != len(self.depths):
                 fail("pretrained_window_sizes", f"needs one entry per stage ({len(self.depths)})")

@@ -39,7 +39,8 @@ class SwinTransformer(nn.Module):
             self.absolute_pos_embed = None
         self.pos_drop = nn.Dropout(cfg.drop_rate)
 
-        drop_paths = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths)).tolist()  # linear over all blocks
+        # stochastic depth grows linearly over all blocks
+        drop_paths = torch.linspace(0, cfg.drop_path_rate, sum(cfg.depths), device="cpu").tolist()
         pretrained = cfg.pretrained_window_sizes or (0,) * len(cfg.depths)
         self.layers = nn.ModuleList()
         for i, (g, depth) in enumerate(zip(geometry, cfg.depths)):

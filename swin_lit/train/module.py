@@ -44,6 +44,8 @@ class SwinClassifier(pl.LightningModule):
         self.train_loss = torchmetrics.MeanMetric()
         self.val_loss = torchmetrics.MeanMetric()
         self.test_loss = torchmetrics.MeanMetric()
+        for metric in (self.train_metrics, self.train_loss):  # in checkpoints: a resumed epoch's mean is whole
+            metric.persistent(True)
         self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.history: list[dict] = []  # per-epoch curve, kept in checkpoints
         self._epoch_start = 0.0
@@ -114,6 +116,11 @@ class SwinClassifier(pl.LightningModule):
     def on_train_start(self):
         if self.logger is not None:
             self.logger.log_hyperparams(flat_hparams(self.cfg.to_dict()), HP_METRICS)
+        # Resumed mid-epoch: the loader starts the epoch's (seed, epoch) order again, so skip what was done.
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        sampler = getattr(self.trainer.train_dataloader, "sampler", None)
+        if 0 < done < self.trainer.num_training_batches and hasattr(sampler, "skip_batches"):
+            sampler.skip_batches(done, self.trainer.train_dataloader.batch_size)
 
     def on_train_epoch_start(self):
         self._epoch_start = time.perf_counter()
@@ -128,9 +135,13 @@ class SwinClassifier(pl.LightningModule):
         self.log_dict(self.train_metrics)
 
     def on_validation_epoch_end(self):
-        if self.trainer.sanity_checking:
-            self.val_metrics.reset()
-            self.val_loss.reset()
+        if self.trainer.sanity_checking or self.trainer.state.fn != "fit":
+            if self.trainer.sanity_checking:
+                self.val_metrics.reset()
+                self.val_loss.reset()
+            else:
+                self.log_dict(self.val_metrics)
+                self.log("val/loss", self.val_loss)
             return
         values = {k: v.item() for k, v in self.val_metrics.compute().items()}
         val_loss = self.val_loss.compute().item()
@@ -148,8 +159,10 @@ class SwinClassifier(pl.LightningModule):
         self.log("test/loss", self.test_loss)
 
     def on_save_checkpoint(self, checkpoint):
+        # the RNG states too, so that a run resumed mid-epoch continues exactly as if never stopped
         checkpoint["swin_lit"] = {"history": self.history, "train_seconds": self.train_seconds,
-                                  "train_images": self.train_images, "aug_gen": self.aug_gen.get_state()}
+                                  "train_images": self.train_images, "aug_gen": self.aug_gen.get_state(),
+                                  "torch_rng": torch.get_rng_state()}
 
     def on_load_checkpoint(self, checkpoint):
         state = checkpoint.get("swin_lit", {})
@@ -158,6 +171,8 @@ class SwinClassifier(pl.LightningModule):
         self.train_images = state.get("train_images", 0)
         if "aug_gen" in state:
             self.aug_gen.set_state(state["aug_gen"])
+        if "torch_rng" in state and self.trainer.state.fn == "fit":
+            torch.set_rng_state(state["torch_rng"])
 
 
 def flat_hparams(d: dict, prefix: str = "") -> dict:

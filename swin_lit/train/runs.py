@@ -75,7 +75,7 @@ def build_datamodule(cfg: RunConfig):
     from swin_lit.data.datamodule import SwinDataModule
     from swin_lit.typed import ConfigError
 
-    dm = SwinDataModule(cfg.data, img_size=cfg.model.img_size, in_chans=cfg.model.in_chans)
+    dm = SwinDataModule(cfg.data, img_size=cfg.model.img_size, in_chans=cfg.model.in_chans, seed=cfg.seed)
     dm.check()
     if dm.num_classes != cfg.model.num_classes:
         raise ConfigError(f"model.num_classes: the model has {cfg.model.num_classes} classes but the data has "
@@ -152,6 +152,7 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     trainer.fit(module, datamodule=dm, ckpt_path=resume)
     if trainer.interrupted:
         raise KeyboardInterrupt
+    history, train_seconds, train_images = module.history, module.train_seconds, module.train_images
     best = best_ckpt.best_model_path or str(last)
     val = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
     eval_start = time.perf_counter()
@@ -165,10 +166,10 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
         "test": _split(test, "test"),
         "params": sum(p.numel() for p in module.model.parameters()),
         "flops": count_flops(cfg.model),
-        "train_images_per_s": module.train_images / module.train_seconds if module.train_seconds else None,
+        "train_images_per_s": train_images / train_seconds if train_seconds else None,
         "eval_images_per_s": n_test / eval_seconds,
         "wall_time_s": time.perf_counter() - started,
-        "train_time_s": module.train_seconds,
+        "train_time_s": train_seconds,
         "epochs": trainer.current_epoch,
         "seed": cfg.seed,
         "config_hash": cfg.hash(),
@@ -176,7 +177,7 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
         "git": git_revision(),
         "device": _device_name(accelerator),
         "threads": torch.get_num_threads(),
-        "history": module.history,
+        "history": history,
     }
     write_json_atomic(run_dir / RESULT_FILE, record)
     return run_dir, record

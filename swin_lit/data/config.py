@@ -1,0 +1,68 @@
+"""``DataConfig``: where the images come from and how they are batched.
+
+The image size and channel count are not data settings: they belong to the model config and are
+passed to ``SwinDataModule(cfg, img_size, in_chans)``, which renders, decodes or resizes the data to
+match. The number of classes is derived from the data (see ``swin_lit.data.num_classes``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from swin_lit.typed import fail
+
+Source = Literal["synthetic", "folder", "cifar", "idx"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Data source, splits and batching.
+
+    - ``source``: ``synthetic`` (embedded procedural scenes, no files), ``folder`` (image-folder tree
+      ``root/train/<class>/*.png`` with optional ``val/`` and ``test/``, or bare ``root/<class>/``),
+      ``cifar`` (CIFAR-10/100 python pickle folder), ``idx`` (MNIST / Fashion-MNIST ``.gz`` IDX files).
+    - ``root``: data folder; required for every source except ``synthetic``.
+    - ``cache_dir``: where decoded image folders are cached (default ``root/.swin_lit_cache`` when
+      writable, else ``~/.cache/swin_lit``).
+    - ``batch_size`` / ``eval_batch_size``: training and val/test batch sizes.
+    - ``num_workers``: DataLoader worker processes (0: load in the training process).
+    - ``val_fraction`` / ``split_seed``: held-out share of train used as val when the data has no
+      val split (real data only; synthetic data has its own val split). Deterministic per seed.
+    - ``train_size`` / ``val_size`` / ``test_size`` / ``synthetic_seed``: synthetic split sizes and seed.
+    - ``normalize``: standardise with the train split's per-channel mean/std (else scale to [0, 1]).
+    - ``hflip``: random horizontal flips for training. It changes left/right relations, so it breaks
+      the synthetic task's labels and is off by default.
+    - ``limit_train``: use only the first N training samples (quick runs).
+    """
+
+    source: Source = "synthetic"
+    root: str | None = None
+    cache_dir: str | None = None
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    num_workers: int = 0
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    train_size: int = 10000
+    val_size: int = 1000
+    test_size: int = 2000
+    synthetic_seed: int = 0
+    normalize: bool = True
+    hflip: bool = False
+    limit_train: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.source != "synthetic" and not self.root:
+            fail("root", f"is required for source {self.source!r} (the data folder)")
+        if self.source == "synthetic" and self.root is not None:
+            fail("root", "is not used by source 'synthetic'; remove it or pick source folder, cifar or idx")
+        for name in ("batch_size", "eval_batch_size", "train_size", "val_size", "test_size"):
+            if getattr(self, name) < 1:
+                fail(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.num_workers < 0:
+            fail("num_workers", f"must be >= 0, got {self.num_workers}")
+        if not 0.0 < self.val_fraction < 1.0:
+            fail("val_fraction", f"must be in (0, 1), got {self.val_fraction}")
+        if self.limit_train is not None and self.limit_train < 1:
+            fail("limit_train", f"must be >= 1 or null, got {self.limit_train}")
