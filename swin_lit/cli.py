@@ -75,5 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m swin_lit.cli: use the importable module's classes (BadInput)
+    from swin_lit.cli import main as _main
+
+    sys.exit(_main())

@@ -87,6 +87,11 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             fail(key, f"got {value!r}; expected an integer")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             fail(key, f"got {value!r}; expected a number")
         return float(value)

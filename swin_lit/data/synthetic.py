@@ -47,6 +47,7 @@ NUM_CLASSES = len(CLASS_NAMES)
 SLOT_KINDS = ("ring", "diamond", "box", "box", "disc", "box")
 DISC, SQUARE = 4, 5
 NUM_DISTRACTORS = 4
+DISTRACTOR_PRESENCE = 0.7  # probability that each distractor is drawn
 
 PALETTE = torch.tensor(
     [
@@ -59,6 +60,8 @@ PALETTE = torch.tensor(
 )
 COLOUR_JITTER = 0.06  # uniform +- per channel, per object
 RING_HALF_WIDTH = 0.022
+DISC_RADIUS = (0.09, 0.14)  # key disc radius range (image widths)
+SQUARE_HALF = (0.08, 0.12)  # key square half-side range
 MIN_DISTANCE, MAX_DISTANCE = 0.32, 0.60  # between the key objects' centres
 ANGLE_SPREAD = 0.6  # radians either side of the class direction
 KEY_MARGIN = 0.14  # key centres stay this far from the border
@@ -123,8 +126,8 @@ def _key_objects(u: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, t
     hi = 1 - KEY_MARGIN - offset.clamp(min=0)
     square = lo + (hi - lo) * u[:, 2:4]
     centres = torch.stack([square + offset, square], dim=1)
-    disc_r = _lerp(u[:, 4], 0.09, 0.14)
-    square_h = _lerp(u[:, 5], 0.08, 0.12)
+    disc_r = _lerp(u[:, 4], *DISC_RADIUS)
+    square_h = _lerp(u[:, 5], *SQUARE_HALF)
     half = torch.stack([disc_r, square_h], dim=1)[:, :, None].expand(-1, -1, 2)
     return centres, half
 
@@ -148,7 +151,7 @@ def _distractors(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     vertical = u[:, 2:, 3] < 0.5
     half[:, 2:, 0] = torch.where(vertical, bar_short, bar_long)
     half[:, 2:, 1] = torch.where(vertical, bar_long, bar_short)
-    half[u[..., 4] >= 0.7] = -1.0  # absent
+    half[u[..., 4] >= DISTRACTOR_PRESENCE] = -1.0  # absent
     n = len(PALETTE)
     colours = PALETTE[(u[..., 5] * n).long().clamp(max=n - 1)]
     return centres, half, colours

@@ -1,0 +1,356 @@
+"""The ablation spec (``ablations/*.yaml``) and the cells it plans.
+
+A spec names a base run config, a budget (overrides applied to every cell), the variants (a full factorial
+over ``factors`` or explicitly named ``variants``) and the seeds. One cell = one variant x one seed = one
+training run. Everything is validated before anything runs: every override of every cell is resolved
+with the real config loader, so a wrong key or value raises ``ConfigError`` naming where it came from,
+e.g. ``factors.model.shift: got 'diagonal'; allowed values are 'cyclic', 'none'``.
+
+``mode: search`` replaces the seeds-only grid by a TPE search over ``search.params`` ranges: each cell is
+one search trial of a variant (``"<variant>|trial=<k>|seed=<s>"``); its sampled values are drawn by the
+worker that claims it.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from swin_lit.config import RunConfig, apply_overrides, compose, config_from_dict
+from swin_lit.typed import ConfigError, fail, from_dict, to_dict
+
+# Dotted result paths a spec may name in ``metrics`` / ``objective`` (see swin_lit.record).
+SPLIT_METRICS = ("top1", "top5", "loss", "ece")
+SCALAR_RESULTS = ("params", "flops", "train_images_per_s", "eval_images_per_s", "wall_time_s", "train_time_s",
+                  "epochs")
+MINIMIZED = ("loss", "ece", "params", "flops", "wall_time_s", "train_time_s")
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """``mode: search``: TPE over ``params`` ({key: {low, high, log?, step?}} or {key: {choices: [...]}}),
+    ``trials`` per variant (or in all when ``per_variant`` is false), pruning on ``monitor``."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    trials: int = 8
+    per_variant: bool = True
+    prune: bool = True
+    monitor: str = "val/top1"
+    seed: int = 0  # sampler seed
+
+    def __post_init__(self) -> None:
+        if self.trials < 1:
+            fail("trials", f"must be >= 1, got {self.trials}")
+        if not self.params:
+            fail("params", "must name at least one config key with a range, e.g. {optim.lr: {low: 1e-4, high: 1e-2, "
+                           "log: true}}")
+        for key, rng in self.params.items():
+            check_range(f"params.{key}", rng)
+
+
+def check_range(key: str, rng: Any) -> None:
+    if not isinstance(rng, dict):
+        fail(key, f"got {rng!r}; expected {{low, high, log?, step?}} or {{choices: [...]}}")
+    if "choices" in rng:
+        if set(rng) != {"choices"} or not isinstance(rng["choices"], list) or not rng["choices"]:
+            fail(key, "choices must be the only key and a non-empty list")
+        return
+    unknown = set(rng) - {"low", "high", "log", "step"}
+    if unknown:
+        fail(f"{key}.{sorted(unknown)[0]}", "unknown key; allowed keys are low, high, log, step, choices")
+    for bound in ("low", "high"):
+        if bound not in rng or isinstance(rng[bound], bool) or not isinstance(rng[bound], int | float):
+            fail(f"{key}.{bound}", f"must be a number, got {rng.get(bound)!r}")
+    if not rng["low"] < rng["high"]:
+        fail(key, f"low must be < high, got {rng['low']} and {rng['high']}")
+    if not isinstance(rng.get("log", False), bool):
+        fail(f"{key}.log", "must be true or false")
+    if rng.get("log") and rng["low"] <= 0:
+        fail(f"{key}.low", "must be > 0 with log: true")
+
+
+def distribution(rng: dict):
+    """The Optuna distribution of a search range."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if "choices" in rng:
+        return CategoricalDistribution(rng["choices"])
+    is_int = all(isinstance(rng[b], int) for b in ("low", "high")) and isinstance(rng.get("step", 1), int)
+    if is_int and not rng.get("log"):
+        return IntDistribution(rng["low"], rng["high"], step=rng.get("step", 1))
+    if is_int:
+        return IntDistribution(rng["low"], rng["high"], log=True)
+    return FloatDistribution(float(rng["low"]), float(rng["high"]), log=bool(rng.get("log", False)),
+                             step=rng.get("step"))
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    base: str = "configs/default.yaml"
+    description: str = ""
+    budget: dict[str, Any] = field(default_factory=dict)
+    factors: dict[str, Any] | None = None
+    variants: dict[str, Any] | None = None
+    seeds: tuple[int, ...] = (0,)
+    baseline: str | None = None
+    metrics: tuple[str, ...] = ("test.top1", "test.top5", "test.loss", "test.ece")
+    objective: str = "test.top1"
+    paper: dict[str, Any] | None = None
+    mode: Literal["grid", "search"] = "grid"
+    search: SearchSpec | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/\\ |"):
+            fail("name", f"must be a non-empty name without slashes, spaces or '|', got {self.name!r}")
+        if (self.factors is None) == (self.variants is None):
+            fail("factors", "give exactly one of factors (a full factorial) and variants (named overrides)")
+        if self.factors is not None:
+            if not self.factors:
+                fail("factors", "must name at least one config key with a list of values")
+            for key, values in self.factors.items():
+                if key in ("seed", "name"):
+                    fail(f"factors.{key}", "is set by the driver; list seeds under seeds")
+                if not isinstance(values, list) or not values:
+                    fail(f"factors.{key}", f"must be a non-empty list of values, got {values!r}")
+                if len({repr(v) for v in values}) != len(values):
+                    fail(f"factors.{key}", f"lists a value twice: {values!r}")
+        if self.variants is not None:
+            if not self.variants:
+                fail("variants", "must name at least one variant")
+            for vname, overrides in self.variants.items():
+                if not isinstance(vname, str) or not vname or "|" in vname:
+                    fail(f"variants.{vname}", "variant names must be non-empty strings without '|'")
+                if overrides is not None and not isinstance(overrides, dict):
+                    fail(f"variants.{vname}", f"must map dotted config keys to values, got {overrides!r}")
+                for key in overrides or {}:
+                    if key in ("seed", "name"):
+                        fail(f"variants.{vname}.{key}", "is set by the driver; list seeds under seeds")
+        for key in self.budget:
+            if key in ("seed", "name"):
+                fail(f"budget.{key}", "is set by the driver; list seeds under seeds")
+        if not self.seeds:
+            fail("seeds", "must list at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            fail("seeds", f"lists a seed twice: {list(self.seeds)}")
+        for i, m in enumerate(self.metrics):
+            check_metric(f"metrics[{i}]", m)
+        check_metric("objective", self.objective)
+        if self.mode == "search" and self.search is None:
+            fail("search", "mode: search needs a search section: {params: {...}, trials: N}")
+        if self.mode == "grid" and self.search is not None:
+            fail("search", "is only used with mode: search")
+        names = self.variant_names()
+        if self.baseline is not None and self.find_variant(self.baseline) is None:
+            fail("baseline", f"got {self.baseline!r}; allowed values are {', '.join(repr(n) for n in names)}")
+        for vname, numbers in (self.paper or {}).items():
+            if self.find_variant(vname) is None:
+                fail(f"paper.{vname}", f"unknown variant; allowed values are {', '.join(repr(n) for n in names)}")
+            if not isinstance(numbers, dict) or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) for v in numbers.values()):
+                fail(f"paper.{vname}", f"must map metric names to numbers, got {numbers!r}")
+
+    # -- variants and cells ---------------------------------------------------------------------------
+    def variant_list(self) -> list[tuple[str, dict]]:
+        """(name, overrides) of every variant, in spec order."""
+        if self.factors is not None:
+            out = []
+            for values in itertools.product(*self.factors.values()):
+                assignment = dict(zip(self.factors.keys(), values))
+                out.append((factorial_name(assignment), assignment))
+            return out
+        return [(name, dict(ov or {})) for name, ov in (self.variants or {}).items()]
+
+    def variant_names(self) -> list[str]:
+        return [name for name, _ in self.variant_list()]
+
+    def find_variant(self, name: str) -> str | None:
+        """The variant called ``name``; factorial names match in any order of their ``key=value`` parts."""
+        names = self.variant_names()
+        if name in names:
+            return name
+        if self.factors is not None:
+            parts = sorted(p.strip() for p in str(name).split(","))
+            for n in names:
+                if sorted(n.split(",")) == parts:
+                    return n
+        return None
+
+    def direction(self) -> str:
+        return "minimize" if self.objective.split(".")[-1] in MINIMIZED else "maximize"
+
+    def to_plain(self) -> dict:
+        """The spec as a plain dict (the study's ``spec`` user attr)."""
+        return to_dict(self)
+
+
+def factorial_name(assignment: dict) -> str:
+    """``{"model.shift": "none", "model.norm": "pre"}`` -> ``"model.shift=none,model.norm=pre"``."""
+    return ",".join(f"{k}={v}" for k, v in assignment.items())
+
+
+def check_metric(key: str, path: Any) -> None:
+    if not isinstance(path, str):
+        fail(key, f"got {path!r}; expected a dotted result path such as test.top1")
+    parts = path.split(".")
+    ok = (len(parts) == 2 and parts[0] in ("val", "test") and parts[1] in SPLIT_METRICS) or (
+        len(parts) == 1 and parts[0] in SCALAR_RESULTS)
+    if not ok:
+        allowed = [f"{s}.{m}" for s in ("val", "test") for m in SPLIT_METRICS] + list(SCALAR_RESULTS)
+        fail(key, f"got {path!r}; allowed values are {', '.join(allowed)}")
+
+
+def metric_value(record: dict, path: str) -> float | None:
+    node: Any = record
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return float(node) if isinstance(node, int | float) and not isinstance(node, bool) else None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a variant x a seed (x a search trial index)."""
+
+    id: str
+    variant: str
+    seed: int
+    overrides: dict  # the variant's overrides (factor values / named overrides), as in the trial user attrs
+    config: RunConfig  # base + budget + overrides + seed, resolved
+    trial_index: int | None = None  # search mode only
+
+    def user_attrs(self) -> dict:
+        attrs = {"kind": "train", "cell": self.id, "variant": self.variant, "seed": self.seed,
+                 "overrides": self.overrides, "config": self.config.to_dict()}
+        if self.trial_index is not None:
+            attrs["search_index"] = self.trial_index
+        return attrs
+
+
+@dataclass
+class Plan:
+    spec: Spec
+    path: Path
+    base_path: Path
+    cells: list[Cell]
+
+    @property
+    def cell_ids(self) -> list[str]:
+        return [c.id for c in self.cells]
+
+
+# -- loading -------------------------------------------------------------------------------------------
+
+
+def resolve_base(base: str, spec_path: Path) -> Path:
+    """The base config file: as given (relative to the working folder), else next to the spec or one up."""
+    candidates = [Path(base), spec_path.parent / base, spec_path.parent.parent / base]
+    for c in candidates:
+        if c.is_file():
+            return c
+    looked = ", ".join(str(c.parent) for c in candidates)
+    raise ConfigError(f"base: config file {base!r} not found (looked in {looked})")
+
+
+def read_spec(path: str | Path) -> Spec:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"spec file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return from_dict(Spec, data)
+
+
+def _resolve(base: dict, overrides: dict, where: str) -> RunConfig:
+    try:
+        return config_from_dict(apply_overrides(base, overrides))
+    except ConfigError as err:
+        msg = str(err)
+        raise ConfigError(f"{where}{msg}" if where.endswith(".") else f"{where}: {msg}") from None
+
+
+def _check_overrides(base: dict, overrides: dict, where: str) -> None:
+    """Resolve ``overrides``; on an error, name the spec key that caused it (``factors.model.shift: ...``)."""
+    for key in overrides:
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{where}{key!r}: override keys must be dotted config keys such as model.shift")
+    try:
+        config_from_dict(apply_overrides(base, overrides))
+        return
+    except ConfigError as err:
+        whole = str(err)
+    for key, value in overrides.items():  # which key is wrong on its own?
+        try:
+            config_from_dict(apply_overrides(base, {key: value}))
+        except ConfigError as err:
+            msg = str(err)
+            if msg.startswith(key):  # "model.shift: got ..." -> "factors.model.shift: got ..."
+                raise ConfigError(f"{where}{msg}") from None
+            if msg.split(":")[0].split(".")[0] in ("model", "data", "optim", "trainer", "name", "seed", "init_from"):
+                raise ConfigError(f"{where}{key}: {msg}") from None
+    raise ConfigError(f"{where.rstrip('.')}: {whole}")
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and validate a spec and resolve every cell's config (ConfigError before anything runs)."""
+    path = Path(path)
+    spec = read_spec(path)
+    base_path = resolve_base(spec.base, path)
+    try:
+        base = compose(base_path)
+    except ConfigError as err:
+        raise ConfigError(f"base: {err}") from None
+    _resolve(base, {}, "base")
+    _check_overrides(base, spec.budget, "budget.")
+    budgeted = apply_overrides(base, spec.budget)
+    _resolve(budgeted, {}, "budget")
+    if spec.factors is not None:
+        for key, values in spec.factors.items():
+            for v in values:
+                _check_overrides(budgeted, {key: v}, "factors.")
+    else:
+        for vname, ov in spec.variants.items():
+            _check_overrides(budgeted, ov or {}, f"variants.{vname}.")
+    if spec.search is not None:
+        for key, rng in spec.search.params.items():
+            values = rng["choices"] if "choices" in rng else [rng["low"], rng["high"]]
+            for v in values:
+                _check_overrides(budgeted, {key: v}, "search.params.")
+    cells: list[Cell] = []
+    for vname, ov in spec.variant_list():
+        if spec.mode == "grid":
+            for seed in spec.seeds:
+                cfg = _resolve(budgeted, {**ov, "seed": seed}, f"variant {vname!r} (seed {seed})")
+                cells.append(Cell(f"{vname}|seed={seed}", vname, seed, copy.deepcopy(ov), cfg))
+    if spec.mode == "search":
+        variants = spec.variant_list()
+        n = spec.search.trials * (len(variants) if spec.search.per_variant else 1)
+        for k in range(n):
+            vname, ov = variants[k // spec.search.trials] if spec.search.per_variant else variants[k % len(variants)]
+            index = k % spec.search.trials if spec.search.per_variant else k
+            seed = spec.seeds[index % len(spec.seeds)]
+            cfg = _resolve(budgeted, {**ov, "seed": seed}, f"variant {vname!r} (seed {seed})")
+            cells.append(Cell(f"{vname}|trial={index}|seed={seed}", vname, seed, copy.deepcopy(ov), cfg, index))
+    return Plan(spec, path, base_path, cells)
+
+
+def apply_search_values(config: dict, values: dict) -> RunConfig:
+    """A cell's resolved config with the sampled search values on top."""
+    clean = {k: (int(v) if isinstance(v, float) and v.is_integer() and k.endswith(("_size", "epochs")) else v)
+             for k, v in values.items()}
+    return config_from_dict(apply_overrides(config, clean))
+
+
+def is_finite_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
