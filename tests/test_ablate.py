@@ -302,3 +302,35 @@ def test_search_mode_samples_and_prunes(tmp_path):
         assert t.user_attrs["search_values"]["optim.lr"] == t.params["optim.lr"]
         assert t.intermediate_values  # the child reported val/top1 per epoch through its own connection
     assert len({t.user_attrs["run_dir"] for t in ts}) == 3
+
+
+# -- window transfer cells (Swin V2 Table 1) ----------------------------------------------------------------
+
+
+def test_transfer_cells_run_after_their_trained_cell(tmp_path):
+    spec = write_spec(tmp_path, "tr", variants={"table": {"model.position": "table"},
+                                                 "log": {"model.position": "cpb_log"}},
+                      budget={**BUDGET, "model.patch_size": 4},
+                      transfer={"targets": ["48:6"], "finetune_epochs": 1})
+    out = tmp_path / "tr"
+    proc = ablate(spec, out, tmp_path / "marker")
+    assert proc.returncode == 0, proc.stderr[-3000:] + worker_logs(out)
+    ts = trials(out, "tr")
+    done = [t for t in ts if t.state == TrialState.COMPLETE and t.user_attrs["kind"] == "transfer"]
+    assert sorted((t.user_attrs["variant"], t.user_attrs["method"]) for t in done) == [
+        ("log", "extrapolate"), ("table", "bicubic")]
+    for t in done:
+        r = t.user_attrs["result"]
+        assert 0 <= r["top1"] <= 100 and 0 <= r["top1_ft"] <= 100 and t.value == r["top1"]
+        assert (t.user_attrs["img_size"], t.user_attrs["window_size"], t.user_attrs["finetune_epochs"]) == (48, 6, 1)
+    from swin_lit.report.build import build_report
+
+    build_report(out, out=tmp_path / "report")
+    assert "W6,I48" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_transfer_target_the_model_cannot_take_fails_before_anything(tmp_path, capsys):
+    spec = write_spec(tmp_path, "bad", variants={"a": {}}, budget={**BUDGET, "model.patch_size": 4},
+                      transfer={"targets": ["50:5"]})
+    assert main(["ablate", str(spec), "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
+    assert "50:5" in capsys.readouterr().err and not (tmp_path / "bad").exists()

@@ -91,6 +91,44 @@ def distribution(rng: dict):
 
 
 @dataclass(frozen=True)
+class TransferSpec:
+    """``transfer:``: after training, move each cell's model to larger images/windows (Swin V2 Table 1).
+
+    ``targets``: "IMG:WINDOW" strings; ``methods``: transfer methods (default: the paper's setting for each
+    position switch, ``bicubic`` for tables, ``extrapolate`` for CPB); ``finetune_epochs``: 0 evaluates
+    without fine-tuning only; K > 0 also fine-tunes K epochs at each target ("without FT / with FT")."""
+
+    targets: tuple[str, ...] = ()
+    methods: tuple[str, ...] | None = None
+    finetune_epochs: int = 0
+    finetune_lr: float = 2e-4
+    paper: dict[str, dict] | None = None  # {variant: {"W12,I384": "79.4/82.7", ...}}: printed beside ours
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            fail("targets", "must list at least one IMG:WINDOW target, e.g. [48:6, 64:8]")
+        for i, target in enumerate(self.targets):
+            parts = target.split(":")
+            if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+                fail(f"targets[{i}]", f"got {target!r}; expected IMG:WINDOW, e.g. 64:8")
+        for i, method in enumerate(self.methods or ()):
+            if method not in ("bicubic", "extrapolate", "renormalize"):
+                fail(f"methods[{i}]", f"got {method!r}; allowed values are 'bicubic', 'extrapolate', 'renormalize'")
+        if self.finetune_epochs < 0:
+            fail("finetune_epochs", f"must be >= 0, got {self.finetune_epochs}")
+        if self.finetune_lr <= 0:
+            fail("finetune_lr", f"must be > 0, got {self.finetune_lr}")
+
+    def methods_for(self, position: str) -> list[str]:
+        from swin_lit.models.transfer import methods_for
+
+        allowed = methods_for(position)
+        if self.methods is None:
+            return [allowed[0]]
+        return [m for m in self.methods if m in allowed]
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     base: str = "configs/default.yaml"
@@ -105,6 +143,7 @@ class Spec:
     paper: dict[str, Any] | None = None
     mode: Literal["grid", "search"] = "grid"
     search: SearchSpec | None = None
+    transfer: TransferSpec | None = None
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\ |"):
@@ -146,6 +185,8 @@ class Spec:
             fail("search", "mode: search needs a search section: {params: {...}, trials: N}")
         if self.mode == "grid" and self.search is not None:
             fail("search", "is only used with mode: search")
+        if self.mode == "search" and self.transfer is not None:
+            fail("transfer", "is only used with mode: grid")
         names = self.variant_names()
         if self.baseline is not None and self.find_variant(self.baseline) is None:
             fail("baseline", f"got {self.baseline!r}; allowed values are {', '.join(repr(n) for n in names)}")
@@ -217,7 +258,8 @@ def metric_value(record: dict, path: str) -> float | None:
 
 @dataclass(frozen=True)
 class Cell:
-    """One unit of work: a variant x a seed (x a search trial index)."""
+    """One unit of work: a variant x a seed (x a search trial index), or the transfer of such a trained
+    cell to one target with one method (``kind == "transfer"``; ``config`` is then the trained cell's)."""
 
     id: str
     variant: str
@@ -225,10 +267,12 @@ class Cell:
     overrides: dict  # the variant's overrides (factor values / named overrides), as in the trial user attrs
     config: RunConfig  # base + budget + overrides + seed, resolved
     trial_index: int | None = None  # search mode only
+    kind: Literal["train", "transfer"] = "train"
+    transfer: dict | None = None  # source_cell, method, img_size, window_size, finetune_epochs, finetune_lr
 
     def user_attrs(self) -> dict:
-        attrs = {"kind": "train", "cell": self.id, "variant": self.variant, "seed": self.seed,
-                 "overrides": self.overrides, "config": self.config.to_dict()}
+        attrs = {"kind": self.kind, "cell": self.id, "variant": self.variant, "seed": self.seed,
+                 "overrides": self.overrides, "config": self.config.to_dict(), **(self.transfer or {})}
         if self.trial_index is not None:
             attrs["search_index"] = self.trial_index
         return attrs
@@ -342,7 +386,33 @@ def load_plan(path: str | Path) -> Plan:
             seed = spec.seeds[index % len(spec.seeds)]
             cfg = _resolve(budgeted, {**ov, "seed": seed}, f"variant {vname!r} (seed {seed})")
             cells.append(Cell(f"{vname}|trial={index}|seed={seed}", vname, seed, copy.deepcopy(ov), cfg, index))
+    if spec.transfer is not None:
+        cells += transfer_cells(spec.transfer, cells)
     return Plan(spec, path, base_path, cells)
+
+
+def transfer_cells(tspec: TransferSpec, trained: list[Cell]) -> list[Cell]:
+    """One transfer cell per trained cell x target x method, each target checked against the model."""
+    from swin_lit.train.transfer import check_target, parse_target
+
+    out = []
+    for cell in trained:
+        methods = tspec.methods_for(cell.config.model.position)
+        if not methods:
+            raise ConfigError(f"transfer.methods: none of {list(tspec.methods)} fits variant {cell.variant!r} "
+                              f"(position {cell.config.model.position!r})")
+        for target in tspec.targets:
+            img, window = parse_target(target)
+            for method in methods:
+                try:
+                    check_target(cell.config.model, img, window, method)
+                except ConfigError as err:
+                    raise ConfigError(f"transfer.targets: {err} (variant {cell.variant!r})") from None
+                info = {"source_cell": cell.id, "method": method, "img_size": img, "window_size": window,
+                        "finetune_epochs": tspec.finetune_epochs, "finetune_lr": tspec.finetune_lr}
+                out.append(Cell(f"{cell.id}|to={img}:{window}|method={method}", cell.variant, cell.seed,
+                                cell.overrides, cell.config, kind="transfer", transfer=info))
+    return out
 
 
 def apply_search_values(config: dict, values: dict) -> RunConfig:

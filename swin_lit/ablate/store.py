@@ -199,7 +199,8 @@ def cell_trials(ref: StudyRef, kind: str | None = "train") -> dict[str, list[Fro
     return out
 
 
-CELL_ATTRS = ("kind", "cell", "variant", "seed", "overrides", "config", "search_index", "search_values", "retry_of")
+CELL_ATTRS = ("kind", "cell", "variant", "seed", "overrides", "config", "search_index", "search_values", "retry_of",
+              "source_cell", "method", "img_size", "window_size", "finetune_epochs", "finetune_lr")
 
 
 def enqueue(ref: StudyRef, attrs: dict) -> None:
@@ -221,7 +222,7 @@ def reap_stale(ref: StudyRef, grace: float) -> list[int]:
         except UpdateFinishedTrialError:
             continue  # finished meanwhile (by its worker or by another reaper)
         reaped.append(t.number)
-        deaths = sum(1 for x in cell_trials(ref).get(t.user_attrs["cell"], [])
+        deaths = sum(1 for x in cell_trials(ref, kind=None).get(t.user_attrs["cell"], [])
                      if x.state == TrialState.FAIL and x.user_attrs.get("error") == DIED)
         if deaths < MAX_DEATHS:
             enqueue(ref, {**t.user_attrs, "retry_of": t.number})
@@ -257,7 +258,7 @@ def cell_state(trials: list[FrozenTrial], grace: float = GRACE_S) -> tuple[str, 
 def plan_cells(ref: StudyRef, cells: list, retry_failed: bool = False, grace: float = GRACE_S) -> int:
     """Enqueue a WAITING trial for every cell that needs one; returns how many were enqueued."""
     reap_stale(ref, grace)
-    by_cell = cell_trials(ref)
+    by_cell = cell_trials(ref, kind=None)
     n = 0
     for cell in cells:
         trials = by_cell.get(cell.id, [])

@@ -98,6 +98,8 @@ class Worker:
         ref, tid = self.ref, t._trial_id
         attrs = t.user_attrs
         cell = attrs["cell"]
+        if attrs.get("kind") == "transfer":
+            return self.run_transfer(t)
         try:
             cfg, values = self.resolve(t)
         except Exception as err:  # noqa: BLE001 - a bad stored config: fail the cell, keep going
@@ -114,7 +116,7 @@ class Worker:
         outcome_fd, outcome_path = tempfile.mkstemp(prefix="swin-lit-cell-", suffix=".json")
         os.close(outcome_fd)
         try:
-            status = self.fork_and_wait(cfg, tid, outcome_path)
+            status = self.fork_and_wait(lambda: self.train_job(cfg, tid), tid, outcome_path)
             if status is None:  # presumed dead by another worker, who re-queued the cell
                 log(f"trial {t.number}: finished by someone else while running; child stopped")
                 return
@@ -186,14 +188,15 @@ class Worker:
                     return None
             time.sleep(0.5)
 
-    def fork_and_wait(self, cfg, tid: int, outcome_path: str) -> int | None:
-        """Train in a forked child; heartbeat meanwhile. Returns the wait status, None if taken over."""
+    def fork_and_wait(self, job, tid: int, outcome_path: str) -> int | None:
+        """Run ``job`` (-> outcome dict) in a forked child; heartbeat meanwhile. Returns the wait status,
+        None if taken over."""
         sys.stdout.flush()
         sys.stderr.flush()
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            self.child_main(cfg, tid, outcome_path, parent)
+            self.child_main(job, outcome_path, parent)
         self.child = pid
         last = time.time()
         try:
@@ -220,7 +223,7 @@ class Worker:
         finally:
             self.child = None
 
-    def child_main(self, cfg, tid: int, outcome_path: str, parent: int) -> None:
+    def child_main(self, job, outcome_path: str, parent: int) -> None:
         code = 0
         try:
             die_with_parent(signal.SIGKILL)
@@ -231,15 +234,7 @@ class Worker:
             import torch
 
             torch.set_num_threads(self.args.threads)
-            callbacks = self.pruning_callbacks(tid)
-            from swin_lit.train.runs import train
-
-            marker = os.environ.get("SWIN_LIT_ABLATE_MARKER")  # tests: count training starts
-            if marker:
-                with open(marker, "a") as f:
-                    f.write(f"{os.getpid()} {cfg.run_id()}\n")
-            train(cfg, self.runs, progress=False, callbacks=callbacks)
-            outcome = {"status": "ok"}
+            outcome = job()
         except BaseException as err:  # noqa: BLE001 - everything becomes the cell's outcome
             import optuna
 
@@ -256,6 +251,87 @@ class Worker:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+    def train_job(self, cfg, tid: int) -> dict:
+        """In the child: train one cell (its result record goes to the run folder)."""
+        callbacks = self.pruning_callbacks(tid)
+        from swin_lit.train.runs import train
+
+        marker = os.environ.get("SWIN_LIT_ABLATE_MARKER")  # tests: count training starts
+        if marker:
+            with open(marker, "a") as f:
+                f.write(f"{os.getpid()} {cfg.run_id()}\n")
+        train(cfg, self.runs, progress=False, callbacks=callbacks)
+        return {"status": "ok"}
+
+    # -- one transfer cell ------------------------------------------------------------------------------
+    def run_transfer(self, t) -> None:
+        """Wait for the trained cell, then evaluate (and fine-tune) it at the target in a forked child."""
+        from swin_lit.config import config_from_dict
+        from swin_lit.train.runs import run_dir_for
+
+        ref, tid, attrs = self.ref, t._trial_id, t.user_attrs
+        source = self.wait_for_source(t)
+        if source is None:
+            return
+        run_dir = run_dir_for(config_from_dict(attrs["config"]), self.runs)
+        log(f"trial {t.number}: {attrs['cell']}")
+
+        def job() -> dict:
+            from swin_lit.train.transfer import transfer_cell
+
+            record = transfer_cell(run_dir, attrs["img_size"], attrs["window_size"], attrs["method"],
+                                   attrs.get("finetune_epochs", 0), attrs.get("finetune_lr", 2e-4), out=self.runs)
+            return {"status": "ok", "record": record}
+
+        outcome_fd, outcome_path = tempfile.mkstemp(prefix="swin-lit-cell-", suffix=".json")
+        os.close(outcome_fd)
+        try:
+            status = self.fork_and_wait(job, tid, outcome_path)
+            if status is None:
+                return
+            try:
+                outcome = json.loads(Path(outcome_path).read_text())
+            except (OSError, ValueError):
+                outcome = {"status": "error", "error": f"transfer process ended with status {status} and no outcome"}
+            record = outcome.get("record")
+            if outcome["status"] != "ok" or not is_finite(record.get("top1")):
+                error = outcome.get("error") or f"NaN: top1 is {record.get('top1')}"
+                log(f"trial {t.number}: failed: {error}")
+                store.finish(ref, tid, TrialState.FAIL, attrs={"error": error})
+                return
+            store.finish(ref, tid, TrialState.COMPLETE, record["top1"], attrs={"result": record,
+                         "run_dir": os.path.relpath(run_dir, self.out)})
+            log(f"trial {t.number}: done")
+        except Stop:
+            if store.finish(ref, tid, TrialState.FAIL, attrs={"error": store.INTERRUPTED}):
+                store.enqueue(ref, {**attrs, "retry_of": t.number})
+            self.stopping = True
+        finally:
+            Path(outcome_path).unlink(missing_ok=True)
+
+    def wait_for_source(self, t):
+        """The trained cell's COMPLETE trial; None (the transfer cell failed) if that cell failed."""
+        ref, tid = self.ref, t._trial_id
+        last = time.time()
+        while True:
+            trials = store.cell_trials(ref, kind=None).get(t.user_attrs["source_cell"], [])
+            state, detail = store.cell_state(trials, self.args.grace)
+            if state == "done":
+                return next(x for x in reversed(trials) if x.state == TrialState.COMPLETE)
+            if state in ("failed", "to do"):
+                store.finish(ref, tid, TrialState.FAIL, attrs={"error": f"trained cell {state}: {detail}"})
+                return None
+            if self.stopping:
+                if store.finish(ref, tid, TrialState.FAIL, attrs={"error": store.INTERRUPTED}):
+                    store.enqueue(ref, {**t.user_attrs, "retry_of": t.number})
+                return None
+            if time.time() - last >= self.args.heartbeat:
+                last = time.time()
+                if not store.beat(ref, tid):
+                    return None
+            store.reap_stale(ref, self.args.grace)
+            time.sleep(POLL_S)
 
     def pruning_callbacks(self, tid: int) -> list:
         """Search mode: report val/top1 per epoch through a fresh storage connection of the child's own."""
@@ -316,6 +392,10 @@ class Worker:
         ok = store.finish(ref, tid, TrialState.COMPLETE, value, attrs={"result": record})
         log(f"trial {t.number}: {'done' if ok else 'done, but the trial was already finished by someone else'}"
             f" ({record.get('wall_time_s', 0):.1f} s)")
+
+
+def is_finite(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def log(msg: str) -> None:

@@ -1,13 +1,12 @@
-"""Fused window attention: ``F.scaled_dot_product_attention`` with the position bias and shift mask merged.
+"""Window attention kernels: the fused ``F.scaled_dot_product_attention`` with the position bias and shift
+mask merged into one 4-D additive mask, and the explicit softmax reference path (same math; tests pin it).
 
-On CPUs the fused kernel takes its fast path only when the additive mask does not require grad; with a
-learnable position bias (V1 table, V2 CPB) it falls back to the slow math path. ``window_sdpa`` keeps the
-fast kernel in training too: ``_BiasedWindowSDPA`` runs the fused forward and backward with the bias
-detached, and adds the bias gradient itself,
-
-    dS = P * (dP - rowsum(dO * O)),   P = exp(S - logsumexp),   dP = dO V^T,   d bias = sum over windows of dS,
-
-where the fused forward already returned the logsumexp. Same math as the explicit path (tests pin it).
+Where the fused kernel pays (measured in ``benchmarks/model_speed.py``): on CPUs it takes its fast path
+only when the additive mask needs no gradient. With a learnable position bias in training (V1 table,
+V2 CPB) it falls back to a math path slower than the explicit one, and a hand-written bias gradient
+around the fused forward/backward (flash backward for q, k, v plus a recomputed softmax for the bias)
+measured 8-13% slower than the explicit path at window 4. So ``window_sdpa`` uses the explicit path when
+the bias needs a gradient, and the fused kernel otherwise (evaluation, no relative bias) and on GPUs.
 """
 
 from __future__ import annotations
@@ -35,53 +34,27 @@ def merge_bias_and_mask(
     return merged.unsqueeze(0).expand(B, -1, -1, -1, -1).reshape(batch_windows, *merged.shape[1:])
 
 
-class _BiasedWindowSDPA(torch.autograd.Function):
-    """Fused attention whose additive bias (heads, N, N) is learnable; see the module docstring."""
-
-    @staticmethod
-    def forward(ctx, q, k, v, bias, mask, scale):
-        Bw = q.shape[0]
-        attn_mask = merge_bias_and_mask(bias, mask, Bw)  # (Bw, h, N, N)
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-            q, k, v, 0.0, False, attn_mask=attn_mask, scale=scale)
-        ctx.save_for_backward(q, k, v, out, lse, attn_mask)
-        ctx.scale = scale
-        ctx.windows = 1 if mask is None else mask.shape[0]
-        return out
-
-    @staticmethod
-    def backward(ctx, d_out):
-        q, k, v, out, lse, attn_mask = ctx.saved_tensors
-        d_out = d_out.contiguous()
-        dq, dk, dv = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward(
-            d_out, q, k, v, out, lse, 0.0, False, attn_mask=attn_mask, scale=ctx.scale)
-        d_bias = None
-        if ctx.needs_input_grad[3]:
-            Bw, h, N, _ = q.shape
-            probs = torch.exp(torch.matmul(q * ctx.scale, k.transpose(-2, -1)) + attn_mask - lse.unsqueeze(-1))
-            d_probs = torch.matmul(d_out, v.transpose(-2, -1))  # (Bw, h, N, N)
-            d_logits = probs * (d_probs - (d_out * out).sum(-1, keepdim=True))
-            d_bias = d_logits.view(-1, h, N, N).sum(0)  # summed over batch and windows: (h, N, N)
-        return dq, dk, dv, d_bias, None, None
-
-
 def window_sdpa(q, k, v, bias, mask, scale: float, dropout: float = 0.0) -> torch.Tensor:
     """softmax(q k^T * scale + bias + mask) v for (B*nW, heads, N, d) windows, fused.
 
     bias: (heads, N, N) or None; mask: (nW, N, N) or None."""
     learnable = bias is not None and bias.requires_grad and torch.is_grad_enabled()
-    if learnable and dropout == 0.0 and q.device.type == "cpu":
-        return _BiasedWindowSDPA.apply(q, k, v, bias, mask, scale)
+    if learnable and q.device.type == "cpu":
+        return explicit_attention(q, k, v, bias, mask, scale, dropout)
     attn_mask = merge_bias_and_mask(bias, mask, q.shape[0])
     return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout, scale=scale)
 
 
 def explicit_attention(q, k, v, bias, mask, scale: float, dropout: float = 0.0) -> torch.Tensor:
-    """The reference path: softmax((q * scale) k^T + bias + mask) v, written out."""
+    """The reference path: softmax((q * scale) k^T + bias + mask) v, written out. The bias and mask are
+    broadcast onto the logits (never expanded to one mask per window of the batch)."""
+    Bw, h, N, _ = q.shape
     logits = (q * scale) @ k.transpose(-2, -1)  # (B*nW, h, N, N)
-    attn_mask = merge_bias_and_mask(bias, mask, q.shape[0])
-    if attn_mask is not None:
-        logits = logits + attn_mask
+    if mask is not None:
+        nW = mask.shape[0]
+        logits = (logits.view(Bw // nW, nW, h, N, N) + mask.unsqueeze(1)).view(Bw, h, N, N)
+    if bias is not None:
+        logits = logits + bias
     attn = logits.softmax(dim=-1)
     if dropout > 0:
         attn = F.dropout(attn, p=dropout)

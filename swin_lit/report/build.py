@@ -99,6 +99,11 @@ def render_markdown(report: Report, figure_paths: list[Path]) -> str:
     if not report.transfer.empty:
         lines += ["## Transfer to larger windows", "", tables.TRANSFER_CAPTION, "",
                   tables.transfer_table(data).to_markdown(index=False, disable_numparse=True), ""]
+        paper = ((data.spec or {}).get("transfer") or {}).get("paper")
+        if paper:  # the paper's own Table 1 rows, at its (larger) windows, for the ordering to compare with
+            frame = pd.DataFrame([{"variant": v, **cols} for v, cols in paper.items()]).fillna("")
+            lines += ["The paper's numbers for these rows (its own model, data and windows; "
+                      "without FT / with FT):", "", frame.to_markdown(index=False, disable_numparse=True), ""]
     if figure_paths:
         lines += ["## Figures", ""]
         for path in figure_paths:

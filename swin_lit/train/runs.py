@@ -67,6 +67,10 @@ def _quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*litlogger.*")
     warnings.filterwarnings("ignore", message=".*tensorboardX.*")
+    # resuming: our sampler skips the finished batches itself; the folder holds the run's own checkpoints
+    warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
     os.environ.setdefault("LITLOGGER_DISABLE_TIP", "1")
 
 
