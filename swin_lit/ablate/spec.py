@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from swin_lit.config import RunConfig, apply_overrides, compose, config_from_dict
+from swin_lit.config import RunConfig, apply_overrides, compose, config_from_dict, read_yaml
 from swin_lit.typed import ConfigError, fail, from_dict, to_dict
 
 # Dotted result paths a spec may name in ``metrics`` / ``objective`` (see swin_lit.record).
@@ -304,16 +302,7 @@ def resolve_base(base: str, spec_path: Path) -> Path:
 
 
 def read_spec(path: str | Path) -> Spec:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"spec file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return from_dict(Spec, data)
+    return from_dict(Spec, read_yaml(path, what="spec file"))
 
 
 def _resolve(base: dict, overrides: dict, where: str) -> RunConfig:

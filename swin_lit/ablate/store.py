@@ -282,8 +282,10 @@ def plan_cells(ref: StudyRef, cells: list, retry_failed: bool = False, grace: fl
 
 
 def claim(ref: StudyRef) -> FrozenTrial | None:
-    """Atomically take the lowest-numbered WAITING cell trial (RUNNING, owned by this process)."""
-    for t in sorted(ref.trials(states=(TrialState.WAITING,)), key=lambda t: t.number):
+    """Atomically take a WAITING cell trial (RUNNING, owned by this process): training cells first (a
+    transfer cell needs its trained cell), then the lowest number."""
+    waiting = ref.trials(states=(TrialState.WAITING,))
+    for t in sorted(waiting, key=lambda t: (t.user_attrs.get("kind", "train") != "train", t.number)):
         if t.user_attrs.get("cell") is None:
             continue
         try:

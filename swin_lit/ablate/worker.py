@@ -322,7 +322,7 @@ class Worker:
             if state in ("failed", "to do"):
                 store.finish(ref, tid, TrialState.FAIL, attrs={"error": f"trained cell {state}: {detail}"})
                 return None
-            if self.stopping:
+            if state == "queued" or self.stopping:  # nobody trains it: hand this cell back, train that one
                 if store.finish(ref, tid, TrialState.FAIL, attrs={"error": store.INTERRUPTED}):
                     store.enqueue(ref, {**t.user_attrs, "retry_of": t.number})
                 return None
