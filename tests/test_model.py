@@ -435,3 +435,11 @@ def test_transfer_method_must_fit_the_position():
         transfer_config(cpb, 64, 8, "bicubic")
     with pytest.raises(ConfigError, match="method.*'nearest'"):
         transfer_config(cpb, 64, 8, "nearest")
+
+
+def test_unit_normalize_matches_f_normalize_and_its_gradient():
+    from swin_lit.models.kernels import unit_normalize
+
+    x = torch.randn(4, 5, 2, 3, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.allclose(unit_normalize(x), torch.nn.functional.normalize(x, dim=-1), atol=1e-15)
+    assert torch.autograd.gradcheck(unit_normalize, (x,))

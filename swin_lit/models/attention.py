@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from swin_lit.models.kernels import explicit_attention, window_sdpa
+from swin_lit.models.kernels import explicit_attention, unit_normalize, window_sdpa
 from swin_lit.models.position import build_position_bias
 
 # V2 cosine attention: the learnable per-head logit scale starts at 10 and is clamped at 100.
@@ -65,13 +65,15 @@ class WindowAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B * nW, N, C); mask: (nW, N, N) or None. Returns (B * nW, N, C)."""
         Bw, N, C = x.shape
-        qkv = F.linear(x, self.qkv.weight, self._qkv_bias())  # (Bw, N, 3C)
-        q, k, v = qkv.view(Bw, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)  # (Bw, h, N, d)
+        qkv = F.linear(x, self.qkv.weight, self._qkv_bias()).view(Bw, N, 3, self.heads, self.head_dim)
         if self.similarity == "cosine":
-            q = F.normalize(q, dim=-1) * torch.clamp(self.logit_scale, max=LOGIT_SCALE_MAX).exp()
-            k = F.normalize(k, dim=-1)
+            qk = unit_normalize(qkv[:, :, :2])  # q and k together, over head_dim: (Bw, N, 2, h, d)
+            q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # (Bw, h, N, d)
+            q = q * torch.clamp(self.logit_scale, max=LOGIT_SCALE_MAX).exp()
+            v = qkv[:, :, 2].transpose(1, 2)
             scale = 1.0
         else:
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (Bw, h, N, d)
             scale = self.head_dim**-0.5
         bias = self.position_bias() if self.position_bias is not None else None  # (h, N, N) or None
         dropout = self.attn_drop if self.training else 0.0
