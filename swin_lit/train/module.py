@@ -135,23 +135,19 @@ class SwinClassifier(pl.LightningModule):
         self.log_dict(self.train_metrics)
 
     def on_validation_epoch_end(self):
-        if self.trainer.sanity_checking or self.trainer.state.fn != "fit":
-            if self.trainer.sanity_checking:
-                self.val_metrics.reset()
-                self.val_loss.reset()
-            else:
-                self.log_dict(self.val_metrics)
-                self.log("val/loss", self.val_loss)
+        if self.trainer.sanity_checking:
+            self.val_metrics.reset()
+            self.val_loss.reset()
             return
-        values = {k: v.item() for k, v in self.val_metrics.compute().items()}
-        val_loss = self.val_loss.compute().item()
+        if self.trainer.state.fn == "fit":  # the learning curve (a later validate() is not an epoch)
+            top1 = self.val_metrics["top1"].compute().item()
+            train_loss = self.train_loss.compute().item() if self.train_loss.update_called else float("nan")
+            self.history = [h for h in self.history if h["epoch"] != self.current_epoch]
+            self.history.append({"epoch": self.current_epoch, "train_loss": train_loss,
+                                 "val_loss": self.val_loss.compute().item(), "val_top1": 100.0 * top1})
+            self.log("hp/val_top1", top1)
         self.log_dict(self.val_metrics)
         self.log("val/loss", self.val_loss)
-        self.log("hp/val_top1", values["val/top1"])
-        train_loss = self.train_loss.compute().item() if self.train_loss.update_called else float("nan")
-        self.history = [h for h in self.history if h["epoch"] != self.current_epoch]
-        self.history.append({"epoch": self.current_epoch, "train_loss": train_loss, "val_loss": val_loss,
-                             "val_top1": 100.0 * values["val/top1"]})
 
     def on_test_epoch_end(self):
         self.log("hp/test_top1", self.test_metrics["top1"].compute())
