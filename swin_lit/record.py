@@ -42,7 +42,6 @@ import tempfile
 from pathlib import Path
 
 RESULT_FILE = "result.json"
-METRICS = ("top1", "top5", "loss", "ece")
 
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:

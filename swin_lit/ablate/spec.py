@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -409,7 +408,3 @@ def apply_search_values(config: dict, values: dict) -> RunConfig:
     clean = {k: (int(v) if isinstance(v, float) and v.is_integer() and k.endswith(("_size", "epochs")) else v)
              for k, v in values.items()}
     return config_from_dict(apply_overrides(config, clean))
-
-
-def is_finite_number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
