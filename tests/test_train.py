@@ -86,16 +86,17 @@ class StopAt(pl.Callback):
             raise RuntimeError("simulated crash")
 
 
-def test_resume_after_a_stop_mid_epoch(tmp_path):
+@pytest.mark.parametrize("stop_at", [6, 9])  # the last batch of epoch 0 (before its validation); mid epoch 1
+def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, stop_at):
     cfg = tiny_config()  # 6 batches per epoch, last.ckpt every 2 steps
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(cfg, tmp_path, callbacks=[StopAt(9)])
+        train(cfg, tmp_path, callbacks=[StopAt(stop_at)])
     run_dir = tmp_path / cfg.run_id()
     assert not (run_dir / "result.json").exists()
     import torch
 
     saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
-    assert saved["global_step"] == 8  # mid-epoch 2 (steps 7..12)
+    assert saved["global_step"] == {6: 4, 9: 8}[stop_at]  # never a checkpoint between a last batch and its val
     _, record = train(cfg, tmp_path)
     assert record["epochs"] == 2 and [h["epoch"] for h in record["history"]] == [0, 1]
     assert (run_dir / "result.json").is_file()

@@ -9,6 +9,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 import torchmetrics
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 
 from swin_lit.config import RunConfig
@@ -169,6 +170,14 @@ class SwinClassifier(pl.LightningModule):
             self.aug_gen.set_state(state["aug_gen"])
         if "torch_rng" in state and self.trainer.state.fn == "fit":
             torch.set_rng_state(state["torch_rng"])
+
+
+class MidEpochCheckpoint(ModelCheckpoint):
+    """Step checkpoints inside an epoch, skipping the epoch's last batch (its validation has not run yet)."""
+
+    def on_train_batch_end(self, trainer, *args, **kwargs):
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            super().on_train_batch_end(trainer, *args, **kwargs)
 
 
 def flat_hparams(d: dict, prefix: str = "") -> dict:

@@ -108,7 +108,7 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from swin_lit.models.flops import count_flops
-    from swin_lit.train.module import SwinClassifier
+    from swin_lit.train.module import MidEpochCheckpoint, SwinClassifier
 
     _quiet_lightning()
     dm = build_datamodule(cfg)  # bad data fails here, before the run folder exists
@@ -131,8 +131,14 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     accelerator = "cpu" if t.accelerator == "auto" and not torch.cuda.is_available() else t.accelerator
     best_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/top1", mode="max", save_top_k=1,
                                 auto_insert_metric_name=False, enable_version_counter=False)
-    last_ckpt = ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
-                                every_n_train_steps=t.checkpoint_every_n_steps or None, enable_version_counter=False)
+    # last.ckpt after every epoch's validation, and every n steps inside an epoch (never on its last batch: a
+    # checkpoint between the last batch and the validation would resume past that validation)
+    last_ckpts = [ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_epochs=1,
+                                  enable_version_counter=False)]
+    if t.checkpoint_every_n_steps:
+        last_ckpts.append(MidEpochCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0,
+                                             every_n_train_steps=t.checkpoint_every_n_steps,
+                                             enable_version_counter=False))
     show = t.progress if progress is None else progress
     trainer = pl.Trainer(
         default_root_dir=run_dir,
@@ -146,7 +152,7 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
         limit_train_batches=t.limit_train_batches if t.limit_train_batches <= 1 else int(t.limit_train_batches),
         limit_val_batches=t.limit_val_batches if t.limit_val_batches <= 1 else int(t.limit_val_batches),
         logger=TensorBoardLogger(save_dir=run_dir, name="tensorboard", version="", default_hp_metric=False),
-        callbacks=[best_ckpt, last_ckpt, *(callbacks or [])],
+        callbacks=[best_ckpt, *last_ckpts, *(callbacks or [])],
         log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=show,
         enable_model_summary=False,
