@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from swin_lit.models.attention import WindowAttention
 from swin_lit.models.config import StageGeometry
-from swin_lit.models.windows import attention_mask, window_partition, window_reverse
+from swin_lit.models.windows import attention_mask, from_windows, to_windows, window_order
 
 
 class DropPath(nn.Module):
@@ -64,6 +64,9 @@ class SwinBlock(nn.Module):
         self.norm2 = nn.LayerNorm(g.dim)
         self.mlp = Mlp(g.dim, int(g.dim * cfg.mlp_ratio), cfg.drop_rate)
         self.register_buffer("attn_mask", attention_mask(g.resolution, g.padded, g.window, shift), persistent=False)
+        gather, scatter = window_order(g.resolution, g.padded, g.window, shift)
+        self.register_buffer("gather", gather, persistent=False)  # (nW * N,) token of each window slot
+        self.register_buffer("scatter", scatter, persistent=False)  # (L,) window slot of each token
 
     def zero_init_post_norms(self) -> None:
         for norm in (self.norm1, self.norm2):
@@ -71,23 +74,12 @@ class SwinBlock(nn.Module):
             nn.init.zeros_(norm.bias)
 
     def window_attention(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, L, C) tokens of an H x W map -> (B, L, C) after (shifted-)window attention."""
+        """x: (B, L, C) tokens of the map -> (B, L, C) after (shifted-)window attention. Padding, the cyclic roll
+        and the window partition are one precomputed gather (and its inverse on the way back)."""
         B, L, C = x.shape
-        H = P = self.resolution
-        x = x.view(B, H, H, C)
-        if self.padded != H:
-            P = self.padded
-            x = F.pad(x, (0, 0, 0, P - H, 0, P - H))  # (B, P, P, C)
-        if self.shift:
-            x = torch.roll(x, shifts=(-self.shift, -self.shift), dims=(1, 2))
-        windows = window_partition(x, self.window)  # (B * nW, M*M, C)
+        windows = to_windows(x, self.gather, self.scatter).view(-1, self.window**2, C)  # (B * nW, M*M, C)
         windows = self.attn(windows, self.attn_mask)
-        x = window_reverse(windows, self.window, P, P)  # (B, P, P, C)
-        if self.shift:
-            x = torch.roll(x, shifts=(self.shift, self.shift), dims=(1, 2))
-        if P != H:
-            x = x[:, :H, :H, :]
-        return x.reshape(B, L, C)
+        return from_windows(windows.view(B, -1, C), self.gather, self.scatter)  # (B, L, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.post_norm:

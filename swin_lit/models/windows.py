@@ -1,4 +1,4 @@
-"""Window geometry: partition/reverse, relative position index, shifted-window mask.
+"""Window geometry: partition, the one-gather pad + roll + partition order, relative position index, mask.
 
 Everything here is a pure function of sizes; the model calls the index/mask builders once per
 resolution (at construction) and keeps the results as non-persistent buffers.
@@ -19,11 +19,57 @@ def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, C)
 
 
-def window_reverse(windows: torch.Tensor, window: int, H: int, W: int) -> torch.Tensor:
-    """(B * nW, window * window, C) -> (B, H, W, C); inverse of ``window_partition``."""
-    C = windows.shape[-1]
-    x = windows.view(-1, H // window, W // window, window, window, C)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, H, W, C)
+def window_order(resolution: int, padded: int, window: int, shift: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token indices that do pad + cyclic roll + window partition as ONE gather, and its inverse.
+
+    ``gather`` (nW * N,): the token (row-major index into the resolution^2 map) that fills each window slot,
+    or resolution^2 for a zero padding token; ``scatter`` (resolution^2,): the window slot of each token.
+    Same order as padding bottom/right, then ``torch.roll(-shift)``, then ``window_partition``.
+    """
+    rows, cols = torch.meshgrid(torch.arange(padded), torch.arange(padded), indexing="ij")
+    real = (rows < resolution) & (cols < resolution)
+    token = torch.where(real, rows * resolution + cols, resolution * resolution)  # (padded, padded)
+    token = torch.roll(token, shifts=(-shift, -shift), dims=(0, 1))
+    gather = window_partition(token[None, :, :, None], window).flatten()
+    L = resolution * resolution
+    slots = torch.arange(gather.numel())
+    scatter = torch.zeros(L + 1, dtype=torch.long).scatter_(0, gather, slots)[:L]  # [L]: the padding slots
+    return gather, scatter
+
+
+def _take(x: torch.Tensor, index: torch.Tensor, pad: bool) -> torch.Tensor:
+    """x[:, index] for (B, L, C) tokens; with ``pad``, index L is a zero token."""
+    if pad:
+        x = torch.cat([x, x.new_zeros(x.shape[0], 1, x.shape[2])], dim=1)
+    return x.index_select(1, index)
+
+
+class _ReorderTokens(torch.autograd.Function):
+    """A gather along the token dim whose gradient is the inverse gather (every real token is used exactly
+    once), instead of the scatter-add autograd records for ``index_select``."""
+
+    @staticmethod
+    def forward(ctx, x, index, inverse, pad_forward: bool, pad_backward: bool):
+        ctx.save_for_backward(inverse)
+        ctx.pad_backward = pad_backward
+        return _take(x, index, pad_forward)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inverse,) = ctx.saved_tensors
+        return _take(grad, inverse, ctx.pad_backward), None, None, None, None
+
+
+def to_windows(x: torch.Tensor, gather: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
+    """(B, L, C) tokens -> (B, nW * N, C) padded, rolled and partitioned (see ``window_order``)."""
+    pad = gather.numel() > scatter.numel()
+    return _ReorderTokens.apply(x, gather, scatter, pad, False)
+
+
+def from_windows(windows: torch.Tensor, gather: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
+    """(B, nW * N, C) -> (B, L, C): the inverse of ``to_windows`` (padding dropped, roll undone)."""
+    pad = gather.numel() > scatter.numel()
+    return _ReorderTokens.apply(windows, scatter, gather, False, pad)
 
 
 def relative_position_index(window: int) -> torch.Tensor:
