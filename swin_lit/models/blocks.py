@@ -52,7 +52,7 @@ class SwinBlock(nn.Module):
     def __init__(self, geometry: StageGeometry, shift: int, cfg, drop_path: float, normalising_window: int) -> None:
         super().__init__()
         g = geometry
-        self.resolution, self.padded, self.window, self.shift = g.resolution, g.padded, g.window, shift
+        self.window = g.window
         self.post_norm = cfg.norm == "res_post"
         self.norm1 = nn.LayerNorm(g.dim)
         self.attn = WindowAttention(
@@ -76,7 +76,7 @@ class SwinBlock(nn.Module):
     def window_attention(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, L, C) tokens of the map -> (B, L, C) after (shifted-)window attention. Padding, the cyclic roll
         and the window partition are one precomputed gather (and its inverse on the way back)."""
-        B, L, C = x.shape
+        B, _, C = x.shape
         windows = to_windows(x, self.gather, self.scatter).view(-1, self.window**2, C)  # (B * nW, M*M, C)
         windows = self.attn(windows, self.attn_mask)
         return from_windows(windows.view(B, -1, C), self.gather, self.scatter)  # (B, L, C)
