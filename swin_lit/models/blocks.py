@@ -52,7 +52,7 @@ class SwinBlock(nn.Module):
     def __init__(self, geometry: StageGeometry, shift: int, cfg, drop_path: float, normalising_window: int) -> None:
         super().__init__()
         g = geometry
-        self.window = g.window
+        self.resolution, self.window, self.shift = g.resolution, g.window, shift  # tokens per side, M, s
         self.post_norm = cfg.norm == "res_post"
         self.norm1 = nn.LayerNorm(g.dim)
         self.attn = WindowAttention(
