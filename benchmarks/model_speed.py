@@ -1,14 +1,23 @@
-"""Fused (SDPA) vs explicit attention: training and eval throughput for all 16 switch combinations.
+"""Training and eval throughput of every path for all 16 switch combinations, and the matmul floor.
 
-    python benchmarks/model_speed.py                 # full run (~8-10 min on 2 cores)
-    python benchmarks/model_speed.py --quick         # smoke run (~1-2 min)
+    python benchmarks/model_speed.py                 # full run (~25 min on 2 cores, ~15 with a warm compile cache)
+    python benchmarks/model_speed.py --quick         # smoke run
+    python benchmarks/model_speed.py --no-compile    # eager paths only (~10 min)
     python benchmarks/model_speed.py --profile cyclic-res_post-cosine-cpb_log   # top ops of one combination
+
+Paths, all with the same weights:
+  fused     the default model (``fused=True``: SDPA where it pays, see swin_lit/models/kernels.py), eager;
+  compiled  the same model under ``torch.compile`` (inductor; ``trainer.compile: true`` in a run config);
+  explicit  the reference path (``fused=False``: softmax written out), eager: the denominator of every ratio.
+  floor     only the model's nn.Linear layers and its fused attention kernel calls, at the shapes the model runs
+            (forward; training adds their backward, the attention's without the bias gradient). No path that does
+            this work can beat floor / explicit: that is the ceiling shown next to each ratio.
 
 Config (CIFAR-size): img 32, patch 2, window 4, embed 48, depths 2-2-2, heads 3-6-12, 10 classes, fp32.
 shift {cyclic, none} x norm {pre, res_post} x attention {dot, cosine} x position {table, cpb_log}.
 
 Timing on this VM is noisy (+-25%), so every repeat visits all combinations, and within a combination the
-fused and explicit models alternate (which goes first flips every repeat). A repeat's figure is the median
+paths alternate (the order reverses every repeat). A repeat's figure is the median
 step time of its steps; the table shows the median over repeats. FLOP/s come from the analytic count
 (swin_lit.models.flops: MACs x 2; training = 3 x forward) and are compared with the best fp32 matmul
 (2048^2 and 4096^2) measured in the same run.
@@ -32,7 +41,9 @@ import torch
 import torch.nn.functional as F
 
 from swin_lit.models import SwinConfig, SwinTransformer
+from swin_lit.models.attention import WindowAttention
 from swin_lit.models.flops import batch_flops
+from swin_lit.models.kernels import merge_bias_and_mask
 
 BASE = dict(img_size=32, patch_size=2, window_size=4, embed_dim=48, depths=(2, 2, 2), num_heads=(3, 6, 12),
             num_classes=10)
@@ -66,10 +77,12 @@ def matmul_peak(sizes=(2048, 4096), tries=(8, 4)) -> float:
 class Runner:
     """One model + optimizer + fixed batch; ``train(steps)`` / ``evaluate(iters)`` return median seconds."""
 
-    def __init__(self, cfg: SwinConfig, state: dict | None, batch: int, eval_batch: int) -> None:
+    def __init__(self, cfg: SwinConfig, state: dict | None, batch: int, eval_batch: int,
+                 compiled: bool = False) -> None:
         self.model = SwinTransformer(cfg)
         if state is not None:
             self.model.load_state_dict(state)
+        self.forward = torch.compile(self.model) if compiled else self.model
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.05)
         gen = torch.Generator().manual_seed(0)
         self.x = torch.randn(batch, 3, cfg.img_size, cfg.img_size, generator=gen)
@@ -78,7 +91,7 @@ class Runner:
 
     def step(self) -> None:
         self.opt.zero_grad(set_to_none=True)
-        F.cross_entropy(self.model(self.x), self.y).backward()
+        F.cross_entropy(self.forward(self.x), self.y).backward()
         self.opt.step()
 
     def train(self, steps: int) -> float:
@@ -96,26 +109,115 @@ class Runner:
         with torch.inference_mode():
             for _ in range(iters):
                 t = time.perf_counter()
-                self.model(self.xe)
+                self.forward(self.xe)
+                times.append(time.perf_counter() - t)
+        return statistics.median(times)
+
+
+class Floor:
+    """Work that every path must do, at the shapes the model runs: its nn.Linear layers and the fused attention
+    kernel of each window attention call (with the merged bias + mask, detached). ``evaluate`` times their
+    forwards; ``train`` their forwards and backwards (linear: input, weight and bias gradients; attention: q, k
+    and v gradients only, so less than any real path, which also needs the bias gradient)."""
+
+    def __init__(self, model: torch.nn.Module, x: torch.Tensor, xe: torch.Tensor) -> None:
+        self.train_work = self._record(model, x)
+        self.eval_work = self._record(model, xe)
+
+    @staticmethod
+    def _record(model, x) -> tuple[list, list]:
+        gen = torch.Generator().manual_seed(1)
+        linears, attentions = [], []
+
+        def linear_hook(m, inputs, out):
+            linears.append((torch.randn(inputs[0].shape, generator=gen), m.weight.detach().clone(),
+                            None if m.bias is None else m.bias.detach().clone()))
+
+        def attention_hook(m, inputs, out):
+            windows, mask = inputs
+            Bw, N, _ = windows.shape
+            bias = m.position_bias().detach() if m.position_bias is not None else None
+            qkv = [torch.randn(Bw, m.heads, N, m.head_dim, generator=gen) for _ in range(3)]
+            attentions.append((qkv, merge_bias_and_mask(bias, mask, Bw)))
+
+        hooks = [m.register_forward_hook(linear_hook) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        hooks += [m.register_forward_hook(attention_hook) for m in model.modules() if isinstance(m, WindowAttention)]
+        with torch.no_grad():
+            model(x)
+        for h in hooks:
+            h.remove()
+        return linears, attentions
+
+    def train(self, steps: int) -> float:
+        linears, attentions = self.train_work
+        for x, w, b in linears:
+            for leaf in (x, w, b):
+                if leaf is not None:
+                    leaf.requires_grad_()
+        for qkv, _ in attentions:
+            for t in qkv:
+                t.requires_grad_()
+        grads = [torch.ones(*x.shape[:-1], w.shape[0]) for x, w, _ in linears]
+        grads += [torch.ones_like(qkv[0]) for qkv, _ in attentions]
+        times = []
+        for _ in range(steps):
+            t = time.perf_counter()
+            outs = [F.linear(x, w, b) for x, w, b in linears]
+            outs += [F.scaled_dot_product_attention(*qkv, attn_mask=mask) for qkv, mask in attentions]
+            torch.autograd.backward(outs, grads)
+            times.append(time.perf_counter() - t)
+            for x, w, b in linears:
+                x.grad = w.grad = None
+                if b is not None:
+                    b.grad = None
+            for qkv, _ in attentions:
+                for t in qkv:
+                    t.grad = None
+        return statistics.median(times)
+
+    def evaluate(self, iters: int) -> float:
+        linears, attentions = self.eval_work
+        times = []
+        with torch.inference_mode():
+            for _ in range(iters):
+                t = time.perf_counter()
+                for x, w, b in linears:
+                    F.linear(x, w, b)
+                for qkv, mask in attentions:
+                    F.scaled_dot_product_attention(*qkv, attn_mask=mask)
                 times.append(time.perf_counter() - t)
         return statistics.median(times)
 
 
 def run(args) -> dict:
     torch.manual_seed(0)
+    torch._dynamo.config.recompile_limit = 64  # one compiled model per combination and mode, all in this process
+    torch._dynamo.config.fail_on_recompile_limit_hit = True  # never time a silent eager fallback as "compiled"
     combos = combinations() if not args.only else args.only
-    runners = {}
-    for combo in combos:
+    paths = ("fused", "compiled", "explicit", "floor") if args.compile else ("fused", "explicit", "floor")
+    runners, compile_s, max_diff = {}, {}, {}
+    for i, combo in enumerate(combos):
         fused = Runner(config(combo, True), None, args.batch, args.eval_batch)
-        explicit = Runner(config(combo, False), fused.model.state_dict(), args.batch, args.eval_batch)
-        runners[combo] = {"fused": fused, "explicit": explicit}
-        for r in (fused, explicit):  # warm-up: allocator, oneDNN primitives
+        state = fused.model.state_dict()
+        rs = {"fused": fused, "explicit": Runner(config(combo, False), state, args.batch, args.eval_batch),
+              "floor": Floor(fused.model, fused.x, fused.xe)}
+        if args.compile:
+            rs["compiled"] = Runner(config(combo, True), state, args.batch, args.eval_batch, compiled=True)
+            t = time.perf_counter()
+            rs["compiled"].evaluate(1)  # compiles the eval graph, before any step changes the weights
+            with torch.inference_mode():
+                max_diff[combo] = (rs["compiled"].forward(fused.xe) - fused.model.eval()(fused.xe)).abs().max().item()
+            rs["compiled"].train(1)  # compiles the training graph
+            compile_s[combo] = time.perf_counter() - t
+        for r in rs.values():  # warm-up: allocator, oneDNN primitives
             r.train(args.warmup)
             r.evaluate(1)
+        runners[combo] = rs
+        print(f"  built {i + 1}/{len(combos)} {combo}", file=sys.stderr, flush=True)
     peaks = [matmul_peak()]
-    samples = {c: {p: {"train": [], "eval": []} for p in ("fused", "explicit")} for c in combos}
+    samples = {c: {p: {"train": [], "eval": []} for p in paths} for c in combos}
     for rep in range(args.repeats):
-        order = ("fused", "explicit") if rep % 2 == 0 else ("explicit", "fused")
+        order = paths if rep % 2 == 0 else paths[::-1]
         for combo in combos:
             for path in order:
                 r = runners[combo][path]
@@ -128,34 +230,41 @@ def run(args) -> dict:
     rows = []
     for combo in combos:
         cfg = config(combo, True)
-        fwd_train = 2 * batch_flops(cfg, args.batch)  # FLOPs of one forward over the training batch
-        fwd_eval = 2 * batch_flops(cfg, args.eval_batch)
+        flops = {"train": 3 * 2 * batch_flops(cfg, args.batch), "eval": 2 * batch_flops(cfg, args.eval_batch)}
+        images = {"train": args.batch, "eval": args.eval_batch}
         row = {"combo": combo, **dict(zip(AXES, combo.split("-")))}
-        for path in ("fused", "explicit"):
-            t_train = statistics.median(samples[combo][path]["train"])
-            t_eval = statistics.median(samples[combo][path]["eval"])
-            row[f"{path}_train_ips"] = args.batch / t_train
-            row[f"{path}_eval_ips"] = args.eval_batch / t_eval
-            row[f"{path}_train_mfu"] = 3 * fwd_train / t_train / peak
-            row[f"{path}_eval_mfu"] = fwd_eval / t_eval / peak
-            row[f"{path}_train_spread"] = _spread(samples[combo][path]["train"])
-        row["train_ratio"] = row["fused_train_ips"] / row["explicit_train_ips"]
-        row["eval_ratio"] = row["fused_eval_ips"] / row["explicit_eval_ips"]
+        for path in paths:
+            for kind in ("train", "eval"):
+                t = statistics.median(samples[combo][path][kind])
+                row[f"{path}_{kind}_ips"] = images[kind] / t
+                row[f"{path}_{kind}_spread"] = _spread(samples[combo][path][kind])
+                if path != "floor":
+                    row[f"{path}_{kind}_mfu"] = flops[kind] / t / peak
+        for kind in ("train", "eval"):
+            base = row[f"explicit_{kind}_ips"]
+            for path in paths:
+                if path != "explicit":
+                    name = "ceiling" if path == "floor" else path
+                    row[f"{name}_{kind}_ratio"] = row[f"{path}_{kind}_ips"] / base
+        if args.compile:
+            row["compile_s"] = compile_s[combo]
+            row["compiled_max_abs_diff"] = max_diff[combo]
         rows.append(row)
 
     by = {r["combo"]: r for r in rows}
     summary = {}
     if V1 in by and V2 in by:
-        for path in ("fused", "explicit"):
+        for path in paths[:-1]:
             for kind in ("train", "eval"):
                 summary[f"v2_over_v1_{path}_{kind}"] = by[V2][f"{path}_{kind}_ips"] / by[V1][f"{path}_{kind}_ips"]
-    summary["median_train_ratio"] = statistics.median(r["train_ratio"] for r in rows)
-    summary["median_eval_ratio"] = statistics.median(r["eval_ratio"] for r in rows)
+    for key in rows[0]:
+        if key.endswith("_ratio") or key == "compile_s":
+            summary[f"median_{key}"] = statistics.median(r[key] for r in rows)
     return {
         "config": {**BASE, "batch": args.batch, "eval_batch": args.eval_batch, "dtype": "float32",
                    "drop_path_rate": SwinConfig().drop_path_rate},
         "method": {"repeats": args.repeats, "steps": args.steps, "eval_iters": args.eval_iters,
-                   "warmup": args.warmup, "threads": torch.get_num_threads(),
+                   "warmup": args.warmup, "threads": torch.get_num_threads(), "paths": list(paths),
                    "statistic": "median over repeats of the per-repeat median step time"},
         "machine": {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                     "platform": platform.platform(), "cpus": os.cpu_count()},
@@ -174,9 +283,10 @@ def _spread(values: list[float]) -> float:
 
 
 def markdown(res: dict) -> str:
-    c = res["config"]
+    c, paths = res["config"], res["method"]["paths"]
+    timed = [p for p in paths if p != "floor"]
     lines = [
-        "# Model speed: fused (SDPA) vs explicit attention",
+        "# Model speed: fused, compiled and explicit paths, and the matmul floor",
         "",
         f"img {c['img_size']}, patch {c['patch_size']}, window {c['window_size']}, embed {c['embed_dim']}, "
         f"depths {'-'.join(map(str, c['depths']))}, heads {'-'.join(map(str, c['num_heads']))}, "
@@ -186,31 +296,43 @@ def markdown(res: dict) -> str:
         f"Median over {res['method']['repeats']} interleaved repeats of {res['method']['steps']} train steps / "
         f"{res['method']['eval_iters']} eval batches. Matmul peak (best fp32 2048^2/4096^2 in this run): "
         f"{res['matmul_peak_gflops']:.0f} GFLOP/s. MFU = analytic FLOPs (2 x MACs; training 3 x forward) "
-        "/ time / peak.",
-        "",
-        "| shift | norm | attention | position | train img/s fused | explicit | ratio | eval img/s fused | explicit "
-        "| ratio | train MFU fused / expl. | eval MFU fused / expl. | train spread f / e |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "/ time / peak. Ratios are img/s over the explicit path's in the same run; the ceiling is the floor's "
+        "(the nn.Linear layers and the fused attention kernel alone) img/s over explicit: no path that does that "
+        "work can beat it.",
     ]
-    for r in res["rows"]:
-        lines.append(
-            f"| {r['shift']} | {r['norm']} | {r['attention']} | {r['position']} "
-            f"| {r['fused_train_ips']:.0f} | {r['explicit_train_ips']:.0f} | {r['train_ratio']:.2f} "
-            f"| {r['fused_eval_ips']:.0f} | {r['explicit_eval_ips']:.0f} | {r['eval_ratio']:.2f} "
-            f"| {100 * r['fused_train_mfu']:.0f}% / {100 * r['explicit_train_mfu']:.0f}% "
-            f"| {100 * r['fused_eval_mfu']:.0f}% / {100 * r['explicit_eval_mfu']:.0f}% "
-            f"| {100 * r['fused_train_spread']:.0f}% / {100 * r['explicit_train_spread']:.0f}% |"
-        )
+    for kind, title in (("train", "Training"), ("eval", "Eval")):
+        head = " | ".join(f"{p} img/s" for p in timed)
+        ratios = " | ".join(f"{p} ratio" for p in timed if p != "explicit")
+        mfu = " / ".join(timed)
+        lines += ["", f"## {title}", "",
+                  f"| shift | norm | attention | position | {head} | {ratios} | ceiling | MFU {mfu} |",
+                  "|---|---|---|---|" + "---:|" * (2 * len(timed) + 1)]
+        for r in res["rows"]:
+            cells = [f"{r[f'{p}_{kind}_ips']:.0f}" for p in timed]
+            cells += [f"{r[f'{p}_{kind}_ratio']:.2f}" for p in timed if p != "explicit"]
+            cells.append(f"{r[f'ceiling_{kind}_ratio']:.2f}")
+            cells.append(" / ".join(f"{100 * r[f'{p}_{kind}_mfu']:.0f}%" for p in timed))
+            lines.append(f"| {r['shift']} | {r['norm']} | {r['attention']} | {r['position']} | " + " | ".join(cells)
+                         + " |")
     s, t = res["summary"], res["targets"]
-    lines += ["", "| summary | value | target |", "|---|---:|---:|",
-              f"| median fused/explicit, training | {s['median_train_ratio']:.2f} | >= {t['train_ratio']} |",
-              f"| median fused/explicit, eval | {s['median_eval_ratio']:.2f} | >= {t['eval_ratio']} |"]
-    for path in ("fused", "explicit"):
+    lines += ["", "## Summary", "", "| summary | value | target |", "|---|---:|---:|"]
+    for kind, name in (("train", "training"), ("eval", "eval")):
+        for p in timed:
+            if p != "explicit":
+                lines.append(f"| median {p}/explicit, {name} | {s[f'median_{p}_{kind}_ratio']:.2f} "
+                             f"| >= {t[f'{kind}_ratio']} |")
+        lines.append(f"| median ceiling (floor/explicit), {name} | {s[f'median_ceiling_{kind}_ratio']:.2f} | |")
+    for p in timed:
         for kind in ("train", "eval"):
-            key = f"v2_over_v1_{path}_{kind}"
+            key = f"v2_over_v1_{p}_{kind}"
             if key in s:
-                lines.append(f"| V2 ({V2}) / V1 ({V1}), {path}, {kind} | {s[key]:.2f} | >= {t['v2_over_v1']} |")
-    lines += ["", "Spread = (max - min) / median of the per-repeat step times of one cell."]
+                lines.append(f"| V2 ({V2}) / V1 ({V1}), {p}, {kind} | {s[key]:.2f} | >= {t['v2_over_v1']} |")
+    if "median_compile_s" in s:
+        worst = max(res["rows"], key=lambda r: r["compiled_max_abs_diff"])
+        lines += ["", f"Compile (first training step + first eval batch): median {s['median_compile_s']:.0f} s per "
+                  f"combination (inductor's cache may shorten it on a re-run); max |compiled - fused| eval logit "
+                  f"difference {worst['compiled_max_abs_diff']:.1e}."]
+    lines += ["", "Per-cell noise (spread = (max - min) / median of the per-repeat step times) is in the json."]
     return "\n".join(lines) + "\n"
 
 
@@ -230,6 +352,7 @@ def profile(combo: str, fused: bool, batch: int, steps: int, rows: int) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="fewer repeats and steps (smoke run)")
+    p.add_argument("--no-compile", dest="compile", action="store_false", help="leave out the compiled path")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="timed training steps per repeat")
