@@ -1,6 +1,6 @@
-"""Training and eval throughput of every path for all 16 switch combinations, and the matmul floor.
+"""Training and eval throughput of every path for all 16 switch combinations, and the floor.
 
-    python benchmarks/model_speed.py                 # full run (~25 min on 2 cores, ~15 with a warm compile cache)
+    python benchmarks/model_speed.py                 # full run (12-16 min on 2 cores)
     python benchmarks/model_speed.py --quick         # smoke run
     python benchmarks/model_speed.py --no-compile    # eager paths only (~10 min)
     python benchmarks/model_speed.py --profile cyclic-res_post-cosine-cpb_log   # top ops of one combination
@@ -155,8 +155,8 @@ class Floor:
                 if leaf is not None:
                     leaf.requires_grad_()
         for qkv, _ in attentions:
-            for t in qkv:
-                t.requires_grad_()
+            for tensor in qkv:
+                tensor.requires_grad_()
         grads = [torch.ones(*x.shape[:-1], w.shape[0]) for x, w, _ in linears]
         grads += [torch.ones_like(qkv[0]) for qkv, _ in attentions]
         times = []
@@ -171,8 +171,8 @@ class Floor:
                 if b is not None:
                     b.grad = None
             for qkv, _ in attentions:
-                for t in qkv:
-                    t.grad = None
+                for tensor in qkv:
+                    tensor.grad = None
         return statistics.median(times)
 
     def evaluate(self, iters: int) -> float:
@@ -254,7 +254,7 @@ def run(args) -> dict:
     by = {r["combo"]: r for r in rows}
     summary = {}
     if V1 in by and V2 in by:
-        for path in paths[:-1]:
+        for path in (p for p in paths if p != "floor"):
             for kind in ("train", "eval"):
                 summary[f"v2_over_v1_{path}_{kind}"] = by[V2][f"{path}_{kind}_ips"] / by[V1][f"{path}_{kind}_ips"]
     for key in rows[0]:
@@ -286,7 +286,7 @@ def markdown(res: dict) -> str:
     c, paths = res["config"], res["method"]["paths"]
     timed = [p for p in paths if p != "floor"]
     lines = [
-        "# Model speed: fused, compiled and explicit paths, and the matmul floor",
+        "# Model speed: fused, compiled and explicit paths, and the floor",
         "",
         f"img {c['img_size']}, patch {c['patch_size']}, window {c['window_size']}, embed {c['embed_dim']}, "
         f"depths {'-'.join(map(str, c['depths']))}, heads {'-'.join(map(str, c['num_heads']))}, "
