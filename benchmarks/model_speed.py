@@ -3,6 +3,7 @@
     python benchmarks/model_speed.py                 # full run (12-16 min on 2 cores)
     python benchmarks/model_speed.py --quick         # smoke run
     python benchmarks/model_speed.py --no-compile    # eager paths only (~10 min)
+    python benchmarks/model_speed.py --window 8 --only cyclic-pre-dot-table cyclic-res_post-cosine-cpb_log
     python benchmarks/model_speed.py --profile cyclic-res_post-cosine-cpb_log   # top ops of one combination
 
 Paths, all with the same weights:
@@ -358,6 +359,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=None, help="timed training steps per repeat")
     p.add_argument("--eval-iters", type=int, default=None)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--window", type=int, default=4, help="window size (default 4: the issue's config; 8 shows "
+                   "N = 64 tokens per window, where the fused kernel pays)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--eval-batch", type=int, default=256)
     p.add_argument("--only", nargs="*", default=None, help="combinations to run (shift-norm-attention-position)")
@@ -366,6 +369,7 @@ def main(argv=None) -> int:
     p.add_argument("--explicit", action="store_true", help="with --profile: the explicit path")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    BASE["window_size"] = args.window
     if args.profile:
         text = profile(args.profile, not args.explicit, args.batch, args.steps or 5, 25)
         print(text)
@@ -387,7 +391,7 @@ def main(argv=None) -> int:
     md = markdown(res)
     print(md)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "model_speed_quick" if args.quick else "model_speed"
+    stem = ("model_speed_quick" if args.quick else "model_speed") + ("" if args.window == 4 else f"_w{args.window}")
     (args.out / f"{stem}.md").write_text(md)
     (args.out / f"{stem}.json").write_text(json.dumps(res, indent=2))
     print(f"wrote {args.out / stem}.{{md,json}} in {res['method']['wall_s']:.0f} s", file=sys.stderr)
