@@ -37,6 +37,7 @@ def test_tiny_run_end_to_end(tmp_path, capsys):
         assert 0.0 <= record[split]["top1"] <= 100.0 and record[split]["top5"] >= record[split]["top1"]
     assert record["epochs"] == 2 and len(record["history"]) == 2
     assert record["params"] > 0 and record["flops"] > 0 and record["train_images_per_s"] > 0
+    assert record["eval_images_per_s"] > 0  # the test loop alone, not the checkpoint load around it
     assert record["config_hash"] == tiny_config().hash() and record["seed"] == 0
     assert {"torch", "lightning"} <= set(record["versions"])
     assert (run_dir / "config.yaml").is_file()

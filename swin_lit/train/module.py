@@ -52,6 +52,7 @@ class SwinClassifier(pl.LightningModule):
         self._epoch_start = 0.0
         self.train_seconds = 0.0  # pure training-loop time over all epochs (for images/s)
         self.train_images = 0
+        self.test_seconds, self.test_images = 0.0, 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -112,6 +113,7 @@ class SwinClassifier(pl.LightningModule):
 
     def test_step(self, batch, batch_idx):
         self._eval_step(batch, self.test_metrics, self.test_loss)
+        self.test_images += batch[0].shape[0]
 
     # -- epoch ends: log through the metric objects, keep the curve ----------------------------------
     def on_train_start(self):
@@ -150,7 +152,12 @@ class SwinClassifier(pl.LightningModule):
         self.log_dict(self.val_metrics)
         self.log("val/loss", self.val_loss)
 
+    def on_test_epoch_start(self):
+        self._test_start = time.perf_counter()
+        self.test_images = 0
+
     def on_test_epoch_end(self):
+        self.test_seconds = time.perf_counter() - self._test_start  # the test loop alone (images/s in result.json)
         self.log("hp/test_top1", self.test_metrics["top1"].compute())
         self.log_dict(self.test_metrics)
         self.log("test/loss", self.test_loss)

@@ -165,19 +165,16 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     history, train_seconds, train_images = module.history, module.train_seconds, module.train_images
     best = best_ckpt.best_model_path or str(last)
     val = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
-    eval_start = time.perf_counter()
     test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
-    eval_seconds = time.perf_counter() - eval_start
     if trainer.global_rank != 0:
         return run_dir, {}
-    n_test = len(dm.test_dataloader().dataset)
     record = {
         "val": _split(val, "val"),
         "test": _split(test, "test"),
         "params": sum(p.numel() for p in module.model.parameters()),
         "flops": count_flops(cfg.model),
         "train_images_per_s": train_images / train_seconds if train_seconds else None,
-        "eval_images_per_s": n_test / eval_seconds,
+        "eval_images_per_s": module.test_images / module.test_seconds if module.test_seconds else None,
         "wall_time_s": time.perf_counter() - started,
         "train_time_s": train_seconds,
         "epochs": trainer.current_epoch,
