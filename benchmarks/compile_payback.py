@@ -1,6 +1,6 @@
 """Does ``trainer.compile: true`` pay back its compile time on a real run? Eager vs compiled, side by side.
 
-    python benchmarks/compile_payback.py                 # 1 epoch each, ABBA order (about 12 minutes on 2 cores)
+    python benchmarks/compile_payback.py                 # 1 epoch each, ABBA order (about 10 minutes on 2 cores)
     python benchmarks/compile_payback.py --epochs 2 --rounds 1
 
 The same ``swin-lit train`` config as ``train_cifar.py`` (small Swin, shared CIFAR-10 JPEG tree) is run with
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_cifar import MODEL, ROOT, unpack  # noqa: E402
+from train_cifar import ROOT, cifar_overrides, unpack  # noqa: E402
 
 
 def main() -> None:
@@ -39,9 +39,7 @@ def main() -> None:
     from swin_lit.train.runs import build_datamodule, train
 
     root = unpack()
-    sets = MODEL + ["data.source=folder", f"data.root={root}", "data.batch_size=128", "data.val_fraction=0.1",
-                    f"trainer.max_epochs={args.epochs}", "trainer.progress=false", "optim.lr=2e-3",
-                    "optim.warmup_epochs=0.5", "name=cifar10"]
+    sets = cifar_overrides(root, args.epochs)
     build_datamodule(load_config(None, sets)).setup("fit")  # the decode cache, outside the timed runs
     runs = []
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -2,7 +2,7 @@
 
     python benchmarks/model_speed.py                 # full run (12-16 min on 2 cores)
     python benchmarks/model_speed.py --quick         # smoke run
-    python benchmarks/model_speed.py --no-compile    # eager paths only (~10 min)
+    python benchmarks/model_speed.py --no-compile    # eager paths only
     python benchmarks/model_speed.py --window 8 --only cyclic-pre-dot-table cyclic-res_post-cosine-cpb_log
     python benchmarks/model_speed.py --profile cyclic-res_post-cosine-cpb_log   # top ops of one combination
 

@@ -40,6 +40,13 @@ def unpack() -> Path:
     return found[0].parent
 
 
+def cifar_overrides(root: Path, epochs: int) -> list[str]:
+    """The ``--set`` overrides of this benchmark's run (also used by compile_payback.py)."""
+    return MODEL + ["data.source=folder", f"data.root={root}", "data.batch_size=128", "data.val_fraction=0.1",
+                    f"trainer.max_epochs={epochs}", "trainer.progress=false", "optim.lr=2e-3",
+                    "optim.warmup_epochs=0.5", "name=cifar10"]
+
+
 def overhead(cfg, steps: int, rounds: int) -> dict:
     """Images/s of the same training steps through Lightning and through a bare loop."""
     import lightning.pytorch as pl
@@ -102,9 +109,7 @@ def main() -> None:
     from swin_lit.train.runs import train
 
     root = unpack()
-    sets = MODEL + ["data.source=folder", f"data.root={root}", "data.batch_size=128", "data.val_fraction=0.1",
-                    f"trainer.max_epochs={args.epochs}", "trainer.progress=false", "optim.lr=2e-3",
-                    "optim.warmup_epochs=0.5", "name=cifar10"]
+    sets = cifar_overrides(root, args.epochs)
     cfg = load_config(None, sets)
     start = time.perf_counter()
     run_dir, record = train(cfg, args.out, progress=False)
