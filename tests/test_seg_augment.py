@@ -111,6 +111,19 @@ def test_crop_and_flip_keep_alignment_and_pad_with_ignore():
     assert 5 < flips < 25
 
 
+def test_padding_comes_last_and_stays_black_and_ignored():
+    image, label = _noise_pair(20, 30)
+    augment = SegAugment(SegAugmentConfig(crop=(40, 40), ratio_range=(1.0, 1.0), brightness=60.0))
+    lifted = 0
+    for seed in range(12):
+        out_image, out_label = augment(image, label, sample_generator(seed, 0, 0))
+        assert (out_image[:, 20:] == 0).all() and (out_image[:, :, 30:] == 0).all()  # jitter never reaches it
+        assert (out_label[20:] == IGNORE_INDEX).all() and (out_label[:, 30:] == IGNORE_INDEX).all()
+        assert (out_label[:20, :30] != IGNORE_INDEX).all()
+        lifted += not torch.equal(out_image[:, :20, :30].sort(-1).values, image.sort(-1).values)
+    assert lifted > 3  # the jitter did run on the image part
+
+
 def test_flip_flips_both():
     image, label = _noise_pair(16, 20)
     cfg = SegAugmentConfig(crop=(16, 20), ratio_range=(1.0, 1.0), hflip=1.0, **GEOMETRIC_ONLY)
@@ -161,3 +174,25 @@ def test_deterministic_per_seed_epoch_and_index_and_independent_of_the_batch():
     assert not torch.equal(images[0], images[2])  # another epoch: other draws
     other = AugmentedPairs(pairs, augment, seed=8)[(0, 2)][0]
     assert not torch.equal(other, alone_image)
+
+
+class RenderedPairs(torch.utils.data.Dataset):
+    """A procedural pair dataset: each index renders its own blocks image and labels (like an embedded task)."""
+
+    def __len__(self) -> int:
+        return 5
+
+    def __getitem__(self, index: int):
+        return _blocks(24, 40, seed=index)
+
+
+def test_a_procedural_pair_dataset_plugs_in():
+    data = AugmentedPairs(RenderedPairs(), SegAugment(SegAugmentConfig(crop=(16, 32), **GEOMETRIC_ONLY)), seed=0)
+    images, labels = data.__getitems__([(3, i) for i in range(5)])
+    assert images.shape == (5, 3, 16, 32) and labels.shape == (5, 16, 32)
+    for image, label in zip(images, labels):
+        derived = _labels_from_image(image)
+        scored = (derived >= 0) & (label != IGNORE_INDEX)
+        assert scored.float().mean() > 0.4 and torch.equal(derived[scored], label[scored].long())
+    again = data[(3, 2)]
+    assert torch.equal(again[0], images[2]) and torch.equal(again[1], labels[2])

@@ -220,7 +220,7 @@ def test_label_value_outside_the_classes_names_file_and_value(tmp_path, monkeypa
 def test_label_map_that_is_not_single_channel(tmp_path):
     root = tmp_path / "c"
     _save_pair(root / "train" / "a.png", root / "trainannot" / "a.png", _label(0), mode="RGB")
-    _raises(r"label map .*a\.png has mode RGB: expected an 8-bit single-channel PNG", read_camvid, root)
+    _raises(r"label map .*a\.png has mode RGB: expected an 8-bit single-channel PNG", seg.scan_camvid, root)
 
 
 def test_corrupt_files(tmp_path):

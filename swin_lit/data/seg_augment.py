@@ -9,14 +9,16 @@ same way. ``AugmentedPairs`` wraps a pair dataset with ``SegAugment`` and return
 
 1. random resize by a ratio drawn uniformly from ``ratio_range``, of the image's own size or (``scale`` set) of
    mmseg's keep-ratio fit into ``scale`` = (long side, short side); image bilinear (or bicubic), labels nearest;
-2. random crop to ``crop`` (H, W); with ``cat_max_ratio`` < 1, up to 10 redraws until no class covers that share
-   of the crop's labelled pixels and at least two classes are present (mmseg's rule); a crop larger than the
-   image is padded bottom/right, the image with 0 and the labels with IGNORE_INDEX;
+2. random crop to ``crop`` (H, W), the whole side where the image is smaller; with ``cat_max_ratio`` < 1, up
+   to 10 redraws until no class covers that share of the crop's labelled pixels and at least two classes are
+   present (mmseg's rule);
 3. horizontal flip with probability ``hflip`` (image and labels together);
 4. photometric jitter, each part with probability 0.5: brightness (add a uniform delta in +-``brightness``, 0-255
    units, as mmseg), contrast (scale around the image's mean grey by a factor in 1 +- ``contrast``), saturation
    (scale away from each pixel's luma by a factor in 1 +- ``saturation``); clipped to 0..255 after each. Unlike
-   mmseg there is no hue jitter and the order is fixed.
+   mmseg there is no hue jitter and the order is fixed;
+5. padding bottom/right up to ``crop`` where the crop was smaller: the image with 0, the labels with
+   IGNORE_INDEX. (mmseg pads after normalising, so its padding is the mean colour; here it is black.)
 
 Randomness comes from a ``torch.Generator`` per sample, seeded from (run seed, epoch, index) by
 ``sample_generator``: a sample's augmentation does not depend on the batch it is drawn in, on worker processes,
@@ -125,8 +127,7 @@ def _balanced(label: torch.Tensor, cat_max_ratio: float) -> bool:
 
 def random_crop(image: torch.Tensor, label: torch.Tensor, crop: tuple[int, int], gen: torch.Generator,
                 cat_max_ratio: float = 1.0) -> Pair:
-    """A random ``crop`` (H, W) of the pair, padded bottom/right (image 0, labels IGNORE_INDEX) where the pair
-    is smaller than the crop."""
+    """A random ``crop`` (H, W) of the pair (views; a side smaller than the crop is kept whole)."""
     H, W = label.shape
     top, left = _crop_box(H, W, crop, gen)
     if cat_max_ratio < 1.0:
@@ -134,13 +135,16 @@ def random_crop(image: torch.Tensor, label: torch.Tensor, crop: tuple[int, int],
             if _balanced(label[top : top + crop[0], left : left + crop[1]], cat_max_ratio):
                 break
             top, left = _crop_box(H, W, crop, gen)
-    image = image[:, top : top + crop[0], left : left + crop[1]]
-    label = label[top : top + crop[0], left : left + crop[1]]
-    pad_h, pad_w = crop[0] - label.shape[0], crop[1] - label.shape[1]
-    if pad_h or pad_w:
-        image = F.pad(image, (0, pad_w, 0, pad_h), value=0)
-        label = F.pad(label, (0, pad_w, 0, pad_h), value=IGNORE_INDEX)
-    return image, label
+    return image[:, top : top + crop[0], left : left + crop[1]], label[top : top + crop[0], left : left + crop[1]]
+
+
+def pad_pair(image: torch.Tensor, label: torch.Tensor, size: tuple[int, int]) -> Pair:
+    """Pad a pair bottom/right up to ``size`` (H, W): the image with 0, the labels with IGNORE_INDEX."""
+    pad_h, pad_w = max(size[0] - label.shape[0], 0), max(size[1] - label.shape[1], 0)
+    if not (pad_h or pad_w):
+        return image, label
+    return (F.pad(image, (0, pad_w, 0, pad_h), value=0),
+            F.pad(label, (0, pad_w, 0, pad_h), value=IGNORE_INDEX))
 
 
 # -- photometric ----------------------------------------------------------------------------------
@@ -163,7 +167,7 @@ def photometric(image: torch.Tensor, gen: torch.Generator, brightness: float, co
 
 
 class SegAugment:
-    """The training augmentation of one pair: resize, crop (and pad), flip, photometric jitter."""
+    """The training augmentation of one pair: resize, crop, flip, photometric jitter, pad."""
 
     def __init__(self, cfg: SegAugmentConfig) -> None:
         self.cfg = cfg
@@ -178,7 +182,8 @@ class SegAugment:
         if float(torch.rand((), generator=gen)) < cfg.hflip:
             image, label = image.flip(-1), label.flip(-1)
         image = photometric(image, gen, cfg.brightness, cfg.contrast, cfg.saturation)
-        return image.contiguous(), label.contiguous()
+        image, label = pad_pair(image, label, cfg.crop)
+        return image.contiguous(), label.clone(memory_format=torch.contiguous_format)  # never a view of the data
 
 
 # -- datasets -------------------------------------------------------------------------------------

@@ -14,10 +14,11 @@ to training labels ``0 .. K-1`` and ``IGNORE_INDEX`` (255) for pixels that are n
   shift down by one, as ADE20K is scored (mmseg's ``reduce_zero_label``). The class count is the largest label
   in the data unless given; names come from ``objectInfo150.txt`` / ``.csv`` when present.
 
-Checks, all before any pixel is decoded (``scan_*``, ``check``): every folder exists and holds images, every
-image has its label map and every label map its image, every label map has its image's size (read from the
-file headers). Then the label maps are decoded and every value checked (a value that is neither a class nor the
-void label names the file and the value) before any image is decoded. Problems raise ``DataError`` with one line.
+Checks, all before any pixel is decoded (``scan_camvid``, ``scan_ade20k``, ``scan``): every folder exists and
+holds images, every image has its label map and every label map its image, every label map is an 8-bit
+single-channel PNG of its image's size (read from the file headers). Then the label maps are decoded and every
+value checked (a value that is neither a class nor the void label names the file and the value) before any image
+is decoded. Problems raise ``DataError`` with one line.
 
 Decoded splits are cached like the classification folders: one uncompressed ``.npz`` per split, keyed by the
 format's label coding, the size limit and every file's path, size and mtime (``default_cache_dir``).
@@ -81,7 +82,7 @@ class LabelCoding:
 
 # -- splits ---------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SegSplit:
     """Images and label maps of one split, packed: the pixels of all images one after another.
 
@@ -170,18 +171,24 @@ def _files(folder: Path, extensions: tuple[str, ...]) -> dict[str, str]:
     return files
 
 
-def _header_size(path: str) -> tuple[int, int]:
-    """(width, height) from the file header, without decoding the pixels."""
+def _check_label_mode(path: str, mode: str) -> None:
+    if mode not in LABEL_MODES:
+        raise DataError(f"label map {path} has mode {mode}: expected an 8-bit single-channel PNG of class indices "
+                        f"(mode {' or '.join(LABEL_MODES)})")
+
+
+def _header(path: str) -> tuple[tuple[int, int], str]:
+    """(width, height) and mode from the file header, without decoding the pixels."""
     try:
         with Image.open(path) as im:
-            return im.size
+            return im.size, im.mode
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise DataError(f"cannot read image {path}: {err}") from None
 
 
 def pair_folders(image_dir: Path, label_dir: Path) -> list[tuple[str, str]]:
     """(image, label map) paths matched by file stem (label maps are PNGs), sorted by stem. Every image needs
-    its label map and every label map its image, of the same width and height."""
+    its label map and every label map its image, of the same width and height, 8-bit single-channel."""
     images = _files(image_dir, IMAGE_EXTENSIONS)
     labels = _files(label_dir, (".png",))
     for stem, path in sorted(images.items()):
@@ -192,7 +199,8 @@ def pair_folders(image_dir: Path, label_dir: Path) -> list[tuple[str, str]]:
             raise DataError(f"label map {path} has no image in {image_dir}")
     pairs = [(images[s], labels[s]) for s in sorted(images)]
     for image, label in pairs:
-        image_size, label_size = _header_size(image), _header_size(label)
+        (image_size, _), (label_size, mode) = _header(image), _header(label)
+        _check_label_mode(label, mode)
         if image_size != label_size:
             raise DataError(f"label map {label} is {label_size[0]}x{label_size[1]} but its image {image} is "
                             f"{image_size[0]}x{image_size[1]} (width x height)")
@@ -261,9 +269,7 @@ def decode_label(path: str, coding: LabelCoding, max_side: int | None = None) ->
     """One label map as training labels uint8 (H, W); DataError naming the file and the first bad value."""
     table = coding.table()
     with _open(path) as im:
-        if im.mode not in LABEL_MODES:
-            raise DataError(f"label map {path} has mode {im.mode}: expected an 8-bit single-channel PNG of class "
-                            f"indices (mode {' or '.join(LABEL_MODES)})")
+        _check_label_mode(path, im.mode)
         try:
             target = _fit(im.size, max_side)
             if target != im.size:
