@@ -77,8 +77,8 @@ def _t_stats(estimate: float, se: float, df: float, level: float) -> tuple[float
     """(low, high, two-sided p) of a t statistic estimate / se with ``df`` degrees of freedom."""
     from scipy import stats
 
-    if se == 0:  # every difference equal: no spread to test against
-        return estimate, estimate, (1.0 if estimate == 0 else 0.0)
+    if se <= 1e-12 * max(1.0, abs(estimate)):  # every difference equal (up to rounding): the t-test is undefined
+        return estimate, estimate, math.nan
     half = float(stats.t.ppf(0.5 + level / 2, df)) * se
     p = float(2 * stats.t.sf(abs(estimate) / se, df))
     return estimate - half, estimate + half, p
@@ -222,7 +222,8 @@ def adjust_family(comparisons: Sequence[Comparison], alpha: float, direction: bo
         else:
             v = verdict(c.estimate, p, alpha, direction)
         level = alpha / max(m, 1)
-        out.append(Test(c, p, v, detectable_effect(c.se, c.df, level) if c.test != "none" else math.nan, m))
+        detectable = detectable_effect(c.se, c.df, level) if math.isfinite(c.p) else math.nan
+        out.append(Test(c, p, v, detectable, m))
     return out
 
 

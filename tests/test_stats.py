@@ -42,6 +42,15 @@ def test_welch_only_without_two_shared_seeds():
     assert none.test == "none" and math.isnan(none.p) and none.half_width == math.inf
 
 
+def test_no_spread_means_no_test():
+    """Equal differences on every seed (possible with 2 seeds and accuracies in 0.1% steps): the t statistic is
+    undefined, so no p-value (not p = 0) and no verdict."""
+    c = stats.compare({0: 71.0, 1: 72.0}, {0: 70.0, 1: 71.0})
+    assert c.test == "paired" and c.estimate == pytest.approx(1.0) and math.isnan(c.p) and c.half_width == 0
+    [t] = stats.adjust_family([c], 0.05, True)
+    assert t.verdict == "not resolved" and math.isnan(t.detectable) and t.m == 0
+
+
 def test_holm_by_hand():
     # sorted 0.01, 0.03, 0.04, 0.5 -> 4 x 0.01, 3 x 0.03, max(0.09, 2 x 0.04), 0.5
     assert stats.holm([0.04, 0.01, 0.5, 0.03]) == pytest.approx([0.09, 0.04, 0.5, 0.09])
