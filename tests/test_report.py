@@ -241,7 +241,8 @@ KNOWN = {  # per-seed test top-1
     "same": [b + e for b, e in zip(BASE, (0.3, -0.2, 0.4, -0.1))],  # paper: no difference
 }
 PAPER = {"table": "Swin V1 Table 4 (≥ 300 epochs, ± 0.1 %, é)", "model": "Swin-T", "dataset": "ImageNet-1K",
-         "rows": {"base ≥ 2×": {"top1": 81.3}, "big ± é": {"top1": 82.0}, "noisy_Δ % & #": {"top1": 80.0},
+         "rows": {"base ≥ 2×": {"top1": 81.3, "top5": 95.6}, "big ± é": {"top1": 82.0, "top5": 95.9},
+                  "noisy_Δ % & #": {"top1": 80.0},
                   "contra": {"top1": 82.5}, "same": {"top1": 81.3}}}
 
 
@@ -288,8 +289,8 @@ def test_known_answers_verdicts_bold_and_reproduction(tmp_path):
     assert table.loc["noisy_Δ % & #", "reproduction"] == "not resolved"
     assert table.loc["same", "paper Δ"] == "+0.0" and table.loc["same", "reproduction"] == "no ordering"
     assert ("**Reproduction of the paper** (Swin V1 Table 4 (≥ 300 epochs, ± 0.1 %, é), Swin-T, ImageNet-1K): "
-            "1 of 3 of the paper's orderings reproduced, 1 contradicted, the rest (1) unresolved; 1 paper row "
-            "without an ordering (paper Δ = 0) not counted.") in md
+            "2 of 4 of the paper's orderings reproduced, 1 contradicted, the rest (1) unresolved; 1 paper row "
+            "without an ordering (paper Δ = 0) not counted.") in md  # top-1: 4 rows; top-5: big agrees
     line = next(ln for ln in md.splitlines() if ln.startswith("- **test.top1**"))
     assert "better than the baseline: big ± é (+5.00 [" in line and "worse than the baseline: contra (-3.99 [" in line
     assert "Resolved best: big ± é." in line
@@ -430,6 +431,9 @@ def test_top5_hidden_below_ten_classes(tmp_path):
     out = build_report(make_known_study(tmp_path, classes=8))
     md = (out / "report.md").read_text()
     assert "Not shown: test.top5, 8 classes (fewer than 10)" in md and "### test.top5" not in md
+    assert ("1 of 3 of the paper's orderings reproduced, 1 contradicted, the rest (1) unresolved; 1 paper row "
+            "without an ordering (paper Δ = 0) not counted. The paper's top5 numbers are not compared (test.top5 "
+            "not shown).") in md
     assert not (out / "figures" / "test.top5.png").exists() and (out / "figures" / "test.top1.png").exists()
     assert "test.top5 mean" in pd.read_csv(out / "cells.csv").columns  # the numbers stay in the CSV
     assert "test.top5" not in (out / "table.tex").read_text()

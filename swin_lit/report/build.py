@@ -138,8 +138,11 @@ def render_markdown(report: Report, figure_paths: list[Path]) -> str:
         lines += ["## Verdicts", ""]
         lines += [f"- {tables.verdict_line(data, mc, report.cells)}" for mc in report.comparisons]
         if report.reproduction:
+            skipped = [m for m in report.hidden if tables.paper_key(data, m) is not None]
+            tail = (f" The paper's {', '.join(tables.paper_key(data, m) for m in skipped)} numbers are not compared "
+                    f"({', '.join(skipped)} not shown)." if skipped else "")
             lines.append(f"- **Reproduction of the paper** ({tables.paper_source(data) or 'transfer rows'}): "
-                         f"{stats.reproduction_summary(report.reproduction)}.")
+                         f"{stats.reproduction_summary(report.reproduction)}.{tail}")
         lines.append("")
     if report.comparison_tables:
         lines += ["## Comparison", "", tables.comparison_explanation(data), ""]
