@@ -52,6 +52,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             if type(None) in args:
                 return None
             fail(key, f"must not be null (expected {_type_name(tp)})")
+        mappings = [a for a in args if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and len(mappings) == 1:  # a mapping can only mean that one: say what is wrong in it
+            return _convert(value, mappings[0], key)
         errors = []
         for arg in args:
             if arg is type(None):

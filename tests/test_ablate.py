@@ -110,7 +110,8 @@ def test_shipped_specs_plan_and_dry_run(tmp_path, capsys):
         text = capsys.readouterr().out
         assert text.count("to do ") == len(plan.cells) and not out.exists()
     paper = load_plan(ROOT / "ablations" / "swin_v1_table4.yaml").spec.paper
-    assert paper["w/o shifting"] == {"top1": 80.2, "top5": 95.1}
+    assert paper.rows["w/o shifting"] == {"top1": 80.2, "top5": 95.1}
+    assert paper.source() == "Swin V1 Table 4, Swin-T, ImageNet-1K"
 
 
 # -- the protocol on a real journal storage, in-process ---------------------------------------------------

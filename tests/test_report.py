@@ -1,17 +1,22 @@
-"""Reports from a hand-built study storage: numbers against a recomputation, duplicates, failures, files."""
+"""Reports from hand-built study storages (real Optuna journal files): every number recomputed by hand from
+runs.csv or the stored values with scipy, on small synthetic result sets with known answers (resolved, not
+resolved, a crossing interaction, failed cells, Welch), the paper beside ours, transfer, LaTeX, figures."""
 
 from __future__ import annotations
 
 import math
 import re
+import shutil
 import struct
+import subprocess
 from datetime import datetime, timedelta
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import optimize
+from scipy import stats as sp
 
 from swin_lit.cli import BadInput, main
 from swin_lit.report.build import build_report
@@ -20,6 +25,7 @@ from swin_lit.report.data import load_study
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 METRICS = ["test.top1", "test.top5", "test.loss", "test.ece"]
+COMPLETE, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
 
 
 def record(top1: float, seed: int, epochs: int = 4, params: int = 137_000) -> dict:
@@ -40,17 +46,18 @@ def record(top1: float, seed: int, epochs: int = 4, params: int = 137_000) -> di
 
 def add(study, state, when: datetime, **attrs) -> None:
     trial = optuna.trial.create_trial(
-        state=state, value=attrs["result"]["test"]["top1"] if state == optuna.trial.TrialState.COMPLETE else None,
-        user_attrs=attrs,
-    )
+        state=state, value=attrs["result"]["test"]["top1"] if state == COMPLETE else None, user_attrs=attrs)
     trial.datetime_start = when - timedelta(seconds=30)
     trial.datetime_complete = when
     study.add_trial(trial)
 
 
-def train_attrs(variant: str, seed: int, overrides: dict, result: dict | None = None, error: str | None = None):
+def train_attrs(variant: str, seed: int, overrides: dict, result: dict | None = None, error: str | None = None,
+                classes: int = 10):
+    """The user attrs the driver writes, with the resolved config's model geometry and class count."""
     attrs = {"kind": "train", "cell": f"{variant}|seed={seed}", "variant": variant, "seed": seed,
-             "overrides": overrides, "run_dir": f"runs/{variant}-s{seed}"}
+             "overrides": overrides, "run_dir": f"runs/{variant}-s{seed}",
+             "config": {"model": {"num_classes": classes, "img_size": 32, "window_size": 4}, "seed": seed}}
     if result is not None:
         attrs["result"] = result
     if error is not None:
@@ -62,7 +69,58 @@ def journal(path):
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
 
 
-COMPLETE, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
+def new_study(folder, name: str, spec: dict, cells: list[str] | None = None):
+    folder.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(study_name=name, storage=journal(folder / "study.log"), direction="maximize")
+    study.set_user_attr("spec", {"name": name, **spec})
+    if cells is not None:
+        study.set_user_attr("cells", cells)
+    return study
+
+
+def png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def md_table(markdown: str, heading: str) -> pd.DataFrame:
+    """The first pipe table after ``heading`` as strings (``\\|`` inside a cell is a pipe)."""
+    body = markdown.split(heading, 1)[1].splitlines()
+    start = next(i for i, ln in enumerate(body) if ln.startswith("|"))
+    block = []
+    for ln in body[start:]:
+        if not ln.startswith("|"):
+            break
+        block.append(ln)
+    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", ln.strip()[1:-1])] for ln in block]
+    return pd.DataFrame(cells[2:], columns=cells[0])
+
+
+def holm_by_hand(p: list[float]) -> list[float]:
+    order = np.argsort(p)
+    m, out, running = len(p), [0.0] * len(p), 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (m - k) * p[i]))
+        out[i] = running
+    return out
+
+
+def detectable_by_hand(diffs, m: int, alpha: float = 0.05) -> float:
+    """80%-power |Δ| of the two-sided paired t-test at alpha/m (upper tail of the noncentral t; the lower one is
+    below 1e-6 here)."""
+    n = len(diffs)
+    se, df = np.std(diffs, ddof=1) / math.sqrt(n), n - 1
+    crit = sp.t.ppf(1 - alpha / m / 2, df)
+    return optimize.brentq(lambda nc: sp.nct.sf(crit, df, nc) - 0.8, 0.0, 1e4) * se
+
+
+def interval_text(low: float, high: float, d: int = 2) -> str:
+    return f"[{low:+.{d}f}, {high:+.{d}f}]"
+
+
+# -- a study with duplicates and failures (the older paper section, as in results/quick) ------------------
+
 QUICK = {  # the intended (winning) test top-1 per cell
     ("shift", 0): 71.0, ("shift", 1): 72.5, ("shift", 2): 70.2,
     ("noshift", 0): 68.1, ("noshift", 1): 69.4,
@@ -72,21 +130,14 @@ QUICK = {  # the intended (winning) test top-1 per cell
 
 @pytest.fixture
 def quick_study(tmp_path):
-    return make_quick_study(tmp_path)
-
-
-def make_quick_study(tmp_path):
     """3 planned seeds; shift: 3 finished + an older duplicate; noshift: FAIL then retry, and a FAIL-only seed;
-    v2: seed 2 never run; abs: no trial at all."""
+    v2: seed 2 never run; abs: no trial at all. The spec's paper section is the older {variant: numbers} form."""
     folder = tmp_path / "results" / "quick"
-    folder.mkdir(parents=True)
-    study = optuna.create_study(study_name="quick", storage=journal(folder / "study.log"), direction="maximize")
     variants = {"shift": {"model.shift": "cyclic"}, "noshift": {"model.shift": "none"},
                 "v2": {"model.norm": "res_post"}, "abs": {"model.position": "abs"}}
-    spec = {"name": "quick", "base": "configs/default.yaml", "baseline": "shift", "variants": variants,
-            "seeds": [0, 1, 2], "metrics": METRICS, "paper": {"shift": {"top1": 81.3}, "noshift": {"top1": 80.2}}}
-    study.set_user_attr("spec", spec)
-    study.set_user_attr("cells", [f"{v}|seed={s}" for v in variants for s in (0, 1, 2)])
+    spec = {"base": "configs/default.yaml", "baseline": "shift", "variants": variants, "seeds": [0, 1, 2],
+            "metrics": METRICS, "paper": {"shift": {"top1": 81.3}, "noshift": {"top1": 80.2}}}
+    study = new_study(folder, "quick", spec, [f"{v}|seed={s}" for v in variants for s in (0, 1, 2)])
     add(study, FAIL, T0, **train_attrs("noshift", 0, variants["noshift"], error="CUDA out of memory"))
     for i, ((variant, seed), top1) in enumerate(QUICK.items()):
         add(study, COMPLETE, T0 + timedelta(minutes=i + 1), **train_attrs(variant, seed, variants[variant],
@@ -98,125 +149,490 @@ def make_quick_study(tmp_path):
     return folder
 
 
-def png_size(path) -> tuple[int, int]:
-    data = path.read_bytes()[:24]
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
-
-
-def md_table(markdown: str, heading: str) -> pd.DataFrame:
-    """The first pipe table after ``heading`` as strings."""
-    body = markdown.split(heading, 1)[1]
-    lines = [ln for ln in body.splitlines() if ln.startswith("|")]
-    block = []
-    for ln in body.splitlines()[body.splitlines().index(lines[0]):]:
-        if not ln.startswith("|"):
-            break
-        block.append(ln)
-    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in block]
-    return pd.DataFrame(cells[2:], columns=cells[0])
-
-
 def test_runs_keep_newest_complete_trial(quick_study):
     data = load_study(quick_study)
     runs = data.runs.set_index(["variant", "seed"])
     assert len(runs) == len(QUICK)
     for cell, top1 in QUICK.items():
         assert runs.loc[cell, "test.top1"] == top1
-    assert runs.loc[("shift", 1), "val.ece"] == pytest.approx(0.05 - 72.5 / 4000)
     assert {"params", "flops", "train_images_per_s", "run_dir", "trial", "state", "model.shift"} <= set(runs.columns)
     assert "history" not in runs.columns
     status = data.cells.set_index(["variant", "seed"])["status"]
     assert status[("noshift", 0)] == "finished" and status[("noshift", 2)] == "failed"
     assert status[("v2", 2)] == "missing" and (data.cells[data.cells.variant == "abs"].status == "missing").all()
     assert data.variants == ["shift", "noshift", "v2", "abs"] and data.baseline == "shift"
-    assert len(data.planned) == 12
+    assert len(data.planned) == 12 and data.num_classes == 10
+    assert data.paper.source is None and data.paper.rows["noshift"] == {"top1": 80.2}  # the older form still reads
 
 
-def test_report_numbers_match_recomputation(quick_study):
+def test_comparison_numbers_match_a_recomputation_from_runs_csv(quick_study):
     out = build_report(quick_study)
-    assert out == quick_study
     runs = pd.read_csv(out / "runs.csv")
     cells = pd.read_csv(out / "cells.csv", index_col="variant")
     assert list(cells.index) == ["shift", "noshift", "v2", "abs"]
-    base = runs[runs.variant == "shift"]
-    for variant in ["shift", "noshift", "v2"]:
-        mine = runs[runs.variant == variant]
-        for m in METRICS:
-            assert cells.loc[variant, f"{m} mean"] == pytest.approx(mine[m].mean())
-            assert cells.loc[variant, f"{m} std"] == pytest.approx(mine[m].std(ddof=1))
-            assert cells.loc[variant, f"{m} n"] == len(mine)
-            if variant != "shift":
-                assert cells.loc[variant, f"{m} delta"] == pytest.approx(mine[m].mean() - base[m].mean())
-                p = stats.ttest_ind(mine[m], base[m], equal_var=False).pvalue
-                assert cells.loc[variant, f"{m} p_welch"] == pytest.approx(p)
-                paired = base.set_index("seed")[m].loc[mine.seed]
-                assert cells.loc[variant, f"{m} p_paired"] == pytest.approx(
-                    stats.ttest_rel(mine.set_index("seed")[m], paired).pvalue)
-    # The duplicate (top1 10.0) does not skew the mean.
-    assert cells.loc["shift", "test.top1 mean"] == pytest.approx(np.mean([71.0, 72.5, 70.2]))
+    base = runs[runs.variant == "shift"].set_index("seed")
+    for m in METRICS:
+        diffs, ps = {}, {}
+        for variant in ["noshift", "v2"]:
+            mine = runs[runs.variant == variant].set_index("seed")
+            shared = sorted(set(mine.index) & set(base.index))
+            d = (mine.loc[shared, m] - base.loc[shared, m]).to_numpy()
+            half = sp.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+            row = cells.loc[variant]
+            assert row[f"{m} test"] == "paired" and row[f"{m} n_pairs"] == len(shared) == 2
+            assert row[f"{m} delta"] == pytest.approx(d.mean())
+            assert row[f"{m} ci_low"] == pytest.approx(d.mean() - half)
+            assert row[f"{m} ci_high"] == pytest.approx(d.mean() + half)
+            ps[variant] = sp.ttest_rel(mine.loc[shared, m], base.loc[shared, m]).pvalue
+            assert row[f"{m} p"] == pytest.approx(ps[variant])
+            assert row[f"{m} mean"] == pytest.approx(mine[m].mean()) and row[f"{m} std"] == pytest.approx(
+                mine[m].std(ddof=1))
+            diffs[variant] = d
+        for variant, p_holm in zip(ps, holm_by_hand(list(ps.values()))):  # family: noshift, v2 (abs has no data)
+            row = cells.loc[variant]
+            assert row[f"{m} p_holm"] == pytest.approx(p_holm)
+            higher = m.endswith(("top1", "top5"))
+            expected = ("not resolved" if p_holm > 0.05 else
+                        "better" if (diffs[variant].mean() > 0) == higher else "worse")
+            assert row[f"{m} verdict"] == expected
+            if expected == "not resolved":
+                assert row[f"{m} detectable"] == pytest.approx(detectable_by_hand(diffs[variant], 2), rel=1e-4)
+            else:
+                assert math.isnan(row[f"{m} detectable"])
+    assert cells.loc["noshift", "test.top1 verdict"] == "worse"
+    assert cells.loc["v2", "test.top1 verdict"] == "not resolved"
+    assert cells.loc["shift", "test.top1 mean"] == pytest.approx(np.mean([71.0, 72.5, 70.2]))  # not the duplicate
     assert cells.loc["abs", "n"] == 0 and math.isnan(cells.loc["abs", "test.top1 mean"])
+    assert cells.loc["abs", "test.top1 test"] == "none" and cells.loc["abs", "test.top1 verdict"] == "not resolved"
     assert cells.loc["noshift", "planned"] == 3 and cells.loc["noshift", "failed"] == 1
     assert cells.loc["noshift", "note"] == "2/3 seeds; 1 failed: NaN loss at epoch 2"
     assert cells.loc["v2", "note"] == "2/3 seeds; 1 missing"
-    assert cells.loc["shift", "paper top1"] == 81.3
+    assert cells.loc["noshift", "test.top1 paper_delta"] == pytest.approx(80.2 - 81.3)
+    assert cells.loc["noshift", "test.top1 reproduction"] == "agrees"  # resolved worse, as the paper's -1.1
 
-
-def test_report_markdown_and_latex(quick_study, tmp_path):
-    out = build_report(quick_study, out=tmp_path / "rep")
     md = (out / "report.md").read_text()
-    table = md_table(md, "## Comparison").set_index("variant")
-    cells = pd.read_csv(out / "cells.csv", index_col="variant")
-    # mean ± std parsed back from the table, best (v2 for top1, highest) in bold.
-    for variant, row in table.iterrows():
-        name = variant.replace(" (baseline)", "")
-        text = row["test.top1"]
-        if name == "abs":
-            assert text == "missing" and row["n"] == "0/3" and "0/3 seeds; 3 missing" in row["note"]
-            continue
-        mean, std = (float(x) for x in re.findall(r"[-\d.]+", text.strip("*"))[:2])
-        assert mean == pytest.approx(cells.loc[name, "test.top1 mean"], abs=0.005)
-        assert std == pytest.approx(cells.loc[name, "test.top1 std"], abs=0.005)
-        assert text.startswith("**") == (name == "v2")
-        # lower loss is better: v2 has the highest top1, hence the lowest loss
-        assert row["test.loss"].startswith("**") == (name == "v2")
+    table = md_table(md, "### test.top1").set_index("variant")
     noshift = table.loc["noshift"]
-    delta, p = re.fullmatch(r"([+-][\d.]+) \(p=([\d.]+)\)", noshift["Δ test.top1"]).groups()
-    assert float(delta) == pytest.approx(cells.loc["noshift", "test.top1 delta"], abs=0.005)
-    assert float(p) == pytest.approx(cells.loc["noshift", "test.top1 p_welch"], abs=0.0005)
-    assert noshift["n"] == "2/3" and "1 failed: NaN loss at epoch 2" in noshift["note"]
-    assert table.loc["shift (baseline)", "paper top1"] == "81.3"
-    assert table.loc["v2", "params (M)"] == "0.14" and table.loc["v2", "FLOPs (M)"] == "7.10"
-    assert "Welch" in md and "sample std" in md
-    assert "![test.top1](figures/test.top1.png)" in md and "![learning_curves](figures/learning_curves.png)" in md
-    assert "```yaml" in md and "baseline: shift" in md
-    assert "`cpu` (7 runs)" in md and "`abc1234` (7 runs)" in md and "| torch | 2.13.0 |" in md
+    assert noshift["n"] == "2/3" and noshift["mean ± std"] == "68.75 ± 0.92 ≈"  # v2 (best, 2 seeds) is no resolved best
+    d = [68.1 - 71.0, 69.4 - 72.5]
+    low = np.mean(d) - sp.t.ppf(0.975, 1) * np.std(d, ddof=1) / math.sqrt(2)
+    assert noshift["Δ [95% CI]"] == f"{np.mean(d):+.2f} {interval_text(low, 2 * np.mean(d) - low)} (2 pairs)"
+    assert noshift["verdict"] == "worse" and noshift["paper Δ"] == "-1.1" and noshift["reproduction"] == "agrees"
+    d = [73.3 - 71.0, 74.1 - 72.5]
+    assert table.loc["v2", "verdict"] == f"not resolved (|Δ| < {detectable_by_hand(d, 2):.2f}, or more seeds)"
+    assert table.loc["v2", "paper Δ"] == "" and table.loc["v2", "reproduction"] == ""
+    assert table.loc["abs", "mean ± std"] == "missing" and table.loc["abs", "n"] == "0/3"
+    assert "source not stated in this study's stored spec" in md
+    assert "every comparison paired" in md
+    cost = md_table(md, "### Cost").set_index("variant")
+    assert cost.loc["v2", "params (M)"] == "0.14" and cost.loc["v2", "FLOPs (M)"] == "7.10"
     assert "| noshift   |      2 | failed" in md or re.search(r"\| noshift\s*\|\s*2\s*\|\s*failed", md)
+    assert "```yaml" in md and "baseline: shift" in md and "`cpu` (7 runs)" in md and "| torch | 2.13.0 |" in md
 
+
+# -- known answers: one resolved, one not; bold only for a resolved best; the paper's orderings -------------
+
+BASE = [70.0, 72.0, 69.0, 71.0]
+KNOWN = {  # per-seed test top-1
+    "base ≥ 2×": BASE,
+    "big ± é": [b + 5 + e for b, e in zip(BASE, (0.1, -0.2, 0.15, -0.05))],  # +5, resolved
+    "noisy_Δ % & #": [b + e for b, e in zip(BASE, (1.5, -2.0, 2.5, -1.0))],  # +0.25 in noise: not resolved
+    "contra": [b - 4 + e for b, e in zip(BASE, (0.1, 0.0, -0.1, 0.05))],  # -4, resolved, paper says +1.2
+    "same": [b + e for b, e in zip(BASE, (0.3, -0.2, 0.4, -0.1))],  # paper: no difference
+}
+PAPER = {"table": "Swin V1 Table 4 (≥ 300 epochs, ± 0.1 %, é)", "model": "Swin-T", "dataset": "ImageNet-1K",
+         "rows": {"base ≥ 2×": {"top1": 81.3, "top5": 95.6}, "big ± é": {"top1": 82.0, "top5": 95.9},
+                  "noisy_Δ % & #": {"top1": 80.0},
+                  "contra": {"top1": 82.5}, "same": {"top1": 81.3}}}
+
+
+def make_known_study(tmp_path, classes: int = 10, columns=None):
+    folder = tmp_path / "known"
+    spec = {"variants": {v: {} for v in KNOWN}, "seeds": [0, 1, 2, 3], "baseline": "base ≥ 2×",
+            "metrics": ["test.top1", "test.top5"], "paper": PAPER, "alpha": 0.05}
+    if columns is not None:
+        spec["report"] = {"columns": columns}
+    study = new_study(folder, "known", spec)
+    for i, (variant, values) in enumerate(KNOWN.items()):
+        for seed, top1 in enumerate(values):
+            add(study, COMPLETE, T0 + timedelta(minutes=4 * i + seed),
+                **train_attrs(variant, seed, {}, record(top1, seed), classes=classes))
+    return folder
+
+
+def test_known_answers_verdicts_bold_and_reproduction(tmp_path):
+    out = build_report(make_known_study(tmp_path))
+    runs = pd.read_csv(out / "runs.csv")
+    by = {v: runs[runs.variant == v].sort_values("seed")["test.top1"].to_numpy() for v in KNOWN}
+    others = [v for v in KNOWN if v != "base ≥ 2×"]
+    ps = [sp.ttest_rel(by[v], by["base ≥ 2×"]).pvalue for v in others]
+    holm = dict(zip(others, holm_by_hand(ps)))
+    cells = pd.read_csv(out / "cells.csv", index_col="variant")
+    expected = {"big ± é": "better", "noisy_Δ % & #": "not resolved", "contra": "worse", "same": "not resolved"}
+    for v in others:
+        assert cells.loc[v, "test.top1 p_holm"] == pytest.approx(holm[v])
+        assert cells.loc[v, "test.top1 verdict"] == expected[v]
+    assert holm["big ± é"] < 0.05 < holm["noisy_Δ % & #"]
+    md = (out / "report.md").read_text()
+    table = md_table(md, "### test.top1").set_index("variant")
+    noisy = by["noisy_Δ % & #"] - by["base ≥ 2×"]
+    assert table.loc["noisy_Δ % & #", "verdict"] == (
+        f"not resolved (|Δ| < {detectable_by_hand(noisy, 4):.2f}, or more seeds)")
+    # Bold: big has the best mean and paired tests of big vs every other row (Holm over 4) all resolve.
+    p_best = [sp.ttest_rel(by[v], by["big ± é"]).pvalue for v in KNOWN if v != "big ± é"]
+    assert max(holm_by_hand(p_best)) < 0.05
+    assert table.loc["big ± é", "mean ± std"].startswith("**") and cells.loc["big ± é", "test.top1 best"]
+    assert sum(s.startswith("**") for s in table["mean ± std"]) == 1 and "≈" not in "".join(table["mean ± std"])
+    # the paper's Δ beside ours, and the reproduction verdicts
+    assert table.loc["big ± é", "paper Δ"] == "+0.7" and table.loc["big ± é", "reproduction"] == "agrees"
+    assert table.loc["contra", "paper Δ"] == "+1.2" and table.loc["contra", "reproduction"] == "contradicts"
+    assert table.loc["noisy_Δ % & #", "reproduction"] == "not resolved"
+    assert table.loc["same", "paper Δ"] == "+0.0" and table.loc["same", "reproduction"] == "no ordering"
+    assert ("**Reproduction of the paper** (Swin V1 Table 4 (≥ 300 epochs, ± 0.1 %, é), Swin-T, ImageNet-1K): "
+            "2 of 4 of the paper's orderings reproduced, 1 contradicted, the rest (1) unresolved; 1 paper row "
+            "without an ordering (paper Δ = 0) not counted.") in md  # top-1: 4 rows; top-5: big agrees
+    line = next(ln for ln in md.splitlines() if ln.startswith("- **test.top1**"))
+    assert "better than the baseline: big ± é (+5.00 [" in line and "worse than the baseline: contra (-3.99 [" in line
+    assert "Resolved best: big ± é." in line
+    # 10 classes: top-5 is shown
+    assert "### test.top5" in md and "Not shown: test.top5" not in md
+
+
+def test_ties_marked_and_no_bold_without_a_resolved_best(tmp_path):
+    folder = tmp_path / "ties"
+    study = new_study(folder, "ties", {"variants": {"a": {}, "b": {}}, "seeds": [0, 1, 2],
+                                       "metrics": ["test.top1"]})
+    for i, (v, s, top1) in enumerate([("a", 0, 39.8), ("a", 1, 40.1), ("a", 2, 40.0),
+                                      ("b", 0, 38.2), ("b", 1, 41.0), ("b", 2, 39.8)]):
+        add(study, COMPLETE, T0 + timedelta(minutes=i), **train_attrs(v, s, {}, record(top1, s)))
+    md = (build_report(folder) / "report.md").read_text()
+    table = md_table(md, "### test.top1").set_index("variant")
+    assert table.loc["a (baseline)", "mean ± std"] == "39.97 ± 0.15 ≈" and table.loc["b", "mean ± std"].endswith("≈")
+    assert "**" not in "".join(table["mean ± std"]) and "No resolved best (2 rows tied with the best mean)." in md
+
+
+def test_failed_cells_pair_on_shared_seeds_and_welch_only_without_them(tmp_path):
+    folder = tmp_path / "fail"
+    variants = {"base": {}, "partial": {}, "apart": {}}
+    study = new_study(folder, "fail", {"variants": variants, "seeds": [0, 1, 2, 3], "metrics": ["test.top1"],
+                                       "baseline": "base"})
+    values = {("base", 0): 70.0, ("base", 1): 71.0, ("base", 2): 69.5, ("partial", 0): 72.0, ("partial", 1): 72.6,
+              ("partial", 3): 71.0, ("apart", 2): 60.0, ("apart", 3): 61.5}
+    failures = {("base", 3): "CUDA out of memory", ("partial", 2): "NaN loss at epoch 3",
+                ("apart", 0): "worker died", ("apart", 1): "worker died"}
+    for i, ((v, s), top1) in enumerate(values.items()):
+        add(study, COMPLETE, T0 + timedelta(minutes=i), **train_attrs(v, s, {}, record(top1, s)))
+    for i, ((v, s), error) in enumerate(failures.items()):
+        add(study, FAIL, T0 + timedelta(minutes=20 + i), **train_attrs(v, s, {}, error=error))
+    out = build_report(folder)
+    runs = pd.read_csv(out / "runs.csv")
+    top1 = {v: runs[runs.variant == v].set_index("seed")["test.top1"] for v in variants}
+    cells = pd.read_csv(out / "cells.csv", index_col="variant")
+    p_partial = sp.ttest_rel(top1["partial"].loc[[0, 1]], top1["base"].loc[[0, 1]]).pvalue
+    p_apart = sp.ttest_ind(top1["apart"], top1["base"], equal_var=False).pvalue
+    assert cells.loc["partial", "test.top1 test"] == "paired" and cells.loc["partial", "test.top1 n_pairs"] == 2
+    assert cells.loc["partial", "test.top1 p"] == pytest.approx(p_partial)
+    assert cells.loc["apart", "test.top1 test"] == "welch"
+    assert cells.loc["apart", "test.top1 p"] == pytest.approx(p_apart)
+    assert cells.loc["apart", "test.top1 delta"] == pytest.approx(top1["apart"].mean() - top1["base"].mean())
+    holm = holm_by_hand([p_partial, p_apart])
+    assert [cells.loc[v, "test.top1 p_holm"] for v in ("partial", "apart")] == pytest.approx(holm)
+    md = (out / "report.md").read_text()
+    table = md_table(md, "### test.top1").set_index("variant")
+    assert table.loc["partial", "Δ [95% CI]"].endswith("(2 pairs)") and table.loc["partial", "n"] == "3/4"
+    assert table.loc["apart", "p"].endswith("(Welch)") and table.loc["apart", "n"] == "2/4"
+    assert "Welch's unpaired test (fewer than 2 seeds shared with the baseline) for apart" in md
+    unfinished = md_table(md, "### Cells not finished")
+    assert sorted(zip(unfinished.variant, unfinished.status, unfinished.error)) == [
+        ("apart", "failed", "worker died"), ("apart", "failed", "worker died"),
+        ("base", "failed", "CUDA out of memory"), ("partial", "failed", "NaN loss at epoch 3")]
+    assert cells.loc["apart", "note"] == "2/4 seeds; 2 failed: worker died"
+
+
+# -- factorial: a crossing interaction -----------------------------------------------------------------------
+
+def make_crossing_study(tmp_path):
+    """2 x 2 x 3 seeds: shift helps (+3) with pre-norm and hurts (-3) with res-post-norm; a per-seed block."""
+    factors = {"model.shift": ["cyclic", "none"], "model.norm": ["pre", "res_post"]}
+    folder = tmp_path / "cross"
+    study = new_study(folder, "cross", {"baseline": "model.shift=cyclic,model.norm=pre", "factors": factors,
+                                        "seeds": [0, 1, 2], "metrics": ["test.top1"]})
+    block, noise = [0.0, 1.5, -1.0], {0: 0.05, 1: -0.08, 2: 0.02}
+    i = 0
+    for shift in factors["model.shift"]:
+        for norm in factors["model.norm"]:
+            for seed in (0, 1, 2):
+                effect = (3.0 if norm == "pre" else -3.0) if shift == "none" else 0.0
+                top1 = round(70 + block[seed] + effect + noise[seed] * (i % 4 + 1), 4)
+                name = f"model.shift={shift},model.norm={norm}"
+                add(study, COMPLETE, T0 + timedelta(minutes=i),
+                    **train_attrs(name, seed, {"model.shift": shift, "model.norm": norm}, record(top1, seed)))
+                i += 1
+    return folder
+
+
+def test_crossing_interaction_gets_simple_effects(tmp_path):
+    out = build_report(make_crossing_study(tmp_path))
+    runs = pd.read_csv(out / "runs.csv")
+    y = {(r["model.shift"], r["model.norm"], r.seed): r["test.top1"] for _, r in runs.iterrows()}
+    seeds = (0, 1, 2)
+
+    def per_seed(f):
+        return np.array([f(s) for s in seeds])
+
+    shift_at = {n: per_seed(lambda s, n=n: y["none", n, s] - y["cyclic", n, s]) for n in ("pre", "res_post")}
+    norm_at = {h: per_seed(lambda s, h=h: y[h, "res_post", s] - y[h, "pre", s]) for h in ("cyclic", "none")}
+    main_shift = (shift_at["pre"] + shift_at["res_post"]) / 2
+    main_norm = (norm_at["cyclic"] + norm_at["none"]) / 2
+    interaction = shift_at["res_post"] - shift_at["pre"]
+    effects = pd.read_csv(out / "effects.csv", keep_default_na=False)
+    top1 = effects[effects.metric == "test.top1"]
+
+    def row(effect, term, at=""):
+        hit = top1[(top1.effect == effect) & (top1.term == term) & (top1["at"] == at)]
+        assert len(hit) == 1, (effect, term, at)
+        return hit.iloc[0]
+
+    family = [("main", "model.shift", main_shift), ("main", "model.norm", main_norm),
+              ("interaction", "model.shift × model.norm", interaction)]
+    ps = [sp.ttest_1samp(v, 0).pvalue for *_, v in family]
+    for (effect, term, v), p_holm in zip(family, holm_by_hand(ps)):
+        r = row(effect, term)
+        half = sp.t.ppf(0.975, 2) * v.std(ddof=1) / math.sqrt(3)
+        assert r["estimate"] == pytest.approx(v.mean()) and r["ci_low"] == pytest.approx(v.mean() - half)
+        assert r["p_holm"] == pytest.approx(p_holm)
+    assert row("main", "model.shift")["verdict"] == "not resolved" and abs(main_shift.mean()) < 0.2
+    assert row("interaction", "model.shift × model.norm")["verdict"] == "resolved"
+    assert interaction.mean() == pytest.approx(-6.0, abs=0.3)
+    simple = [("model.shift", "model.norm=pre", shift_at["pre"]), ("model.shift", "model.norm=res_post",
+                                                                     shift_at["res_post"]),
+              ("model.norm", "model.shift=cyclic", norm_at["cyclic"]), ("model.norm", "model.shift=none",
+                                                                         norm_at["none"])]
+    ps = [sp.ttest_1samp(v, 0).pvalue for *_, v in simple]
+    for (term, at, v), p_holm in zip(simple, holm_by_hand(ps)):
+        r = row("simple", term, at)
+        assert r["estimate"] == pytest.approx(v.mean()) and r["p_holm"] == pytest.approx(p_holm)
+    assert row("simple", "model.shift", "model.norm=pre")["verdict"] == "better"  # higher top-1 with none
+    assert row("simple", "model.shift", "model.norm=res_post")["verdict"] == "worse"
+    md = (out / "report.md").read_text()
+    assert "Scale: full differences, not the 2^k effect coding" in md
+    assert "a crossing interaction (its sign changes with norm)" in md
+    assert "The main effects of shift and norm alone do not describe the data." in md
+    means = md_table(md, "Cell means of test.top1").set_index("shift \\ norm")
+    m = {(h, n): np.mean([y[h, n, s] for s in seeds]) for h in ("cyclic", "none") for n in ("pre", "res_post")}
+    assert means.loc["shift=none", "norm=pre"].startswith(f"{m['none', 'pre']:.2f} ± ")
+    assert means.loc["mean over shift", "mean over norm"] == f"{np.mean(list(m.values())):.2f}"
+    assert png_size(out / "figures" / "interaction.png") == (960, 600)
+
+
+# -- top-5, LaTeX ------------------------------------------------------------------------------------------
+
+def test_top5_hidden_below_ten_classes(tmp_path):
+    out = build_report(make_known_study(tmp_path, classes=8))
+    md = (out / "report.md").read_text()
+    assert "Not shown: test.top5, 8 classes (fewer than 10)" in md and "### test.top5" not in md
+    assert ("1 of 3 of the paper's orderings reproduced, 1 contradicted, the rest (1) unresolved; 1 paper row "
+            "without an ordering (paper Δ = 0) not counted. The paper's top5 numbers are not compared (test.top5 "
+            "not shown).") in md
+    assert not (out / "figures" / "test.top5.png").exists() and (out / "figures" / "test.top1.png").exists()
+    assert "test.top5 mean" in pd.read_csv(out / "cells.csv").columns  # the numbers stay in the CSV
+    assert "test.top5" not in (out / "table.tex").read_text()
+
+
+LATEX_DOC = ("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n"
+             "\\input{table.tex}\n\\end{document}\n")
+
+
+def test_latex_escapes_odd_characters_and_compiles(tmp_path):
+    out = build_report(make_known_study(tmp_path, columns=["mean", "delta", "verdict", "reproduction"]))
     tex = (out / "table.tex").read_text()
-    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
-    assert "Welch" in tex and "\\caption{" in tex
-    best = cells.loc["v2", "test.top1 mean"]
-    assert f"\\bfseries {best:.2f} $\\pm$ {cells.loc['v2', 'test.top1 std']:.2f}" in tex
-    assert tex.count("\\bfseries") == len(METRICS)
-    assert "test.top1" in tex and "res_post" not in tex  # no unescaped underscore from names
-    for row in tex.splitlines():
-        if row.startswith("abs"):
-            assert "missing" in row
+    assert tex.isascii(), sorted({ch for ch in tex if not ch.isascii()})
+    assert "base $\\ge$ 2$\\times$" in tex and "big $\\pm$ \\'{e}" in tex and "noisy\\_$\\Delta$ \\% \\& \\#" in tex
+    assert "($\\ge$ 300 epochs, $\\pm$ 0.1 \\%, \\'{e})" in tex
+    tables = re.findall(r"\\begin\{table\}.*?\\end\{table\}", tex, re.S)
+    assert len(tables) == 3  # top1, top5, cost
+    header = tables[0].split("\\midrule")[0].rsplit("\\toprule", 1)[1]
+    assert "p (Holm)" not in header and "paper" not in header and "reproduction" in header
+    assert "Not shown here (see report.md and cells.csv): n, p, p (Holm), paper $\\Delta$." in tables[0]
+    for raw in ("≥", "±", "×", "é", "Δ", " _", " % ", " & #"):
+        assert raw not in tex
+    if shutil.which("pdflatex") is None:  # the compile below needs TeX; the escaping was checked above
+        return
+    (out / "doc.tex").write_text(LATEX_DOC)
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=out,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    log = (out / "doc.log").read_text(errors="replace")
+    assert "Overfull \\hbox" not in log and (out / "doc.pdf").stat().st_size > 1000
 
+
+def test_latex_of_a_factorial_and_transfer_study_compiles(tmp_path):
+    """Every table (comparison, cost, cell means, effects, simple effects, transfer layout and tests) in one
+    file, fitting the line width of a default article page."""
+    outs = [build_report(make_crossing_study(tmp_path)), build_report(make_transfer_study(tmp_path)[0])]
+    texts = [(o / "table.tex").read_text() for o in outs]
+    assert texts[0].count("\\begin{table}") == 5 and "Simple effects" in texts[0]
+    assert "Transfer to larger windows" in texts[1] and "Between methods at each target" in texts[1]
+    if shutil.which("pdflatex") is None:
+        assert all(t.isascii() for t in texts)
+        return
+    for out in outs:
+        (out / "doc.tex").write_text(LATEX_DOC)
+        proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=out,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert "Overfull \\hbox" not in (out / "doc.log").read_text(errors="replace")
+
+
+# -- transfer (Swin V2 Table 1) ------------------------------------------------------------------------------
+
+EFFECT = {"bicubic": 0.0, "extrapolate": 8.0, "renormalize": 3.0}
+
+
+def make_transfer_study(tmp_path):
+    """Two trained variants x 3 seeds (trained at 32 px / window 4, 10 classes), moved to 64:8 (2x) and 96:12 (3x)
+    by 1-2 methods; (table, seed 0, 96:12) failed; (cpb, seed 2, 96:12, renormalize) planned but never run."""
+    folder = tmp_path / "tr"
+    variants = {"table": {"model.position": "table"}, "cpb": {"model.position": "cpb_log"}}
+    paper = {"table": "Swin V2 Table 1", "model": "Swin-T", "dataset": "ImageNet-1K", "trained": "256:8",
+             "rows": {"table": {"256:8": 81.7, "512:16": [77.2, 83.0], "768:24": [68.7, 83.2]},
+                      "cpb": {"256:8": 81.8, "512:16": [81.7, 83.8], "768:24": [79.1, 84.2]}}}
+    methods = {"table": ["bicubic"], "cpb": ["extrapolate", "renormalize"]}
+    cells = [f"{v}|seed={s}|to={i}:{w}|method={m}" for v in variants for s in (0, 1, 2) for i, w in ((64, 8), (96, 12))
+             for m in methods[v]]
+    study = new_study(folder, "tr", {"variants": variants, "seeds": [0, 1, 2], "metrics": ["test.top1"],
+                                     "baseline": "table", "transfer": {"targets": ["64:8", "96:12"], "paper": paper}},
+                      [f"{v}|seed={s}" for v in variants for s in (0, 1, 2)] + cells)
+    i = 0
+    for v in variants:
+        for s in (0, 1, 2):
+            add(study, COMPLETE, T0 + timedelta(minutes=i), **train_attrs(v, s, variants[v], record(70.0 + s, s)))
+            i += 1
+    acc = {}
+    for v in variants:
+        for method in methods[v]:
+            for img, win in ((64, 8), (96, 12)):
+                for s in (0, 1, 2):
+                    cell = f"{v}|seed={s}|to={img}:{win}|method={method}"
+                    attrs = {"kind": "transfer", "cell": cell, "variant": v, "seed": s, "method": method,
+                             "img_size": img, "window_size": win, "run_dir": f"runs/{v}-s{s}"}
+                    if (v, s, win) == ("table", 0, 12):
+                        trial = optuna.trial.create_trial(state=FAIL, user_attrs={
+                            **attrs, "error": "CUDA out of memory at 96 px"})
+                        study.add_trial(trial)
+                        continue
+                    if (v, s, win, method) == ("cpb", 2, 12, "renormalize"):
+                        continue
+                    top1 = 50.0 - win + 2 * s + EFFECT[method] + 0.7 * ((s * 7 + win + len(method)) % 3)
+                    ft = None if method == "extrapolate" else top1 + 5 + 0.4 * s * (method == "bicubic")
+                    acc[v, method, win, s] = (top1, ft)
+                    attrs["finetune_epochs"] = 0 if ft is None else 1
+                    attrs["result"] = {"top1": top1, "top5": top1 + 10, "loss": 1.0, "top1_ft": ft,
+                                       "top5_ft": None if ft is None else ft + 10}
+                    study.add_trial(optuna.trial.create_trial(state=COMPLETE, value=top1, user_attrs=attrs))
+    return folder, acc
+
+
+def test_transfer_layout_aligns_ours_with_the_paper_by_ratio(tmp_path):
+    folder, acc = make_transfer_study(tmp_path)
+    out = build_report(folder)
+    md = (out / "report.md").read_text()
+    table = md_table(md, "### Transfer (Swin V2 Table 1 layout)")
+    assert list(table.columns) == ["", "variant", "method", "1× as trained: ours W4,I32, paper W8,I256",
+                                   "2×: ours W8,I64, paper W16,I512", "3×: ours W12,I96, paper W24,I768"]
+    rows = {(r["variant"], r["method"], r[""]): r for _, r in table.iterrows()}
+    assert list(rows) == [("table", "bicubic", "ours"), ("cpb", "extrapolate", "ours"), ("cpb", "renormalize", "ours"),
+                          ("chance (1/10)", "", "ours"), ("table", "", "paper"), ("cpb", "", "paper")]
+    for (v, method, who), r in rows.items():
+        if who != "ours" or v.startswith("chance"):
+            continue
+        for win, col in ((8, "2×: ours W8,I64, paper W16,I512"), (12, "3×: ours W12,I96, paper W24,I768")):
+            vals = [acc[v, method, win, s] for s in (0, 1, 2) if (v, method, win, s) in acc]
+            a = np.array([x[0] for x in vals])
+            ft = "no FT" if vals[0][1] is None else (
+                f"{np.mean([x[1] for x in vals]):.2f} ± {np.std([x[1] for x in vals], ddof=1):.2f}")
+            assert r[col].startswith(f"{a.mean():.2f} ± {a.std(ddof=1):.2f} / {ft} (n={len(vals)})")
+    assert rows["table", "bicubic", "ours"]["3×: ours W12,I96, paper W24,I768"].endswith(
+        "; 1 failed: CUDA out of memory at 96 px")
+    assert rows["cpb", "renormalize", "ours"]["3×: ours W12,I96, paper W24,I768"].endswith("; 1 missing")
+    assert rows["chance (1/10)", "", "ours"]["2×: ours W8,I64, paper W16,I512"] == "10.0"
+    assert rows["table", "", "paper"]["2×: ours W8,I64, paper W16,I512"] == "77.2 / 83.0"
+    assert rows["table", "", "paper"]["1× as trained: ours W4,I32, paper W8,I256"] == "81.7"
+
+    # between methods: paired by the trained seed, Holm within the target (without and with FT together)
+    tests = pd.read_csv(out / "transfer_tests.csv")
+    for win in (8, 12):
+        mine = tests[tests.window_size == win]
+        ps = []
+        for _, r in mine.iterrows():
+            k = 1 if r.finetuned else 0
+            x = {s: acc[r.variant, r.method, win, s][k] for s in (0, 1, 2) if (r.variant, r.method, win, s) in acc}
+            y = {s: acc["table", "bicubic", win, s][k] for s in (0, 1, 2) if ("table", "bicubic", win, s) in acc}
+            shared = sorted(set(x) & set(y))
+            if len(shared) >= 2:
+                a, b = np.array([x[s] for s in shared]), np.array([y[s] for s in shared])
+                assert r["test"] == "paired" and r["n"] == len(shared) and r["delta"] == pytest.approx((a - b).mean())
+                ps.append(sp.ttest_rel(a, b).pvalue)
+            else:  # renormalize at 96:12 lost seed 2, bicubic lost seed 0: one shared seed
+                assert r["test"] == "welch" and (r.method, win) == ("renormalize", 12)
+                ps.append(sp.ttest_ind(list(x.values()), list(y.values()), equal_var=False).pvalue)
+            assert r["p"] == pytest.approx(ps[-1])
+        assert list(mine["p_holm"]) == pytest.approx(holm_by_hand(ps))
+        assert len(mine) == 3  # extrapolate and renormalize without FT, renormalize with FT
+    r = tests[(tests.window_size == 8) & (tests.method == "extrapolate")].iloc[0]
+    assert r["paper_target"] == "W16,I512" and r["paper_delta"] == pytest.approx(81.7 - 77.2)
+    assert r["verdict"] == "better" and r["reproduction"] == "agrees"
+    assert "Reproduction of the paper" in md and png_size(out / "figures" / "transfer.png") == (1440, 600)
+    assert (out / "transfer.csv").is_file()
+
+
+# -- adaptive seeds in the report --------------------------------------------------------------------------
+
+def make_adaptive_study(tmp_path, noise: float):
+    folder = tmp_path / f"adaptive{noise}"
+    rule = {"start": 3, "max": 6, "step": 2, "precision": 1.0}
+    study = new_study(folder, "adaptive", {"variants": {"a": {}, "b": {}}, "seeds": rule, "baseline": "a",
+                                           "metrics": ["test.top1"], "objective": "test.top1"})
+    for i, s in enumerate(range(3)):
+        add(study, COMPLETE, T0 + timedelta(minutes=i), **train_attrs("a", s, {}, record(60.0 + s, s)))
+        b = 62.0 + s + noise * (-1) ** s * (s + 1)
+        add(study, COMPLETE, T0 + timedelta(minutes=i + 5), **train_attrs("b", s, {}, record(b, s)))
+    return folder
+
+
+def test_adaptive_seeds_say_why_the_study_stopped_or_goes_on(tmp_path):
+    folder = make_adaptive_study(tmp_path, 0.01)
+    done = load_study(folder)
+    assert done.seed_decision.state == "precision reached" and done.seeds == [0, 1, 2] and len(done.planned) == 6
+    md = (build_report(folder) / "report.md").read_text()
+    assert ("Seeds: adaptive (start 3, step 2, max 6, precision 1 on test.top1); now 0, 1, 2; every variant "
+            "finished 3. The study stopped: precision reached: every 95% half-width") in md
+    folder = make_adaptive_study(tmp_path, 2.0)
+    wide = load_study(folder)
+    assert wide.seed_decision.state == "waiting" and wide.seeds == [0, 1, 2, 3, 4]
+    assert set(wide.cells[wide.cells.status == "missing"][["variant", "seed"]].itertuples(index=False)) == {
+        ("a", 3), ("a", 4), ("b", 3), ("b", 4)}
+    md = (build_report(folder) / "report.md").read_text()
+    assert "The study goes on: at 3 seeds 1 half-width above 1 (widest" in md
+    assert "seeds 3–4 added for every variant; waiting for 4 cells of seeds 0–4." in md
+
+
+# -- files, CLI, bad input -----------------------------------------------------------------------------------
 
 def test_figures_are_pngs_of_expected_size(quick_study):
     out = build_report(quick_study)
     names = {p.name for p in (out / "figures").iterdir()}
     assert names == {f"{m}.png" for m in METRICS} | {"learning_curves.png"}
     for name in names:
-        assert png_size(out / "figures" / name) == (960, 600)
+        assert png_size(out / "figures" / name) == ((960, 600) if name == "learning_curves.png" else (1440, 600))
+    md = (out / "report.md").read_text()
+    assert "![test.top1](figures/test.top1.png)" in md and "![learning_curves](figures/learning_curves.png)" in md
 
 
 def test_cli_report(quick_study, capsys):
     assert main(["report", str(quick_study)]) == 0
     printed = capsys.readouterr().out
-    assert "report.md" in printed and "| variant" in printed and "noshift" in printed
+    assert "report.md" in printed and "- **test.top1**" in printed and "noshift" in printed
     assert main(["report", str(quick_study.parent / "nope")]) == 2
     assert "no study at" in capsys.readouterr().err
 
@@ -229,8 +645,7 @@ def test_bad_sources(tmp_path):
         build_report(tmp_path / "empty")
     with pytest.raises(BadInput, match="does not exist"):
         build_report(f"sqlite:///{tmp_path / 'none.db'}")
-    # a study whose only trial failed
-    storage = journal(tmp_path / "failed.log")
+    storage = journal(tmp_path / "failed.log")  # a study whose only trial failed
     study = optuna.create_study(study_name="failed", storage=storage)
     study.set_user_attr("spec", {"variants": {"a": {}}, "seeds": [0]})
     add(study, FAIL, T0, **train_attrs("a", 0, {}, error="boom"))
@@ -253,123 +668,7 @@ def test_several_studies_need_a_name(tmp_path):
     out = build_report(url, study="beta", out=tmp_path / "beta")
     cells = pd.read_csv(out / "cells.csv", index_col="variant")
     assert cells.loc["b", "test.top1 mean"] == pytest.approx(62.5)
-    # the sqlite file itself is a source too
     assert load_study(tmp_path / "many.db", "alpha").name == "alpha"
-
-
-def make_factorial_study(tmp_path):
-    """2 x 2 factors x 2 seeds; returns (folder, {(shift, norm, seed): test top-1})."""
-    factors = {"model.shift": ["cyclic", "none"], "model.norm": ["pre", "res_post"]}
-    folder = tmp_path / "fact"
-    folder.mkdir()
-    study = optuna.create_study(study_name="fact", storage=journal(folder / "study.log"))
-    spec = {"name": "fact", "baseline": "model.shift=cyclic,model.norm=pre", "factors": factors, "seeds": [0, 1],
-            "metrics": ["test.top1", "test.loss"]}
-    study.set_user_attr("spec", spec)
-    rng = np.random.default_rng(0)
-    y = {}
-    i = 0
-    for shift in factors["model.shift"]:
-        for norm in factors["model.norm"]:
-            for seed in (0, 1):
-                value = 70 - 2 * (shift == "none") + 1 * (norm == "res_post") + 0.5 * (
-                    shift == "none" and norm == "res_post") + rng.normal(0, 0.3)
-                y[shift, norm, seed] = round(float(value), 3)
-                name = f"model.shift={shift},model.norm={norm}"
-                overrides = {"model.shift": shift, "model.norm": norm}
-                attrs = train_attrs(name, seed, overrides, record(y[shift, norm, seed], seed))
-                add(study, COMPLETE, T0 + timedelta(minutes=i), **attrs)
-                i += 1
-    return folder, y
-
-
-def test_factorial_effects_match_hand_computation(tmp_path):
-    folder, y = make_factorial_study(tmp_path)
-    out = build_report(folder)
-    effects = pd.read_csv(out / "effects.csv")
-    top1 = effects[effects.metric == "test.top1"].set_index("term")
-    t = stats.t.ppf(0.975, 1)
-
-    def check(term, per_seed):
-        row = top1.loc[term]
-        mean, half = np.mean(per_seed), t * np.std(per_seed, ddof=1) / math.sqrt(2)
-        assert row["estimate"] == pytest.approx(mean)
-        assert row["ci_low"] == pytest.approx(mean - half) and row["ci_high"] == pytest.approx(mean + half)
-        assert row["n_seeds"] == 2
-
-    def diff(norm, s):  # shift none - cyclic at one norm level and seed
-        return y["none", norm, s] - y["cyclic", norm, s]
-
-    def norm_diff(shift, s):
-        return y[shift, "res_post", s] - y[shift, "pre", s]
-
-    check("model.shift", [(diff("pre", s) + diff("res_post", s)) / 2 for s in (0, 1)])
-    check("model.norm", [(norm_diff("cyclic", s) + norm_diff("none", s)) / 2 for s in (0, 1)])
-    check("model.shift × model.norm", [diff("res_post", s) - diff("pre", s) for s in (0, 1)])
-    assert top1.loc["model.shift", "contrast"] == "none − cyclic"
-    md = (out / "report.md").read_text()
-    assert "## Factorial effects" in md and "t-interval" in md
-    shift_row = md_table(md, "## Factorial effects").set_index("term").loc["model.shift"]
-    assert shift_row["test.top1"].startswith(f"{top1.loc['model.shift', 'estimate']:+.2f} [")
-    # rows in factorial order, baseline first; the variant names map back to the switches in runs.csv
-    cells = pd.read_csv(out / "cells.csv", index_col="variant")
-    assert cells.index[0] == "model.shift=cyclic,model.norm=pre" and len(cells) == 4
-    runs = pd.read_csv(out / "runs.csv")
-    assert set(runs["model.norm"]) == {"pre", "res_post"}
-
-
-def make_transfer_study(tmp_path):
-    """Two trained variants x 2 seeds, moved to two targets by 1-2 methods; returns (folder, accuracies)."""
-    folder = tmp_path / "tr"
-    folder.mkdir()
-    study = optuna.create_study(study_name="tr", storage=journal(folder / "study.log"))
-    variants = {"table": {"model.position": "table"}, "cpb": {"model.position": "cpb_log"}}
-    study.set_user_attr("spec", {"variants": variants, "seeds": [0, 1], "metrics": ["test.top1"],
-                                 "transfer": {"to": ["64:8", "96:12"]}})
-    i = 0
-    for v in variants:
-        for s in (0, 1):
-            add(study, COMPLETE, T0 + timedelta(minutes=i), **train_attrs(v, s, variants[v], record(70.0 + s, s)))
-            i += 1
-    acc = {}
-    for v, methods in (("table", ["bicubic"]), ("cpb", ["extrapolate", "renormalize"])):
-        for method in methods:
-            for img, win in ((64, 8), (96, 12)):
-                for s in (0, 1):
-                    top1 = 60.0 - win + s + (3 if method == "renormalize" else 0)
-                    ft = None if method == "extrapolate" else top1 + 5
-                    acc[v, method, img, win, s] = (top1, ft)
-                    attrs = {"kind": "transfer", "cell": f"{v}|seed={s}|to={img}:{win}|method={method}", "variant": v,
-                             "seed": s, "method": method, "img_size": img, "window_size": win,
-                             "finetune_epochs": 0 if ft is None else 1, "run_dir": f"runs/{v}-s{s}",
-                             "result": {"top1": top1, "top5": top1 + 10, "loss": 1.0, "top1_ft": ft,
-                                        "top5_ft": None if ft is None else ft + 10}}
-                    trial = optuna.trial.create_trial(state=COMPLETE, value=top1, user_attrs=attrs)
-                    study.add_trial(trial)
-    return folder, acc
-
-
-def test_transfer_table_layout(tmp_path):
-    folder, acc = make_transfer_study(tmp_path)
-    out = build_report(folder)
-    md = (out / "report.md").read_text()
-    table = md_table(md, "## Transfer to larger windows")
-    assert list(table.columns) == ["variant", "method", "n", "as trained (test.top1)", "W8,I64", "W12,I96"]
-    assert [tuple(r) for r in table[["variant", "method"]].to_numpy()] == [
-        ("table", "bicubic"), ("cpb", "extrapolate"), ("cpb", "renormalize")]
-    for _, row in table.iterrows():
-        for img, win in ((64, 8), (96, 12)):
-            vals = [acc[row.variant, row.method, img, win, s] for s in (0, 1)]
-            a = np.array([v[0] for v in vals])
-            expect = f"{a.mean():.2f} ± {a.std(ddof=1):.2f} / "
-            if vals[0][1] is None:
-                expect += "—"
-            else:
-                b = np.array([v[1] for v in vals])
-                expect += f"{b.mean():.2f} ± {b.std(ddof=1):.2f}"
-            assert row[f"W{win},I{img}"] == expect
-    assert png_size(out / "figures" / "transfer.png") == (960, 600)
-    assert (out / "transfer.csv").is_file()
 
 
 def test_factorial_rows_found_by_their_switches(tmp_path):
@@ -387,3 +686,41 @@ def test_factorial_rows_found_by_their_switches(tmp_path):
     assert data.runs.set_index(["variant", "seed"]).loc[("model.shift=none", 0), "test.top1"] == 66.0
     status = data.cells.set_index(["variant", "seed"])["status"]
     assert status[("model.shift=none", 1)] == "missing"
+
+
+def test_three_factors_average_over_the_third(tmp_path):
+    """2 x 2 x 2: main effects average over both other factors, two-way interactions over the third; cell means
+    as one row per cell."""
+    factors = {"model.shift": ["cyclic", "none"], "model.norm": ["pre", "res_post"],
+               "model.attention": ["dot", "cosine"]}
+    folder = tmp_path / "three"
+    study = new_study(folder, "three", {"factors": factors, "seeds": [0, 1, 2], "metrics": ["test.top1"]})
+    rng = np.random.default_rng(5)
+    y, i = {}, 0
+    for a in factors["model.shift"]:
+        for b in factors["model.norm"]:
+            for c in factors["model.attention"]:
+                for s in (0, 1, 2):
+                    y[a, b, c, s] = 60 + 2 * (a == "none") - 1.5 * (c == "cosine") + 4 * (a == "none") * (
+                        b == "res_post") + float(rng.normal(0, 0.3))
+                    add(study, COMPLETE, T0 + timedelta(minutes=i), **train_attrs(
+                        f"model.shift={a},model.norm={b},model.attention={c}", s,
+                        {"model.shift": a, "model.norm": b, "model.attention": c}, record(y[a, b, c, s], s)))
+                    i += 1
+    out = build_report(folder)
+    effects = pd.read_csv(out / "effects.csv", keep_default_na=False).set_index(["effect", "term", "at"])
+    seeds = (0, 1, 2)
+    attention = [np.mean([y[a, b, "cosine", s] - y[a, b, "dot", s] for a in factors["model.shift"]
+                          for b in factors["model.norm"]]) for s in seeds]
+    assert effects.loc[("main", "model.attention", ""), "estimate"] == pytest.approx(np.mean(attention))
+    shift_norm = [np.mean([(y["none", "res_post", c, s] - y["cyclic", "res_post", c, s])
+                           - (y["none", "pre", c, s] - y["cyclic", "pre", c, s]) for c in ("dot", "cosine")])
+                  for s in seeds]
+    inter = effects.loc[("interaction", "model.shift × model.norm", "")]
+    assert inter["estimate"] == pytest.approx(np.mean(shift_norm)) and inter["verdict"] == "resolved"
+    simple = [np.mean([y["none", "res_post", c, s] - y["cyclic", "res_post", c, s] for c in ("dot", "cosine")])
+              for s in seeds]
+    assert effects.loc[("simple", "model.shift", "model.norm=res_post"), "estimate"] == pytest.approx(np.mean(simple))
+    md = (out / "report.md").read_text()
+    means = md_table(md, "Cell means of test.top1")
+    assert list(means.columns) == ["shift", "norm", "attention", "test.top1"] and len(means) == 8

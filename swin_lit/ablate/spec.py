@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from swin_lit.config import RunConfig, apply_overrides, compose, config_from_dict, read_yaml
+from swin_lit.report.columns import COMPARISON_COLUMNS, DEFAULT_LATEX_COLUMNS
+from swin_lit.stats import SeedRule
 from swin_lit.typed import ConfigError, fail, from_dict, to_dict
 
 # Dotted result paths a spec may name in ``metrics`` / ``objective`` (see swin_lit.record).
@@ -87,6 +89,95 @@ def distribution(rng: dict):
                              step=rng.get("step"))
 
 
+def _check_source(spec) -> None:
+    for name in ("table", "model", "dataset"):
+        if not str(getattr(spec, name)).strip():
+            fail(name, "is required: which paper table, model and dataset the numbers come from "
+                       "(e.g. table: Swin V1 Table 4, model: Swin-T, dataset: ImageNet-1K)")
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class PaperSpec:
+    """``paper:``: the paper's numbers for some variants and where they come from, e.g.
+    ``{table: Swin V1 Table 4, model: Swin-T, dataset: ImageNet-1K, rows: {<variant>: {top1: 81.3}}}``.
+    A row's keys are metrics (``test.top1``) or their last part (``top1``). The report shows the paper's
+    difference to its baseline row beside ours, never its absolute numbers on our axis."""
+
+    table: str = ""
+    model: str = ""
+    dataset: str = ""
+    rows: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_source(self)
+        if not self.rows:
+            fail("rows", "must give the paper's numbers of at least one variant: {<variant>: {top1: 81.3}}")
+        for vname, numbers in self.rows.items():
+            if not isinstance(numbers, dict) or not numbers or not all(_number(v) for v in numbers.values()):
+                fail(f"rows.{vname}", f"must map metric names to numbers, got {numbers!r}")
+
+    def source(self) -> str:
+        return f"{self.table}, {self.model}, {self.dataset}"
+
+
+@dataclass(frozen=True)
+class TransferPaper:
+    """``transfer.paper:``: the paper's transfer numbers, e.g. Swin V2 Table 1: ``{table, model, dataset,
+    trained: "256:8", rows: {<variant>: {"256:8": 81.7, "384:12": [79.4, 82.7], ...}}}``. Keys are the
+    paper's IMG:WINDOW; values top-1 without fine-tuning, or [without FT, with FT]; ``trained`` is the
+    IMG:WINDOW the paper trained at (its value there is the as-trained number)."""
+
+    table: str = ""
+    model: str = ""
+    dataset: str = ""
+    trained: str = ""
+    rows: dict[str, dict] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_source(self)
+        if not _is_target(self.trained):
+            fail("trained", f"got {self.trained!r}; expected the paper's training IMG:WINDOW, e.g. 256:8")
+        if not self.rows:
+            fail("rows", "must give the paper's numbers of at least one variant")
+        for vname, cols in self.rows.items():
+            if not isinstance(cols, dict) or not cols:
+                fail(f"rows.{vname}", f"must map IMG:WINDOW to numbers, got {cols!r}")
+            for target, value in cols.items():
+                where = f"rows.{vname}.{target}"
+                if not _is_target(target):
+                    fail(where, "keys must be IMG:WINDOW, e.g. 384:12")
+                pair = isinstance(value, list) and len(value) == 2 and all(_number(v) for v in value)
+                if not (_number(value) or pair):
+                    fail(where, f"got {value!r}; expected a number (without fine-tuning) or "
+                                f"[without FT, with FT]")
+
+
+def _is_target(text) -> bool:
+    parts = str(text).split(":")
+    return isinstance(text, str) and len(parts) == 2 and all(p.isdigit() and int(p) > 0 for p in parts)
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """``report:``: ``columns`` of the comparison tables in ``table.tex`` (every column stays in report.md and
+    cells.csv); allowed: the keys of ``swin_lit.report.columns.COMPARISON_COLUMNS``."""
+
+    columns: tuple[str, ...] = DEFAULT_LATEX_COLUMNS
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            fail("columns", f"must list at least one of {', '.join(COMPARISON_COLUMNS)}")
+        for i, col in enumerate(self.columns):
+            if col not in COMPARISON_COLUMNS:
+                fail(f"columns[{i}]", f"got {col!r}; allowed values are {', '.join(COMPARISON_COLUMNS)}")
+        if len(set(self.columns)) != len(self.columns):
+            fail("columns", f"lists a column twice: {list(self.columns)}")
+
+
 @dataclass(frozen=True)
 class TransferSpec:
     """``transfer:``: after training, move each cell's model to larger images/windows (Swin V2 Table 1).
@@ -99,7 +190,7 @@ class TransferSpec:
     methods: tuple[str, ...] | None = None
     finetune_epochs: int = 0
     finetune_lr: float = 2e-4
-    paper: dict[str, dict] | None = None  # {variant: {"W12,I384": "79.4/82.7", ...}}: printed beside ours
+    paper: TransferPaper | None = None  # the paper's numbers at its own windows, aligned with ours by ratio
 
     def __post_init__(self) -> None:
         if not self.targets:
@@ -133,11 +224,13 @@ class Spec:
     budget: dict[str, Any] = field(default_factory=dict)
     factors: dict[str, Any] | None = None
     variants: dict[str, Any] | None = None
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] | SeedRule = (0,)  # a list, or {start, max, step, precision}: see swin_lit.stats
     baseline: str | None = None
     metrics: tuple[str, ...] = ("test.top1", "test.top5", "test.loss", "test.ece")
     objective: str = "test.top1"
-    paper: dict[str, Any] | None = None
+    alpha: float = 0.05  # family-wise error rate of each Holm family in the report
+    paper: PaperSpec | None = None
+    report: ReportSpec = field(default_factory=ReportSpec)
     mode: Literal["grid", "search"] = "grid"
     search: SearchSpec | None = None
     transfer: TransferSpec | None = None
@@ -171,10 +264,16 @@ class Spec:
         for key in self.budget:
             if key in ("seed", "name"):
                 fail(f"budget.{key}", "is set by the driver; list seeds under seeds")
-        if not self.seeds:
-            fail("seeds", "must list at least one seed")
-        if len(set(self.seeds)) != len(self.seeds):
-            fail("seeds", f"lists a seed twice: {list(self.seeds)}")
+        if isinstance(self.seeds, SeedRule):
+            if self.mode == "search":
+                fail("seeds", "adaptive seeds ({start, max, step, precision}) are for mode: grid; list the seeds")
+        else:
+            if not self.seeds:
+                fail("seeds", "must list at least one seed")
+            if len(set(self.seeds)) != len(self.seeds):
+                fail("seeds", f"lists a seed twice: {list(self.seeds)}")
+        if not 0 < self.alpha < 1:
+            fail("alpha", f"must be between 0 and 1, got {self.alpha}")
         for i, m in enumerate(self.metrics):
             check_metric(f"metrics[{i}]", m)
         check_metric("objective", self.objective)
@@ -187,12 +286,22 @@ class Spec:
         names = self.variant_names()
         if self.baseline is not None and self.find_variant(self.baseline) is None:
             fail("baseline", f"got {self.baseline!r}; allowed values are {', '.join(repr(n) for n in names)}")
-        for vname, numbers in (self.paper or {}).items():
-            if self.find_variant(vname) is None:
-                fail(f"paper.{vname}", f"unknown variant; allowed values are {', '.join(repr(n) for n in names)}")
-            if not isinstance(numbers, dict) or not all(
-                    isinstance(v, int | float) and not isinstance(v, bool) for v in numbers.values()):
-                fail(f"paper.{vname}", f"must map metric names to numbers, got {numbers!r}")
+        allowed = ", ".join(repr(n) for n in names)
+        if self.paper is not None:
+            for vname, numbers in self.paper.rows.items():
+                if self.find_variant(vname) is None:
+                    fail(f"paper.rows.{vname}", f"unknown variant; allowed values are {allowed}")
+                for key in numbers:
+                    if not any(key in (m, m.rsplit(".", 1)[-1]) for m in self.metrics):
+                        fail(f"paper.rows.{vname}.{key}", f"matches none of the metrics ({', '.join(self.metrics)})")
+            base = self.find_variant(self.baseline) if self.baseline is not None else names[0]
+            if not any(self.find_variant(v) == base for v in self.paper.rows):
+                fail("paper.rows", f"must give the baseline's numbers ({base!r}): the paper's differences are "
+                                   f"taken against its baseline row")
+        if self.transfer is not None and self.transfer.paper is not None:
+            for vname in self.transfer.paper.rows:
+                if self.find_variant(vname) is None:
+                    fail(f"transfer.paper.rows.{vname}", f"unknown variant; allowed values are {allowed}")
 
     # -- variants and cells ---------------------------------------------------------------------------
     def variant_list(self) -> list[tuple[str, dict]]:
@@ -338,6 +447,9 @@ def load_plan(path: str | Path) -> Plan:
     """Read and validate a spec and resolve every cell's config (ConfigError before anything runs)."""
     path = Path(path)
     spec = read_spec(path)
+    if isinstance(spec.seeds, SeedRule):  # decided by swin_lit.stats.seed_decision, which the driver does not call yet
+        raise ConfigError("seeds: adaptive seeds ({start, max, step, precision}) are not run by swin-lit ablate yet; "
+                          "list the seeds, e.g. seeds: [0, 1, 2]")
     base_path = resolve_base(spec.base, path)
     try:
         base = compose(base_path)

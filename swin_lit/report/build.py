@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from swin_lit import stats
 from swin_lit.cli import BadInput
 from swin_lit.report import figures, tables
 from swin_lit.report.data import StudyData, load_study
@@ -15,16 +16,32 @@ from swin_lit.report.data import StudyData, load_study
 
 @dataclass
 class Report:
-    """What ``make_report`` computed: the numbers and the rendered parts."""
+    """What ``make_report`` computed: the numbers and the formatted tables."""
 
     data: StudyData
-    cells: pd.DataFrame  # numeric per-variant table
-    markdown_table: str
-    latex_table: str
-    caption: str
+    cells: pd.DataFrame  # numeric per-variant table (cells.csv)
+    shown: list[str]  # metrics in the tables and figures
+    hidden: dict[str, str]  # metric -> why it is not shown
+    comparisons: list[tables.MetricComparison]  # shown metrics
+    comparison_tables: list[tables.Table]
+    cost: tables.Table | None
     effects: pd.DataFrame
+    factorial_tables: dict[str, list[tables.Table]]  # metric -> cell means, effects, simple effects
     transfer: pd.DataFrame
+    transfer_tests: pd.DataFrame
+    transfer_tables: list[tables.Table]
     folder: Path
+
+    @property
+    def reproduction(self) -> list[str]:
+        return tables.reproduction_verdicts(self.comparisons, self.transfer_tests)
+
+    def latex(self) -> str:
+        parts = [tables.latex(tables.latex_comparison(self.data, t)) for t in self.comparison_tables]
+        parts += [tables.latex(t) for t in [self.cost] if t is not None]
+        parts += [tables.latex(t) for ts in self.factorial_tables.values() for t in ts]
+        parts += [tables.latex(t) for t in self.transfer_tables]
+        return tables.LATEX_PREAMBLE + "\n".join(parts)
 
 
 def make_report(source, study: str | None = None, out: str | Path | None = None) -> Report:
@@ -34,15 +51,25 @@ def make_report(source, study: str | None = None, out: str | Path | None = None)
         detail = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no cells"
         raise BadInput(f"study {data.name!r} has no finished cell yet ({detail}); nothing to report")
     folder = Path(out) if out is not None else (data.folder or Path("results") / data.name)
+    shown, hidden = tables.shown_metrics(data)
     cells = tables.summarise(data) if data.variants else pd.DataFrame()
-    caption = tables.caption(data, cells) if len(cells) else ""
-    md, tex = "", ""
+    comparisons, comparison_tables, cost = [], [], None
     if len(cells):
-        strings, bold = tables.formatted_table(data, cells)
-        md = tables.to_markdown(strings, bold)
-        lstrings, lbold = tables.formatted_table(data, cells, latex=True)
-        tex = tables.to_latex(lstrings, lbold, caption, label=f"tab:{data.name}")
-    return Report(data, cells, md, tex, caption, tables.factorial_effects(data), tables.transfer_summary(data), folder)
+        comparisons = [tables.compare_metric(data, m) for m in shown]
+        comparison_tables = [tables.comparison_table(data, mc, cells) for mc in comparisons]
+        cost = tables.cost_table(data, cells)
+    effects = tables.factorial_effects(data)
+    factorial = {}
+    for metric in shown if not effects.empty else []:
+        parts = [tables.cell_means_table(data, metric), tables.effects_table(data, effects, metric),
+                 tables.simple_effects_table(data, effects, metric)]
+        factorial[metric] = [t for t in parts if t is not None]
+    summary = tables.transfer_summary(data)
+    tests = tables.transfer_tests(data, summary)
+    transfer_tables = [t for t in (tables.transfer_layout(data, summary),
+                                   tables.transfer_tests_table(data, tests, summary)) if t is not None]
+    return Report(data, cells, shown, hidden, comparisons, comparison_tables, cost, effects, factorial, summary,
+                  tests, transfer_tables, folder)
 
 
 def build_report(source, study: str | None = None, out: str | Path | None = None) -> Path:
@@ -58,15 +85,39 @@ def build_report(source, study: str | None = None, out: str | Path | None = None
     data = report.data
     if len(report.cells):
         report.cells.to_csv(folder / "cells.csv")
-        (folder / "table.tex").write_text(report.latex_table)
+    (folder / "table.tex").write_text(report.latex())
     data.runs.to_csv(folder / "runs.csv", index=False)
-    if not report.effects.empty:
-        report.effects.to_csv(folder / "effects.csv", index=False)
-    if not report.transfer.empty:
-        report.transfer.to_csv(folder / "transfer.csv", index=False)
-    written = figures.draw_all(data, folder / "figures")
+    for name, frame in (("effects", report.effects), ("transfer", report.transfer),
+                        ("transfer_tests", report.transfer_tests)):
+        if not frame.empty:
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        elif (folder / f"{name}.csv").exists():  # a stale file of an earlier report
+            (folder / f"{name}.csv").unlink()
+    written = figures.draw_all(report, folder / "figures")
     (folder / "report.md").write_text(render_markdown(report, [p.relative_to(folder) for p in written]))
     return folder
+
+
+def seeds_line(data: StudyData) -> str:
+    """How many seeds each variant got and, for adaptive seeds, why the study stopped or goes on."""
+    counts = {}
+    for v in data.variants:
+        counts.setdefault(int((data.runs["variant"] == v).sum()) if len(data.runs) else 0, []).append(v)
+    if len(counts) == 1:
+        got = f"every variant finished {next(iter(counts))}"
+    else:
+        got = "; ".join(f"{n} finished: {', '.join(tables.short_label(v) for v in vs)}"
+                        for n, vs in sorted(counts.items(), reverse=True))
+    listed = ", ".join(map(str, data.seeds)) or "—"
+    rule, decision = data.seed_rule, data.seed_decision
+    if rule is None:
+        return f"Seeds: {listed} (listed in the spec); {got}."
+    text = (f"Seeds: adaptive (start {rule.start}, step {rule.step}, max {rule.max}, precision "
+            f"{rule.precision:g} on {data.objective}); now {listed}; {got}.")
+    if decision is not None:
+        status = "stopped" if decision.stopped else "goes on"
+        text += f" The study {status}: {decision.reason}."
+    return text
 
 
 def render_markdown(report: Report, figure_paths: list[Path]) -> str:
@@ -78,32 +129,48 @@ def render_markdown(report: Report, figure_paths: list[Path]) -> str:
         f"Storage: `{data.environment.get('storage')}` (study `{data.name}`). "
         f"Train cells: {status.get('finished', 0)} finished of {planned} planned"
         + "".join(f", {n} {s}" for s, n in status.items() if s != "finished")
-        + f". Baseline: `{data.baseline}`. Seeds: {', '.join(map(str, data.seeds)) or '—'}.",
+        + f". Baseline: `{data.baseline}`. {seeds_line(data)}",
         "",
     ]
-    if report.markdown_table:
-        lines += ["## Comparison", "", report.caption, "", report.markdown_table, ""]
-        lines += [
-            "The numeric table (means, stds, n, deltas, Welch p-values `p_welch`, and paired t-test p-values "
-            "`p_paired` over the seeds both variants finished) is in `cells.csv`; one row per finished cell in "
-            "`runs.csv`.",
-            "",
-        ]
+    for metric, why in report.hidden.items():
+        lines += [f"Not shown: {metric}, {why}; its numbers are in `cells.csv`.", ""]
+    if report.comparisons:
+        lines += ["## Verdicts", ""]
+        lines += [f"- {tables.verdict_line(data, mc, report.cells)}" for mc in report.comparisons]
+        if report.reproduction:
+            skipped = [m for m in report.hidden if tables.paper_key(data, m) is not None]
+            tail = (f" The paper's {', '.join(tables.paper_key(data, m) for m in skipped)} numbers are not compared "
+                    f"({', '.join(skipped)} not shown)." if skipped else "")
+            lines.append(f"- **Reproduction of the paper** ({tables.paper_source(data) or 'transfer rows'}): "
+                         f"{stats.reproduction_summary(report.reproduction)}.{tail}")
+        lines.append("")
+    if report.comparison_tables:
+        lines += ["## Comparison", "", tables.comparison_explanation(data), ""]
+        for t in report.comparison_tables:
+            lines += [f"### {t.title}", "", t.brief, "", tables.markdown(t), ""]
+        if report.cost is not None:
+            lines += ["### Cost", "", report.cost.caption, "", tables.markdown(report.cost), ""]
+        lines += ["The numeric table (per metric: mean, std, n, the test used, Δ, 95% CI, p, Holm p, verdict, "
+                  "detectable effect, paper Δ, reproduction) is in `cells.csv`; one row per finished cell in "
+                  "`runs.csv`.", ""]
     unfinished = data.cells[data.cells["status"] != "finished"] if len(data.cells) else data.cells
     if len(unfinished):
         lines += ["### Cells not finished", ""]
         shown = unfinished[["variant", "seed", "status", "attempts", "error"]].fillna("").astype(str)
         lines += [shown.to_markdown(index=False, disable_numparse=True), ""]
-    if not report.effects.empty:
-        lines += ["## Factorial effects", "", tables.EFFECTS_CAPTION, "", tables.effects_markdown(report.effects), ""]
-    if not report.transfer.empty:
-        lines += ["## Transfer to larger windows", "", tables.TRANSFER_CAPTION, "",
-                  tables.transfer_table(data).to_markdown(index=False, disable_numparse=True), ""]
-        paper = ((data.spec or {}).get("transfer") or {}).get("paper")
-        if paper:  # the paper's own Table 1 rows, at its (larger) windows, for the ordering to compare with
-            frame = pd.DataFrame([{"variant": v, **cols} for v, cols in paper.items()]).fillna("")
-            lines += ["The paper's numbers for these rows (its own model, data and windows; "
-                      "without FT / with FT):", "", frame.to_markdown(index=False, disable_numparse=True), ""]
+    if report.factorial_tables:
+        lines += ["## Factorial effects", "", tables.EFFECTS_CONVENTION, "", tables.EFFECTS_METHOD, ""]
+        for metric, ts in report.factorial_tables.items():
+            lines += [f"### {metric}", ""]
+            for t in ts:
+                lines += [t.brief or t.caption, "", tables.markdown(t), ""]
+                lines += [*(f"{note}" for note in t.notes), ""] if t.notes else []
+        lines += ["All effects with their p-values are in `effects.csv`.", ""]
+    if report.transfer_tables:
+        lines += ["## Transfer to larger windows", ""]
+        for t in report.transfer_tables:
+            lines += [f"### {t.title}", "", t.caption, "", tables.markdown(t), ""]
+        lines += ["Numbers: `transfer.csv` (per row and target), `transfer_tests.csv` (the tests).", ""]
     if figure_paths:
         lines += ["## Figures", ""]
         for path in figure_paths:

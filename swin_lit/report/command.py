@@ -9,7 +9,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "report",
         help="tables, factorial effects and figures of a study",
-        description="Build report.md, table.tex, cells.csv, runs.csv and figures/ from a study's storage.",
+        description="Build report.md, table.tex, cells.csv, runs.csv and figures/ from a study's storage: "
+        "each variant vs the baseline paired by seed, Holm-adjusted verdicts, factorial effects, transfer tables "
+        "and the paper's differences beside ours.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  swin-lit report results/quick\n"
         "  swin-lit report sqlite:///studies.db --study quick --out /tmp/r",
@@ -27,7 +29,7 @@ def run(args) -> int:
     folder = build_report(args.source, study=args.study, out=args.out)
     print(f"wrote {folder / 'report.md'} (with table.tex, cells.csv, runs.csv, figures/)")
     table = (folder / "report.md").read_text()
-    section = _section(table, "## Comparison")
+    section = _section(table, "## Verdicts")
     if section:
         print()
         print(section)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from swin_lit import stats
 from swin_lit.cli import BadInput
 
 JOURNAL_FILE = "study.log"
@@ -47,6 +48,13 @@ class StudyData:
     transfer: pd.DataFrame  # one row per finished transfer cell
     histories: dict[tuple[str, int], list[dict]] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    transfer_cells: pd.DataFrame = field(default_factory=pd.DataFrame)  # every transfer cell with its status
+    num_classes: int | None = None  # from the trained cells' configs (model.num_classes), else the spec's budget
+    num_classes_source: str = "not recorded"
+    trained_geometry: dict[str, tuple[int, int]] = field(default_factory=dict)  # variant -> (img_size, window)
+    seed_decision: stats.SeedDecision | None = None  # adaptive seeds: the rule's decision on the stored values
+    paper: PaperNumbers | None = None
+    transfer_paper: TransferPaperNumbers | None = None
 
     @property
     def metrics(self) -> list[str]:
@@ -59,6 +67,124 @@ class StudyData:
     @property
     def factors(self) -> dict[str, list]:
         return dict(self.spec.get("factors") or {})
+
+    @property
+    def alpha(self) -> float:
+        return float(self.spec.get("alpha") or 0.05)
+
+    @property
+    def objective(self) -> str:
+        return str(self.spec.get("objective") or "test.top1")
+
+    @property
+    def latex_columns(self) -> tuple[str, ...]:
+        from swin_lit.report.columns import DEFAULT_LATEX_COLUMNS
+
+        return tuple(((self.spec.get("report") or {}).get("columns")) or DEFAULT_LATEX_COLUMNS)
+
+    @property
+    def seed_rule(self) -> stats.SeedRule | None:
+        return seed_rule(self.spec)
+
+
+@dataclass
+class PaperNumbers:
+    """The spec's paper rows: {variant: {metric key: number}} and where they come from (None: the stored spec
+    predates the provenance fields and does not say)."""
+
+    source: str | None
+    rows: dict[str, dict[str, float]]
+
+
+@dataclass
+class TransferPaperNumbers:
+    """The spec's paper transfer rows: {variant: {(img, window): (without FT, with FT or None)}}, the paper's
+    training (img, window) and the source."""
+
+    source: str | None
+    trained: tuple[int, int] | None
+    rows: dict[str, dict[tuple[int, int], tuple[float, float | None]]]
+
+
+def seed_rule(spec: dict) -> stats.SeedRule | None:
+    """The adaptive-seed rule of a stored spec (``seeds: {start, max, step, precision}``), else None."""
+    seeds = spec.get("seeds")
+    if isinstance(seeds, dict):
+        from swin_lit.typed import from_dict
+
+        return from_dict(stats.SeedRule, seeds, prefix="seeds")
+    return None
+
+
+def paper_numbers(spec: dict, match) -> PaperNumbers | None:
+    """Normalise the spec's ``paper`` section: the current ``{table, model, dataset, rows}`` form, or the older
+    ``{variant: {metric: number}}`` form (no provenance). ``match`` maps a spec variant name to ours."""
+    paper = spec.get("paper")
+    if not isinstance(paper, dict) or not paper:
+        return None
+    if isinstance(paper.get("rows"), dict):
+        source = ", ".join(str(paper[k]) for k in ("table", "model", "dataset") if paper.get(k))
+        rows = paper["rows"]
+    else:
+        source, rows = None, paper
+    out = {}
+    for name, numbers in rows.items():
+        if isinstance(numbers, dict):
+            out[match(name)] = {k: float(v) for k, v in numbers.items() if isinstance(v, int | float)}
+    return PaperNumbers(source or None, out)
+
+
+def _paper_target(key: str) -> tuple[int, int] | None:
+    """(img, window) of "384:12" (current form) or "W12,I384" (older form)."""
+    import re
+
+    key = str(key).strip()
+    if m := re.fullmatch(r"(\d+):(\d+)", key):
+        return int(m[1]), int(m[2])
+    if m := re.fullmatch(r"W(\d+),\s*I(\d+)", key):
+        return int(m[2]), int(m[1])
+    return None
+
+
+def _paper_value(value) -> tuple[float, float | None] | None:
+    """(without FT, with FT or None) of 81.7, [79.4, 82.7] or the older strings "81.7" and "79.4/82.7"."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value), None
+    parts = str(value).split("/")
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError:
+        return None
+    return (nums[0], None) if len(nums) == 1 else (nums[0], nums[1]) if len(nums) == 2 else None
+
+
+def transfer_paper_numbers(spec: dict, match) -> TransferPaperNumbers | None:
+    """Normalise ``transfer.paper``: the current ``{table, model, dataset, trained, rows}`` form, or the older
+    ``{variant: {"W12,I384": "79.4/82.7", "W8,I256": "81.7"}}`` form, whose training size is the one column
+    without a "with FT" number."""
+    paper = (spec.get("transfer") or {}).get("paper")
+    if not isinstance(paper, dict) or not paper:
+        return None
+    if isinstance(paper.get("rows"), dict):
+        source = ", ".join(str(paper[k]) for k in ("table", "model", "dataset") if paper.get(k)) or None
+        trained = _paper_target(paper.get("trained", ""))
+        rows = paper["rows"]
+    else:
+        source, trained, rows = None, None, paper
+    out: dict[str, dict] = {}
+    for name, cols in rows.items():
+        parsed = {}
+        for key, value in (cols or {}).items():
+            target, numbers = _paper_target(key), _paper_value(value)
+            if target is not None and numbers is not None:
+                parsed[target] = numbers
+        out[match(name)] = parsed
+    if trained is None:
+        singles = {t for cols in out.values() for t, (_, ft) in cols.items() if ft is None}
+        trained = next(iter(singles)) if len(singles) == 1 else None
+    return TransferPaperNumbers(source, trained, out)
 
 
 # -- opening the storage -----------------------------------------------------------------------------------
@@ -231,7 +357,11 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         names.insert(0, baseline)
 
     seen_seeds = sorted({int(t.user_attrs["seed"]) for t in train if t.user_attrs.get("seed") is not None})
-    seeds = [int(s) for s in spec.get("seeds") or []] or seen_seeds
+    rule = seed_rule(spec)
+    listed = spec.get("seeds") if isinstance(spec.get("seeds"), list) else []
+    seeds = [int(s) for s in listed] or seen_seeds
+    if rule is not None:  # the rule's first seeds here; its decision on the stored values further down
+        seeds = list(range(rule.start))
 
     # The planned cells: from the spec, else from the study's ``cells`` attr (ids mapped through the trials).
     if plan:
@@ -254,6 +384,12 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
     planned = [(v, int(s)) if s is not None else (v, s) for v, s in planned]
     if baseline is None and names:
         baseline = names[0]
+
+    def match(name: str) -> str:
+        """A variant name of the spec's paper sections -> ours (factorial names in any order of their parts)."""
+        if name in overrides_of or not factor_keys:
+            return name
+        return by_factors.get(tuple(_key(v) for v in _parse_factorial(name, factor_keys)), name)
 
     # One row per finished cell: the newest COMPLETE trial with a result wins.
     groups: dict[tuple[str, int], list] = {}
@@ -297,6 +433,18 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
             {"variant": variant, "seed": seed, "status": status, "attempts": len(group), "failures": failures,
              "error": error}
         )
+    decision = None
+    if rule is not None and plan:
+        finished = {}
+        for row in rows:
+            value = _num(row.get(spec.get("objective") or "test.top1"))
+            if math.isfinite(value):
+                finished.setdefault(row["variant"], {})[int(row["seed"])] = value
+        failed = [(r["variant"], r["seed"]) for r in cell_rows if r["status"] in ("failed", "pruned")]
+        decision = stats.seed_decision(rule, baseline, [n for n, _ in plan], finished, failed,
+                                       metric=spec.get("objective") or "test.top1")
+        seeds = list(decision.seeds)
+        planned = [(name, s) for name, _ in plan for s in seeds]
     attempted = {(r["variant"], r["seed"]) for r in cell_rows}
     for variant, seed in planned:
         if (variant, seed) not in attempted:
@@ -327,11 +475,33 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         "storage": str(source),
         "study": optuna_study.study_name,
     }
+    num_classes, source, geometry = _trained_facts(train, variant_of, spec)
     return StudyData(
         name=optuna_study.study_name, spec=spec, folder=folder, variants=names, variant_overrides=overrides_of,
         baseline=baseline, seeds=seeds, planned=planned, runs=runs, cells=cells,
         transfer=_transfer_frame(transfer, variant_of), histories=histories, environment=environment,
+        transfer_cells=_transfer_cells(transfer, attrs.get("cells") or [], variant_of, match),
+        num_classes=num_classes, num_classes_source=source, trained_geometry=geometry, seed_decision=decision,
+        paper=paper_numbers(spec, match), transfer_paper=transfer_paper_numbers(spec, match),
     )
+
+
+def _trained_facts(train: list, variant_of, spec: dict) -> tuple[int | None, str, dict[str, tuple[int, int]]]:
+    """(number of classes, where it was read, {variant: (img_size, window_size)}) from the trained cells'
+    resolved configs (the ``config`` user attr the driver writes), else the spec's budget."""
+    classes, geometry = set(), {}
+    for t in train:
+        model = ((t.user_attrs.get("config") or {}).get("model")) or {}
+        if isinstance(model.get("num_classes"), int):
+            classes.add(model["num_classes"])
+        if isinstance(model.get("img_size"), int) and isinstance(model.get("window_size"), int):
+            geometry.setdefault(variant_of(t.user_attrs), (model["img_size"], model["window_size"]))
+    if classes:
+        return min(classes), "the trained cells' configs (model.num_classes)", geometry
+    budget = spec.get("budget") or {}
+    if isinstance(budget.get("model.num_classes"), int):
+        return budget["model.num_classes"], "the spec's budget (model.num_classes)", geometry
+    return None, "not recorded", geometry
 
 
 def _parse_factorial(name: str, keys: list[str]) -> list:
@@ -368,6 +538,63 @@ def _transfer_frame(trials: list, variant_of) -> pd.DataFrame:
             "run_dir": a.get("run_dir"), "trial": t.number, "cell": a.get("cell"),
         })
     return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
+
+
+TRANSFER_CELL_COLUMNS = ["variant", "seed", "method", "img_size", "window_size", "status", "error"]
+
+
+def _parse_transfer_cell(cell: str) -> dict | None:
+    """{variant, seed, img_size, window_size, method} of "<variant>|seed=<s>|to=<img>:<window>|method=<m>"."""
+    parts = str(cell).split("|")
+    info: dict[str, Any] = {}
+    rest = []
+    for part in parts:
+        key, _, value = part.partition("=")
+        if key == "seed" and value.lstrip("-").isdigit():
+            info["seed"] = int(value)
+        elif key == "to" and _paper_target(value) is not None:
+            info["img_size"], info["window_size"] = _paper_target(value)
+        elif key == "method" and value:
+            info["method"] = value
+        else:
+            rest.append(part)
+    if len(info) != 4:
+        return None
+    info["variant"] = "|".join(rest)
+    return info
+
+
+def _transfer_cells(trials: list, planned_ids: list, variant_of, match) -> pd.DataFrame:
+    """Every planned or attempted transfer cell: status (finished / failed / running / waiting / missing) and
+    the newest failure's reason."""
+    groups: dict[str, list] = {}
+    for t in trials:
+        if t.user_attrs.get("cell"):
+            groups.setdefault(t.user_attrs["cell"], []).append(t)
+    rows = []
+    for cell in dict.fromkeys([*(c for c in planned_ids if "|to=" in str(c)), *groups]):
+        group = sorted(groups.get(cell, []), key=_newest_first, reverse=True)
+        if group:
+            a = group[0].user_attrs
+            info = {"variant": variant_of(a), "seed": a.get("seed"), "method": a.get("method"),
+                    "img_size": a.get("img_size"), "window_size": a.get("window_size")}
+        else:
+            info = _parse_transfer_cell(cell)
+            if info is None:
+                continue
+            info["variant"] = match(info["variant"])
+        done = [t for t in group if t.state.name == "COMPLETE" and isinstance(t.user_attrs.get("result"), dict)]
+        if done:
+            status, error = "finished", None
+        elif group:
+            latest = group[0]
+            status = {"FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}.get(latest.state.name, "failed")
+            error = latest.user_attrs.get("error") or (
+                "completed without a result record" if latest.state.name == "COMPLETE" else None)
+        else:
+            status, error = "missing", None
+        rows.append({**info, "status": status, "error": error})
+    return pd.DataFrame(rows, columns=TRANSFER_CELL_COLUMNS)
 
 
 def _num(value) -> float:

@@ -1,0 +1,486 @@
+"""Statistics of ablation studies: paired comparisons, Holm, verdicts, detectable effects, factorial contrasts,
+reproduction verdicts and the adaptive-seed decision.
+
+Pure functions of numbers (numpy and scipy only; nothing of the report, the driver or torch), so the report and
+the driver reach the same answers from the same stored values. The rules follow the reference
+(``swin_reference.md`` section 11):
+
+- Seeds are blocks (same seed: same data order, augmentation draws and init stream), so a variant is compared
+  with the baseline by the per-seed differences d_s = variant_s - baseline_s over the seeds both finished:
+  mean d, the 95% t-interval d +- t(0.975, n-1) s_d / sqrt(n) and the two-sided paired t-test. Welch's unequal-
+  variance test is used only where the two share fewer than 2 seeds (``Comparison.test == "welch"``). The
+  assumption: per-seed differences are independent and roughly normal.
+- A family of tests (e.g. every comparison against the baseline on one metric) is adjusted by Holm-Bonferroni
+  (Holm 1979), which controls the family-wise error rate under any dependence.
+- A verdict is "better" / "worse" when the Holm-adjusted p is <= alpha (the sign and the metric's direction
+  decide which), else "not resolved"; for "not resolved" the smallest effect the design could have detected is
+  given (``detectable_effect``: exact noncentral-t power, 80%, at level alpha / m, the strictest Holm step).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from swin_lit.typed import fail
+
+LEVEL = 0.95  # confidence level of every interval
+POWER = 0.80  # power of the detectable effect
+BETTER, WORSE, NOT_RESOLVED = "better", "worse", "not resolved"
+AGREES, CONTRADICTS, NO_ORDERING = "agrees", "contradicts", "no ordering"
+
+
+# -- one comparison ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A - B on one metric.
+
+    ``test``: "paired" (per-seed differences over the seeds both finished), "welch" (fewer than 2 shared
+    seeds, both sides with >= 2 values) or "none" (not enough values: every number NaN).
+    ``estimate`` is the mean per-seed difference (paired) or the difference of means (Welch); ``low``/``high``
+    the ``level`` t-interval; ``se``/``df`` the standard error and degrees of freedom behind it and the p-value;
+    ``n`` the number of pairs (paired) or of values per side (Welch: ``n_a``, ``n_b``).
+    """
+
+    test: Literal["paired", "welch", "none"]
+    estimate: float
+    low: float
+    high: float
+    p: float
+    se: float
+    df: float
+    n: int
+    n_a: int
+    n_b: int
+    seeds: tuple[int, ...] = ()  # the shared seeds a paired comparison used
+    level: float = LEVEL
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width (infinite when there is no interval)."""
+        if not math.isfinite(self.low) or not math.isfinite(self.high):
+            return math.inf
+        return (self.high - self.low) / 2
+
+
+NO_COMPARISON = dict(estimate=math.nan, low=math.nan, high=math.nan, p=math.nan, se=math.nan, df=math.nan)
+
+
+def _t_stats(estimate: float, se: float, df: float, level: float) -> tuple[float, float, float]:
+    """(low, high, two-sided p) of a t statistic estimate / se with ``df`` degrees of freedom."""
+    from scipy import stats
+
+    if se <= 1e-12 * max(1.0, abs(estimate)):  # every difference equal (up to rounding): the t-test is undefined
+        return estimate, estimate, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+    p = float(2 * stats.t.sf(abs(estimate) / se, df))
+    return estimate - half, estimate + half, p
+
+
+def one_sample(values: Sequence[float], level: float = LEVEL, seeds: Sequence[int] = ()) -> Comparison:
+    """Mean of per-seed values (differences or contrasts) with its t-interval and the test of mean = 0."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    n = len(x)
+    if n < 2:
+        mean = float(x.mean()) if n else math.nan
+        return Comparison("none", **{**NO_COMPARISON, "estimate": mean}, n=n, n_a=n, n_b=n, seeds=tuple(seeds),
+                          level=level)
+    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    se = sd / math.sqrt(n)
+    low, high, p = _t_stats(mean, se, n - 1, level)
+    return Comparison("paired", mean, low, high, p, se, n - 1, n, n, n, tuple(seeds), level)
+
+
+def compare(a: Mapping[int, float], b: Mapping[int, float], level: float = LEVEL) -> Comparison:
+    """A - B from per-seed values ({seed: value}; NaN or None values are left out).
+
+    Paired over the seeds both have when there are at least 2 of them; else Welch over all values when both
+    sides have at least 2; else no test (NaN).
+    """
+    a = {int(s): float(v) for s, v in a.items() if v is not None and math.isfinite(v)}
+    b = {int(s): float(v) for s, v in b.items() if v is not None and math.isfinite(v)}
+    shared = sorted(set(a) & set(b))
+    if len(shared) >= 2:
+        c = one_sample([a[s] - b[s] for s in shared], level, shared)
+        return Comparison("paired", c.estimate, c.low, c.high, c.p, c.se, c.df, c.n, len(a), len(b), c.seeds, level)
+    if len(a) >= 2 and len(b) >= 2:
+        return welch(list(a.values()), list(b.values()), level)
+    estimate = (np.mean(list(a.values())) - np.mean(list(b.values()))) if a and b else math.nan
+    return Comparison("none", **{**NO_COMPARISON, "estimate": float(estimate)}, n=len(shared), n_a=len(a),
+                      n_b=len(b), level=level)
+
+
+def welch(a: Sequence[float], b: Sequence[float], level: float = LEVEL) -> Comparison:
+    """Welch's unequal-variance comparison of mean(a) - mean(b), Welch-Satterthwaite degrees of freedom."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    va, vb = x.var(ddof=1) / len(x), y.var(ddof=1) / len(y)
+    se = math.sqrt(va + vb)
+    estimate = float(x.mean() - y.mean())
+    if se == 0:
+        df = float(len(x) + len(y) - 2)
+    else:
+        df = (va + vb) ** 2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1))
+    low, high, p = _t_stats(estimate, se, df, level)
+    return Comparison("welch", estimate, low, high, p, se, float(df), min(len(x), len(y)), len(x), len(y), (), level)
+
+
+# -- multiplicity, verdicts, detectable effects ------------------------------------------------------------
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order. NaN p-values are not tests: they stay NaN and do
+    not count in m. Sorted ascending p_(1..m): adjusted p_(k) = max over j <= k of min(1, (m - j + 1) p_(j))."""
+    index = [i for i, p in enumerate(pvalues) if p is not None and math.isfinite(p)]
+    m = len(index)
+    out = [math.nan] * len(pvalues)
+    running = 0.0
+    for rank, i in enumerate(sorted(index, key=lambda i: pvalues[i])):
+        running = max(running, min(1.0, (m - rank) * float(pvalues[i])))
+        out[i] = running
+    return out
+
+
+def family_size(pvalues: Iterable[float]) -> int:
+    return sum(1 for p in pvalues if p is not None and math.isfinite(p))
+
+
+def verdict(estimate: float, p_adjusted: float, alpha: float, higher_is_better: bool) -> str:
+    """"better" / "worse" (A vs B, from the sign of A - B and the metric's direction) when the adjusted p is
+    <= alpha, else "not resolved"."""
+    if p_adjusted is None or not math.isfinite(p_adjusted) or p_adjusted > alpha or estimate == 0:
+        return NOT_RESOLVED
+    return BETTER if (estimate > 0) == higher_is_better else WORSE
+
+
+def resolved(p_adjusted: float, alpha: float) -> bool:
+    return p_adjusted is not None and math.isfinite(p_adjusted) and p_adjusted <= alpha
+
+
+def power(effect: float, se: float, df: float, alpha: float) -> float:
+    """Exact power of the two-sided t-test at level ``alpha`` when the true difference is ``effect``: with
+    noncentrality delta = effect / se, P(|T| > t(1 - alpha/2, df)) for T ~ noncentral t(df, delta)."""
+    from scipy import stats
+
+    crit = float(stats.t.ppf(1 - alpha / 2, df))
+    delta = abs(effect) / se
+    upper = float(stats.nct.sf(crit, df, delta))
+    lower = float(stats.nct.sf(crit, df, -delta))  # P(T < -crit) by symmetry; scipy's cdf there can be NaN
+    return upper + (lower if math.isfinite(lower) else 0.0)  # the lower tail is below Phi(-delta), negligible
+
+
+def detectable_effect(se: float, df: float, alpha: float, target: float = POWER) -> float:
+    """The smallest |difference| the two-sided t-test at level ``alpha`` detects with probability ``target``,
+    taking the observed standard error as the truth: delta * se where ``power(delta * se) == target``.
+
+    Exact noncentral-t power (``power``), not the (t(1-alpha/2) + t(power)) se approximation of the reference,
+    which is close for large df and understates the effect at df = 1-2. NaN without a standard error.
+    """
+    from scipy import optimize
+
+    if not (math.isfinite(se) and math.isfinite(df)) or df <= 0:
+        return math.nan
+    if se == 0:
+        return 0.0
+    hi = 1.0
+    while power(hi * se, se, df, alpha) < target:
+        hi *= 2
+        if hi > 1e7:
+            return math.inf
+    delta = optimize.brentq(lambda d: power(d * se, se, df, alpha) - target, 0.0, hi, xtol=1e-10, rtol=1e-10)
+    return float(delta * se)
+
+
+@dataclass(frozen=True)
+class Test:
+    """One comparison of a family, after the adjustment: the verdict and, when not resolved, what could have
+    been detected. ``direction``: the metric's (True: higher is better); None for terms without one
+    (interactions), whose verdict is "resolved" / "not resolved"."""
+
+    comparison: Comparison
+    p_adjusted: float
+    verdict: str
+    detectable: float  # 80%-power effect at alpha / m (NaN without a test)
+    m: int  # family size
+
+
+def adjust_family(comparisons: Sequence[Comparison], alpha: float, direction: bool | None) -> list[Test]:
+    """Holm over one family; verdicts; the detectable effect at level alpha / m (the strictest Holm step, so an
+    effect that large is resolved with >= 80% power whatever the other p-values)."""
+    adjusted = holm([c.p for c in comparisons])
+    m = family_size(c.p for c in comparisons)
+    out = []
+    for c, p in zip(comparisons, adjusted):
+        if direction is None:
+            v = "resolved" if resolved(p, alpha) else NOT_RESOLVED
+        else:
+            v = verdict(c.estimate, p, alpha, direction)
+        level = alpha / max(m, 1)
+        detectable = detectable_effect(c.se, c.df, level) if math.isfinite(c.p) else math.nan
+        out.append(Test(c, p, v, detectable, m))
+    return out
+
+
+def best_row(values: Mapping[str, Mapping[int, float]], higher_is_better: bool, alpha: float,
+             level: float = LEVEL) -> tuple[str | None, bool, set[str]]:
+    """The row with the best mean and whether it is resolved best: (best, resolved, ties).
+
+    The best row B is compared with every other row R (``compare(R, B)``, paired by seed where they share >= 2
+    seeds); Holm over those k - 1 tests. B is *resolved best* when every adjusted p is <= alpha with R worse
+    than B. ``ties``: B and every row whose comparison with B is not resolved (ties in the sense of the test);
+    empty when B is resolved best. Rows without values are left out.
+    """
+    means = {r: float(np.mean([v for v in vals.values() if v is not None and math.isfinite(v)]))
+             for r, vals in values.items()
+             if any(v is not None and math.isfinite(v) for v in vals.values())}
+    if not means:
+        return None, False, set()
+    best = (max if higher_is_better else min)(means, key=lambda r: means[r])
+    others = [r for r in means if r != best]
+    if not others:
+        return best, False, set()
+    tests = adjust_family([compare(values[r], values[best], level) for r in others], alpha, higher_is_better)
+    ties = {r for r, t in zip(others, tests) if t.verdict != WORSE}
+    if ties:
+        return best, False, ties | {best}
+    return best, True, set()
+
+
+# -- factorial contrasts -----------------------------------------------------------------------------------
+
+Cell = tuple  # one factorial cell: a level per factor, in factor order
+
+
+@dataclass(frozen=True)
+class Term:
+    """One factorial contrast: weights over cells, applied per seed.
+
+    ``kind``: "main", "interaction" or "simple"; ``factors``: the factor names involved; ``contrast``: the
+    level difference(s) in words; ``at``: for a simple effect, the fixed level of the other factor."""
+
+    kind: Literal["main", "interaction", "simple"]
+    factors: tuple[str, ...]
+    contrast: str
+    weights: Mapping[Cell, float]
+    at: str = ""
+
+
+def _cells_with(levels: Mapping[str, Sequence], fixed: Mapping[int, object]) -> list[Cell]:
+    combos = itertools.product(*levels.values())
+    return [c for c in combos if all(c[i] == v for i, v in fixed.items())]
+
+
+def _average_difference(levels, fixed_hi: dict, fixed_lo: dict) -> dict[Cell, float]:
+    """Weights of mean(cells matching fixed_hi) - mean(cells matching fixed_lo) (the other factors averaged)."""
+    hi, lo = _cells_with(levels, fixed_hi), _cells_with(levels, fixed_lo)
+    w: dict[Cell, float] = {}
+    for c in hi:
+        w[c] = w.get(c, 0.0) + 1 / len(hi)
+    for c in lo:
+        w[c] = w.get(c, 0.0) - 1 / len(lo)
+    return {c: x for c, x in w.items() if x != 0}
+
+
+def factorial_terms(levels: Mapping[str, Sequence], reference: Mapping[str, object]) -> list[Term]:
+    """Main effects and two-way interactions on the full-difference scale.
+
+    Main effect of A (level a vs the reference a0) = mean over the other factors' cells of y(a, .) - y(a0, .);
+    for a 2x2, ((m21 - m11) + (m22 - m12)) / 2. Interaction of A and B = the difference of differences
+    [y(a, b) - y(a0, b)] - [y(a, b0) - y(a0, b0)] (averaged over any other factors); for a 2x2,
+    (m22 - m12) - (m21 - m11). The 2^k effect coding reports half of this interaction. Higher-order
+    interactions are not formed.
+    """
+    names = list(levels)
+    terms = []
+    for i, k in enumerate(names):
+        for lv in levels[k]:
+            if lv == reference[k]:
+                continue
+            terms.append(Term("main", (k,), f"{lv} − {reference[k]}", _average_difference(levels, {i: lv},
+                                                                                       {i: reference[k]})))
+    for (i, a), (j, b) in itertools.combinations(enumerate(names), 2):
+        for la, lb in itertools.product(levels[a], levels[b]):
+            if la == reference[a] or lb == reference[b]:
+                continue
+            at_b = _average_difference(levels, {i: la, j: lb}, {i: reference[a], j: lb})
+            at_b0 = _average_difference(levels, {i: la, j: reference[b]}, {i: reference[a], j: reference[b]})
+            w = dict(at_b)
+            for c, x in at_b0.items():
+                w[c] = w.get(c, 0.0) - x
+            terms.append(Term("interaction", (a, b), f"({la} − {reference[a]}) × ({lb} − {reference[b]})",
+                              {c: x for c, x in w.items() if x != 0}))
+    return terms
+
+
+def simple_effect_terms(levels: Mapping[str, Sequence], reference: Mapping[str, object], a: str, b: str) -> list[Term]:
+    """Simple effects of A at each level of B and of B at each level of A (other factors averaged):
+    for a 2x2, A at b1 is m21 - m11 and A at b2 is m22 - m12."""
+    names = list(levels)
+    out = []
+    for this, other in ((a, b), (b, a)):
+        i, j = names.index(this), names.index(other)
+        for lo in levels[other]:
+            for lv in levels[this]:
+                if lv == reference[this]:
+                    continue
+                w = _average_difference(levels, {i: lv, j: lo}, {i: reference[this], j: lo})
+                out.append(Term("simple", (this,), f"{lv} − {reference[this]}", w, at=f"{other}={lo}"))
+    return out
+
+
+def contrast_values(weights: Mapping[Cell, float], cells: Mapping[Cell, Mapping[int, float]]) -> dict[int, float]:
+    """{seed: sum over cells of weight * value} over the seeds finished in every weighted cell."""
+    if any(c not in cells for c in weights):
+        return {}
+    seeds = set.intersection(*(set(cells[c]) for c in weights)) if weights else set()
+    return {s: float(sum(w * cells[c][s] for c, w in weights.items())) for s in sorted(seeds)}
+
+
+def estimate_term(term: Term, cells: Mapping[Cell, Mapping[int, float]], level: float = LEVEL) -> Comparison:
+    """The term's per-seed contrast, summarised as its mean with a t-interval over seeds and the t-test."""
+    values = contrast_values(term.weights, cells)
+    return one_sample(list(values.values()), level, list(values))
+
+
+# -- the paper beside ours ---------------------------------------------------------------------------------
+
+
+def reproduction(paper_delta: float, ours: Comparison, p_adjusted: float, alpha: float) -> str:
+    """Does our comparison reproduce the paper's ordering?
+
+    "agrees": ours is resolved (Holm-adjusted p <= alpha; for one comparison that is: our 95% interval excludes
+    0) with the paper's sign; "contradicts": resolved with the opposite sign; "not resolved" otherwise;
+    "no ordering" when the paper's difference is 0 (nothing to reproduce) or missing."""
+    if paper_delta is None or not math.isfinite(paper_delta) or paper_delta == 0:
+        return NO_ORDERING
+    if not resolved(p_adjusted, alpha) or ours.estimate == 0:
+        return NOT_RESOLVED
+    return AGREES if (ours.estimate > 0) == (paper_delta > 0) else CONTRADICTS
+
+
+def reproduction_summary(verdicts: Iterable[str]) -> str:
+    """One line: "k of m of the paper's orderings reproduced, j contradicted, the rest (r) unresolved"."""
+    verdicts = list(verdicts)
+    ordered = [v for v in verdicts if v != NO_ORDERING]
+    k, j = ordered.count(AGREES), ordered.count(CONTRADICTS)
+    line = (f"{k} of {len(ordered)} of the paper's orderings reproduced, {j} contradicted, the rest "
+            f"({len(ordered) - k - j}) unresolved")
+    ties = len(verdicts) - len(ordered)
+    if ties:
+        line += f"; {ties} paper row{'s' if ties > 1 else ''} without an ordering (paper Δ = 0) not counted"
+    return line
+
+
+# -- seeds until the intervals are narrow enough -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeedRule:
+    """``seeds: {start, max, step, precision}`` in a spec: seeds 0 .. start-1 first; then, while some comparison
+    against the baseline on the objective has a 95% half-width above ``precision`` (the objective's units) and
+    fewer than ``max`` seeds ran, ``step`` more seeds for every variant. See ``seed_decision``."""
+
+    start: int = 3
+    max: int = 10
+    step: int = 2
+    precision: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision is None:
+            fail("precision", "is required: the 95% interval half-width to reach, in the objective's units "
+                              "(e.g. 1.0 top-1 points)")
+        if not self.precision > 0:
+            fail("precision", f"must be > 0, got {self.precision}")
+        if self.start < 2:
+            fail("start", f"must be >= 2 (an interval needs 2 seeds), got {self.start}")
+        if self.max < self.start:
+            fail("max", f"must be >= start ({self.start}), got {self.max}")
+        if self.step < 1:
+            fail("step", f"must be >= 1, got {self.step}")
+
+
+@dataclass(frozen=True)
+class SeedDecision:
+    """What every variant should have now and why.
+
+    ``state``: "precision reached" / "max reached" (the study stops) or "waiting" (cells of ``seeds`` are not
+    settled yet: queued, running, or to be queued now). ``widths``: each variant's 95% half-width vs the
+    baseline at ``evaluated_at`` seeds, the last seed count at which every cell was settled (empty before).
+    ``pending``: the (variant, seed) cells of ``seeds`` that are neither finished nor failed."""
+
+    seeds: tuple[int, ...]
+    state: Literal["precision reached", "max reached", "waiting"]
+    reason: str
+    widths: Mapping[str, float] = field(default_factory=dict)
+    evaluated_at: int | None = None
+    pending: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def stopped(self) -> bool:
+        return self.state != "waiting"
+
+
+def seed_decision(rule: SeedRule, baseline: str, variants: Sequence[str], finished: Mapping[str, Mapping[int, float]],
+                  failed: Iterable[tuple[str, int]] = (), metric: str = "the objective",
+                  level: float = LEVEL) -> SeedDecision:
+    """The adaptive-seed rule as a pure function of what is stored.
+
+    ``finished``: {variant: {seed: objective value}} of the finished cells; ``failed``: (variant, seed) cells
+    that failed and will not be retried (they count as settled, without a value); any other cell is unsettled.
+
+    Replays the rule from ``rule.start`` seeds: at n seeds (0 .. n-1), if a cell of those seeds is unsettled,
+    the answer is "waiting" with those seeds; else every variant's comparison with the baseline (``compare``:
+    paired over the shared seeds among 0 .. n-1) gives a 95% half-width (infinite with fewer than 2 values);
+    all <= ``precision``: stop ("precision reached"); else at ``max`` seeds: stop ("max reached"); else
+    n += ``step`` (capped at ``max``) and go on. Values of seeds >= n are not looked at for the decision at n,
+    so the answer depends only on the stored values, never on when or by whom they were written: a restarted
+    driver, or several drivers on one storage, reach the same decision.
+
+    The rule looks only at interval widths, never at the sign or size of an effect. For normal data the sample
+    variance is independent of the sample mean, so sampling until an interval is narrow enough does not bias
+    the tests (Stein 1945, the two-stage procedure; reference section 11). Stopping on significance ("until
+    p < 0.05") inflates the false-positive rate and is not what this does.
+    """
+    failed = {(v, int(s)) for v, s in failed}
+    variants = list(dict.fromkeys([baseline, *variants]))
+    n = min(rule.start, rule.max)
+    widths: dict[str, float] = {}
+    evaluated_at = None
+    note = ""
+    while True:
+        seeds = tuple(range(n))
+        pending = tuple((v, s) for v in variants for s in seeds
+                        if s not in finished.get(v, {}) and (v, s) not in failed)
+        if pending:
+            reason = f"waiting for {len(pending)} cell{'s' if len(pending) > 1 else ''} of seeds 0–{n - 1}"
+            return SeedDecision(seeds, "waiting", note + reason, widths, evaluated_at, pending)
+        base = {s: finished.get(baseline, {}).get(s) for s in seeds}
+        widths = {v: compare({s: finished.get(v, {}).get(s) for s in seeds}, base, level).half_width
+                  for v in variants if v != baseline}
+        evaluated_at = n
+        wide = {v: w for v, w in widths.items() if not w <= rule.precision}
+        widest = max(widths, key=lambda v: widths[v]) if widths else None
+        tail = f" (widest {_fmt(widths[widest])}: {widest})" if widest is not None else ""
+        if not wide:
+            return SeedDecision(seeds, "precision reached",
+                                f"precision reached: every 95% half-width vs the baseline on {metric} is <= "
+                                f"{_fmt(rule.precision)} at {n} seeds{tail}", widths, evaluated_at)
+        if n >= rule.max:
+            return SeedDecision(seeds, "max reached",
+                                f"max reached: {n} seeds and {len(wide)} 95% half-width"
+                                f"{'s' if len(wide) > 1 else ''} vs the baseline on {metric} still above "
+                                f"{_fmt(rule.precision)}{tail}", widths, evaluated_at)
+        new = min(n + rule.step, rule.max)
+        note = (f"at {n} seeds {len(wide)} half-width{'s' if len(wide) > 1 else ''} above {_fmt(rule.precision)}"
+                f"{tail}: seeds {n}–{new - 1} added for every variant; ")
+        n = new
+
+
+def _fmt(x: float) -> str:
+    return "inf (fewer than 2 values)" if not math.isfinite(x) else f"{x:.3g}"

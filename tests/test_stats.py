@@ -1,0 +1,201 @@
+"""swin_lit.stats against scipy and hand computations: paired and Welch comparisons, Holm, verdicts, the detectable
+effect (checked by simulation), factorial contrasts, reproduction verdicts and the adaptive-seed decision."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sp
+
+from swin_lit import stats
+from swin_lit.typed import ConfigError, from_dict
+
+
+def test_paired_comparison_matches_scipy():
+    a = {0: 71.0, 1: 72.5, 2: 70.2, 3: 69.9}
+    b = {0: 68.1, 1: 69.4, 2: 68.8}  # seed 3 missing: three pairs
+    c = stats.compare(a, b)
+    d = np.array([71.0 - 68.1, 72.5 - 69.4, 70.2 - 68.8])
+    half = sp.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+    assert c.test == "paired" and c.n == 3 and c.seeds == (0, 1, 2) and (c.n_a, c.n_b) == (4, 3)
+    assert c.estimate == pytest.approx(d.mean())
+    assert (c.low, c.high) == (pytest.approx(d.mean() - half), pytest.approx(d.mean() + half))
+    assert c.p == pytest.approx(sp.ttest_rel([71.0, 72.5, 70.2], [68.1, 69.4, 68.8]).pvalue)
+    assert c.half_width == pytest.approx(half)
+
+
+def test_welch_only_without_two_shared_seeds():
+    a = {2: 60.0, 3: 61.5, 4: 59.0}
+    b = {0: 70.0, 1: 71.0, 2: 69.5}  # one shared seed
+    c = stats.compare(a, b)
+    x, y = np.array(list(a.values())), np.array(list(b.values()))
+    va, vb = x.var(ddof=1) / 3, y.var(ddof=1) / 3
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+    half = sp.t.ppf(0.975, df) * math.sqrt(va + vb)
+    assert c.test == "welch" and c.df == pytest.approx(df)
+    assert c.estimate == pytest.approx(x.mean() - y.mean())
+    assert c.low == pytest.approx(x.mean() - y.mean() - half)
+    assert c.p == pytest.approx(sp.ttest_ind(x, y, equal_var=False).pvalue)
+    none = stats.compare({0: 1.0}, {0: 2.0, 1: 3.0})
+    assert none.test == "none" and math.isnan(none.p) and none.half_width == math.inf
+
+
+def test_no_spread_means_no_test():
+    """Equal differences on every seed (possible with 2 seeds and accuracies in 0.1% steps): the t statistic is
+    undefined, so no p-value (not p = 0) and no verdict."""
+    c = stats.compare({0: 71.0, 1: 72.0}, {0: 70.0, 1: 71.0})
+    assert c.test == "paired" and c.estimate == pytest.approx(1.0) and math.isnan(c.p) and c.half_width == 0
+    [t] = stats.adjust_family([c], 0.05, True)
+    assert t.verdict == "not resolved" and math.isnan(t.detectable) and t.m == 0
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04, 0.5 -> 4 x 0.01, 3 x 0.03, max(0.09, 2 x 0.04), 0.5
+    assert stats.holm([0.04, 0.01, 0.5, 0.03]) == pytest.approx([0.09, 0.04, 0.5, 0.09])
+    out = stats.holm([0.2, math.nan, 0.6])  # NaN is no test: m = 2
+    assert out[0] == pytest.approx(0.4) and math.isnan(out[1]) and out[2] == pytest.approx(0.6)
+    assert stats.holm([0.9, 0.8]) == [1.0, 1.0]  # capped at 1
+
+
+def test_verdicts_follow_direction_and_adjusted_p():
+    assert stats.verdict(-2.0, 0.01, 0.05, higher_is_better=True) == "worse"
+    assert stats.verdict(-2.0, 0.01, 0.05, higher_is_better=False) == "better"
+    assert stats.verdict(+2.0, 0.06, 0.05, higher_is_better=True) == "not resolved"
+    assert stats.verdict(+2.0, math.nan, 0.05, higher_is_better=True) == "not resolved"
+
+
+def test_detectable_effect_has_the_power_it_claims():
+    """At the returned effect, simulated paired t-tests (n = 3 and 6) reject at alpha with 80% probability."""
+    rng = np.random.default_rng(1)
+    for n, alpha in ((3, 0.05), (3, 0.05 / 3), (6, 0.05)):
+        sd = 1.7
+        effect = stats.detectable_effect(sd / math.sqrt(n), n - 1, alpha)
+        d = rng.normal(effect, sd, size=(40_000, n))
+        t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(n))
+        rejected = np.mean(np.abs(t) > sp.t.ppf(1 - alpha / 2, n - 1))
+        assert rejected == pytest.approx(0.80, abs=0.01), (n, alpha, rejected)
+    # the reference's approximation (t(1 - alpha/2) + t(power)) se understates it at df = 2, not at df = 100
+    approx = sp.t.ppf(0.975, 2) + sp.t.ppf(0.8, 2)
+    assert stats.detectable_effect(1.0, 2, 0.05) > approx + 0.2
+    assert stats.detectable_effect(1.0, 100, 0.05) == pytest.approx(sp.t.ppf(0.975, 100) + sp.t.ppf(0.8, 100), abs=0.03)
+
+
+def test_adjust_family_uses_strictest_holm_step_for_detectable_effect():
+    comps = [stats.compare({0: 1.0, 1: 2.0, 2: 1.5}, {0: 0.0, 1: 0.5, 2: 0.4}),
+             stats.compare({0: 0.1, 1: -0.4, 2: 0.6}, {0: 0.0, 1: 0.0, 2: 0.0})]
+    tests = stats.adjust_family(comps, 0.05, True)
+    assert [t.m for t in tests] == [2, 2]
+    assert [t.p_adjusted for t in tests] == pytest.approx(stats.holm([c.p for c in comps]))
+    assert tests[1].verdict == "not resolved"
+    assert tests[1].detectable == pytest.approx(stats.detectable_effect(comps[1].se, 2, 0.025))
+
+
+def test_best_row_resolved_or_tied():
+    clear = {"a": {0: 80.0, 1: 81.0, 2: 80.5}, "b": {0: 70.0, 1: 71.2, 2: 70.1}, "c": {0: 60.0, 1: 61.0, 2: 60.3}}
+    assert stats.best_row(clear, True, 0.05) == ("a", True, set())
+    noisy = {"a": {0: 80.0, 1: 71.0, 2: 84.5}, "b": {0: 78.0, 1: 75.2, 2: 79.1}, "c": {0: 60.0, 1: 51.3, 2: 64.4}}
+    best, resolved, ties = stats.best_row(noisy, True, 0.05)
+    assert best == "a" and not resolved and ties == {"a", "b"}  # a (78.5) vs b (77.4): a tie; c: resolved worse
+
+
+def test_factorial_terms_on_a_2x2():
+    """Full-difference main effect and difference-of-differences interaction (reference section 11)."""
+    levels = {"A": ["a1", "a2"], "B": ["b1", "b2"]}
+    m = {("a1", "b1"): 10.0, ("a2", "b1"): 13.0, ("a1", "b2"): 12.0, ("a2", "b2"): 9.0}  # crossing
+    cells = {c: {0: v, 1: v + 0.5, 2: v - 0.5} for c, v in m.items()}
+    terms = {(t.kind, t.factors): t for t in stats.factorial_terms(levels, {"A": "a1", "B": "b1"})}
+    main_a = stats.estimate_term(terms["main", ("A",)], cells)
+    inter = stats.estimate_term(terms["interaction", ("A", "B")], cells)
+    assert main_a.estimate == pytest.approx(((13 - 10) + (9 - 12)) / 2)  # 0: the main effect hides everything
+    assert inter.estimate == pytest.approx((9 - 12) - (13 - 10))  # -6 (the 2^k coding would say -3)
+    simple = {(t.factors, t.at): stats.estimate_term(t, cells).estimate
+              for t in stats.simple_effect_terms(levels, {"A": "a1", "B": "b1"}, "A", "B")}
+    assert simple[("A",), "B=b1"] == pytest.approx(3.0) and simple[("A",), "B=b2"] == pytest.approx(-3.0)
+    assert simple[("B",), "A=a1"] == pytest.approx(2.0) and simple[("B",), "A=a2"] == pytest.approx(-4.0)
+    # a cell finished on fewer seeds limits the contrast to the seeds every involved cell has
+    del cells["a2", "b2"][2]
+    assert stats.estimate_term(terms["interaction", ("A", "B")], cells).n == 2
+
+
+def test_reproduction_verdicts():
+    up = stats.compare({0: 3.0, 1: 4.0, 2: 3.5}, {0: 0.0, 1: 0.2, 2: 0.1})
+    assert stats.reproduction(+1.1, up, 0.01, 0.05) == "agrees"
+    assert stats.reproduction(-1.1, up, 0.01, 0.05) == "contradicts"
+    assert stats.reproduction(+1.1, up, 0.2, 0.05) == "not resolved"
+    assert stats.reproduction(0.0, up, 0.01, 0.05) == "no ordering"
+    line = stats.reproduction_summary(["agrees", "agrees", "contradicts", "not resolved", "no ordering"])
+    assert line == ("2 of 4 of the paper's orderings reproduced, 1 contradicted, the rest (1) unresolved; "
+                    "1 paper row without an ordering (paper Δ = 0) not counted")
+
+
+# -- the adaptive-seed decision ----------------------------------------------------------------------------
+
+RULE = stats.SeedRule(start=3, max=10, step=2, precision=1.0)
+
+
+def values(rng, effects: dict[str, float], noise: float, seeds) -> dict[str, dict[int, float]]:
+    """Per-seed values: a shared per-seed offset (the block) plus each variant's effect plus its own noise."""
+    block = {s: float(rng.normal(0, 3)) for s in seeds}
+    return {v: {s: 50 + block[s] + e + float(rng.normal(0, noise)) for s in seeds} for v, e in effects.items()}
+
+
+def test_seed_decision_stops_when_precision_is_reached():
+    rng = np.random.default_rng(0)
+    stored = values(rng, {"base": 0, "a": 2.0, "b": -1.0}, 0.2, range(3))
+    d = stats.seed_decision(RULE, "base", ["base", "a", "b"], stored)
+    assert d.state == "precision reached" and d.stopped and d.seeds == (0, 1, 2) and d.evaluated_at == 3
+    for v in ("a", "b"):  # the widths are the paired 95% half-widths, recomputed here
+        diffs = np.array([stored[v][s] - stored["base"][s] for s in range(3)])
+        assert d.widths[v] == pytest.approx(sp.t.ppf(0.975, 2) * diffs.std(ddof=1) / math.sqrt(3))
+    assert max(d.widths.values()) <= 1.0 and "precision reached" in d.reason
+
+
+def test_seed_decision_adds_seeds_then_stops_at_max():
+    rng = np.random.default_rng(1)
+    stored = values(rng, {"base": 0, "a": 0.5}, 4.0, range(3))  # per-seed noise far above the precision
+    d = stats.seed_decision(RULE, "base", ["base", "a"], stored)
+    assert d.state == "waiting" and d.seeds == (0, 1, 2, 3, 4) and d.evaluated_at == 3
+    assert set(d.pending) == {(v, s) for v in ("base", "a") for s in (3, 4)}
+    assert "seeds 3–4 added for every variant" in d.reason
+    stored = values(rng, {"base": 0, "a": 0.5}, 4.0, range(10))
+    d = stats.seed_decision(RULE, "base", ["base", "a"], stored)  # 3 -> 5 -> 7 -> 9 -> 10 (capped)
+    assert d.state == "max reached" and d.seeds == tuple(range(10)) and d.evaluated_at == 10
+    assert d.widths["a"] > 1.0 and "max reached: 10 seeds" in d.reason
+
+
+def test_seed_decision_waits_for_running_cells_and_counts_failures_as_settled():
+    rng = np.random.default_rng(2)
+    stored = values(rng, {"base": 0, "a": 1.0}, 0.02, range(3))
+    del stored["a"][1]  # queued or running
+    d = stats.seed_decision(RULE, "base", ["base", "a"], stored)
+    assert d.state == "waiting" and d.pending == (("a", 1),) and d.seeds == (0, 1, 2) and not d.stopped
+    d = stats.seed_decision(RULE, "base", ["base", "a"], stored, failed=[("a", 1)])  # failed: settled
+    assert d.state == "precision reached" and d.evaluated_at == 3  # 2 pairs left, still narrow
+
+
+def test_seed_decision_is_a_function_of_widths_and_stored_values_only():
+    rng = np.random.default_rng(3)
+    stored = values(rng, {"base": 0, "a": 3.0}, 2.0, range(5))
+    first = stats.seed_decision(RULE, "base", ["base", "a"], stored)
+    mirrored = {"base": stored["base"], "a": {s: 2 * stored["base"][s] - v for s, v in stored["a"].items()}}
+    assert stats.seed_decision(RULE, "base", ["base", "a"], mirrored) == first  # the sign of the effect: no matter
+    extra = {v: {**vals, 8: 99.0} for v, vals in stored.items()}  # a value beyond the current seeds: not looked at
+    assert stats.seed_decision(RULE, "base", ["base", "a"], extra).seeds == first.seeds
+    # the same stored values in any order (another driver, a restart) give the same decision
+    shuffled = {v: dict(reversed(list(vals.items()))) for v, vals in reversed(list(stored.items()))}
+    assert stats.seed_decision(RULE, "base", ["a", "base"], shuffled) == first
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"start": 3, "max": 10, "step": 2}, "seeds.precision: is required"),
+    ({"start": 1, "precision": 1.0}, "seeds.start: must be >= 2"),
+    ({"start": 4, "max": 3, "precision": 1.0}, "seeds.max: must be >= start"),
+    ({"start": 3, "step": 0, "precision": 1.0}, "seeds.step: must be >= 1"),
+    ({"start": 3, "precision": -1}, "seeds.precision: must be > 0"),
+    ({"start": 3, "precision": 1, "min": 2}, "seeds.min: unknown key"),
+])
+def test_seed_rule_is_strict(fields, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        from_dict(stats.SeedRule, fields, prefix="seeds")
