@@ -82,7 +82,7 @@ def make_quick_study(tmp_path):
     folder.mkdir(parents=True)
     study = optuna.create_study(study_name="quick", storage=journal(folder / "study.log"), direction="maximize")
     variants = {"shift": {"model.shift": "cyclic"}, "noshift": {"model.shift": "none"},
-                "v2": {"model.norm": "res_post"}, "abs": {"model.position": "abs"}}
+                "v2": {"model.norm": "res_post"}, "abs": {"model.absolute": "learned", "model.relative": "none"}}
     spec = {"name": "quick", "base": "configs/default.yaml", "baseline": "shift", "variants": variants,
             "seeds": [0, 1, 2], "metrics": METRICS, "paper": {"shift": {"top1": 81.3}, "noshift": {"top1": 80.2}}}
     study.set_user_attr("spec", spec)
@@ -323,7 +323,7 @@ def make_transfer_study(tmp_path):
     folder = tmp_path / "tr"
     folder.mkdir()
     study = optuna.create_study(study_name="tr", storage=journal(folder / "study.log"))
-    variants = {"table": {"model.position": "table"}, "cpb": {"model.position": "cpb_log"}}
+    variants = {"table": {"model.relative": "table"}, "cpb": {"model.relative": "cpb_log"}}
     study.set_user_attr("spec", {"variants": variants, "seeds": [0, 1], "metrics": ["test.top1"],
                                  "transfer": {"to": ["64:8", "96:12"]}})
     i = 0
