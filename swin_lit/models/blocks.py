@@ -86,8 +86,10 @@ class SwinBlock(nn.Module):
     ``norm="res_post"`` (V2): x = x + drop_path(norm1(attn(x))); x = x + drop_path(norm2(mlp(x)))
                         with norm1/norm2 weight and bias zero-initialised (the block starts as identity).
     ``shifted`` blocks (odd index in a stage) shift their windows by the stage's shift, cyclically (roll + region
-    mask) or by offsetting the padded window grid (``shift: pad``). The attention is built for the stage's
-    window at the configured size (``geometry``); ``layout`` rebuilds the index tensors for any other size.
+    mask) or by offsetting the padded window grid (``shift: pad``). The parameters are built for the stage's
+    window at the configured size (``geometry``); which tokens form each window, at whatever input size, comes
+    with the ``layout`` of each forward (``Stage.layout``). ``resolution``, ``window`` and ``shift`` record the
+    configured size's geometry.
     """
 
     def __init__(self, geometry: StageGeometry, shifted: bool, cfg, drop_path: float,
@@ -95,7 +97,7 @@ class SwinBlock(nn.Module):
         super().__init__()
         g = geometry
         self.resolution, self.window, self.shift = g.resolution, g.window, g.shift if shifted else 0
-        self.shifted, self.shift_mode, self.sliding = shifted, g.shift_mode, g.sliding
+        self.shifted = shifted
         self.post_norm = cfg.norm == "res_post"
         self.norm1 = nn.LayerNorm(g.dim)
         attention = SlidingWindowAttention if g.sliding else WindowAttention
