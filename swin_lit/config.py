@@ -117,6 +117,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\ "):
             fail("name", f"must be a non-empty name without slashes or spaces, got {self.name!r}")
+        if not isinstance(self.model.img_size, int):  # the classification data pipeline draws square images
+            fail("model.img_size", f"a training run takes square images (one integer), got {list(self.model.img_size)}")
 
     def to_dict(self) -> dict:
         return to_dict(self)

@@ -75,7 +75,7 @@ def worker_logs(out: Path) -> str:
     ({"factors": {"model.shift": ["cyclic", "diagonal"]}},
      "factors.model.shift: got 'diagonal'; allowed values are 'cyclic', 'none'"),
     ({"factors": {"model.shfit": ["cyclic"]}}, "factors.model.shfit: unknown key"),
-    ({"variants": {"a": {}, "b": {"model.position": "rope"}}}, "variants.b.model.position: got 'rope'"),
+    ({"variants": {"a": {}, "b": {"model.relative": "rope"}}}, "variants.b.model.relative: got 'rope'"),
     ({"variants": {"a": {}}, "sedes": [0]}, "sedes: unknown key; allowed keys are name, base"),
     ({"variants": {"a": {}}, "budget": {"trainer.max_epochs": 0}}, "budget.trainer.max_epochs: must be >= 1"),
     ({"variants": {"a": {}}, "baseline": "b"}, "baseline: got 'b'; allowed values are 'a'"),
@@ -309,8 +309,8 @@ def test_search_mode_samples_and_prunes(tmp_path):
 
 
 def test_transfer_cells_run_after_their_trained_cell(tmp_path):
-    spec = write_spec(tmp_path, "tr", variants={"table": {"model.position": "table"},
-                                                 "log": {"model.position": "cpb_log"}},
+    spec = write_spec(tmp_path, "tr", variants={"table": {"model.relative": "table"},
+                                                 "log": {"model.relative": "cpb_log"}},
                       budget={**BUDGET, "model.patch_size": 4},
                       transfer={"targets": ["48:6"], "finetune_epochs": 1})
     out = tmp_path / "tr"

@@ -32,7 +32,7 @@ def test_swin_t_exact_and_cpb_is_small():
     assert count_flops(preset("swin_t")) == 4_490_566_656
     bd = flops_breakdown(preset("swinv2_s_w16"))
     # the official count leaves the CPB meta-network out: without it W16 SwinV2-S is 12.64G (README: 12.6G)
-    assert abs((bd.total - bd.by_part()["cpb"]) / 1e9 - 12.6) < 0.05
+    assert abs((bd.total - bd.by_part()["relative_bias"]) / 1e9 - 12.6) < 0.05
 
 
 def test_attention_layer_matches_paper_formula():
@@ -40,10 +40,11 @@ def test_attention_layer_matches_paper_formula():
     bd = flops_breakdown(cfg)
     for g, stage in zip(cfg.stages(), bd.stages):
         assert g.padded == g.resolution
+        H, W = g.resolution
         for block in stage.blocks:
-            assert block.attention == attention_layer_flops(g.resolution, g.resolution, g.dim, g.window)
+            assert block.attention == attention_layer_flops(H, W, g.dim, g.window)
             # and the rest of the block is the MLP: 2 * hw * C * 4C
-            assert block.mlp == 8 * g.resolution**2 * g.dim**2
+            assert block.mlp == 8 * H * W * g.dim**2
     # Swin-T stage 1 by hand: 4*56*56*96^2 + 2*49*56*56*96
     assert bd.stages[0].blocks[0].attention == 4 * 3136 * 96 * 96 + 2 * 49 * 3136 * 96
 
@@ -51,30 +52,51 @@ def test_attention_layer_matches_paper_formula():
 def test_padded_stage_counts_padded_windows():
     cfg = SwinConfig(img_size=24, patch_size=2, window_size=5, embed_dim=8, depths=(2, 2), num_heads=(2, 4))
     g = cfg.stages()
-    assert (g[0].resolution, g[0].padded, g[1].resolution, g[1].padded) == (12, 15, 6, 10)
+    assert (g[0].resolution, g[0].padded, g[1].resolution, g[1].padded) == ((12, 12), (15, 15), (6, 6), (10, 10))
     bd = flops_breakdown(cfg)
     for gs, stage in zip(g, bd.stages):
-        assert stage.blocks[0].attention == attention_layer_flops(gs.padded, gs.padded, gs.dim, gs.window)
-        assert stage.blocks[0].mlp == 8 * gs.resolution**2 * gs.dim**2
+        assert stage.blocks[0].attention == attention_layer_flops(*gs.padded, gs.dim, gs.window)
+        assert stage.blocks[0].mlp == 8 * gs.resolution[0] * gs.resolution[1] * gs.dim**2
+
+
+def test_pad_shift_counts_its_extra_windows_and_sliding_every_token():
+    """Swin-T at 224 with ``shift: pad``: the shifted blocks run (h/M + 1) x (w/M + 1) windows (9x9, 5x5, 3x3 for
+    stages 1-3; stage 4 is 7x7 with one window and no shift); sliding windows cost what partitioned ones do in
+    MACs (M^2 keys per query, qkv once per token), the paper's point being memory access, not arithmetic."""
+    cyclic, pad = preset("swin_t"), preset("swin_t", shift="pad")
+    bc, bp = flops_breakdown(cyclic), flops_breakdown(pad)
+    for i, windows in enumerate((9, 5, 3)):
+        g = pad.stages()[i]
+        assert bp.stages[i].blocks[0] == bc.stages[i].blocks[0]  # regular blocks unchanged
+        assert bp.stages[i].blocks[1].attention == attention_layer_flops(7 * windows, 7 * windows, g.dim, 7)
+    assert bp.stages[3].blocks[1] == bc.stages[3].blocks[1]
+    assert count_flops(pad) > count_flops(cyclic)
+    sliding = preset("swin_t", windows="sliding", shift="none")
+    assert count_flops(sliding) == count_flops(preset("swin_t", shift="none"))
+    rect = flops_breakdown(preset("swin_t", img_size=(224, 336)))  # 56 x 84 tokens: 8 x 12 windows
+    assert rect.stages[0].blocks[0].attention == attention_layer_flops(56, 84, 96, 7)
 
 
 def test_cpb_counted_once_per_block_per_forward():
     cfg = preset("swinv2_t")
     bd = flops_breakdown(cfg)
-    cpb = bd.by_part()["cpb"]
+    cpb = bd.by_part()["relative_bias"]
     # 12 blocks; stages 1-3 use window 8, stage 4 (8x8 map) too: 225 coords x (2*512 + 512*heads)
     expected = sum(d * 225 * (1024 + 512 * h) for d, h in zip(cfg.depths, cfg.num_heads))
     assert cpb == expected
     assert batch_flops(cfg, 4) == 4 * (bd.total - cpb) + cpb
-    assert flops_breakdown(preset("swin_t")).by_part()["cpb"] == 0
+    assert flops_breakdown(preset("swin_t")).by_part()["relative_bias"] == 0  # a table lookup costs no MACs
 
 
 CROSS_CHECK = [
-    dict(position="table"),
-    dict(position="cpb_log", attention="cosine", norm="res_post"),
-    dict(position="none", shift="none"),
-    dict(position="abs+table", fused=False),
-    dict(position="cpb_linear", attention="cosine", fused=False),
+    dict(relative="table"),
+    dict(relative="cpb_log", attention="cosine", norm="res_post"),
+    dict(relative="none", shift="none"),
+    dict(absolute="learned", relative="table", fused=False),
+    dict(relative="cpb_linear", attention="cosine", fused=False),
+    dict(relative="table", shift="pad"),
+    dict(relative="cpb_log", windows="sliding", shift="none"),
+    dict(relative="table", img_size=(24, 36)),
 ]
 
 
@@ -82,11 +104,12 @@ CROSS_CHECK = [
 def test_matches_flop_counter_mode(switches):
     """FlopCounterMode counts 2 FLOPs per MAC for conv / (add)mm / bmm. Our count excludes exactly the ops it
     does not count (norms, softmax, GELU, elementwise), so on the explicit path the two agree exactly,
-    padded windows and the CPB MLP included."""
-    cfg = SwinConfig(img_size=24, patch_size=2, window_size=5, embed_dim=16, depths=(2, 2), num_heads=(2, 4),
-                     num_classes=10, **switches)
+    padded windows (bottom/right and ``shift: pad``), sliding neighbourhoods, rectangular maps and the CPB MLP
+    included."""
+    cfg = SwinConfig.from_dict(dict(dict(img_size=24, patch_size=2, window_size=5, embed_dim=16, depths=(2, 2),
+                                         num_heads=(2, 4), num_classes=10), **switches))
     model = SwinTransformer(cfg.replace(fused=False)).eval()
-    x = torch.randn(3, 3, 24, 24)
+    x = torch.randn(3, 3, *cfg.image_size)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(x)
     assert counter.get_total_flops() == 2 * batch_flops(cfg, 3)
@@ -112,11 +135,13 @@ def test_flop_counter_mode_misses_the_cpu_fused_kernel():
 
 SWITCHES = [
     dict(),
-    dict(norm="res_post", attention="cosine", position="cpb_log"),
-    dict(position="abs+table", qkv_bias=False, merge="reduce_first"),
-    dict(position="abs", attention="cosine", qkv_bias=False, mlp_ratio=2.5),
-    dict(position="none", patch_norm=False, norm="res_post"),
-    dict(position="cpb_linear", merge="norm_first", norm="res_post", depths=(1, 3, 1), num_heads=(1, 2, 4)),
+    dict(norm="res_post", attention="cosine", relative="cpb_log"),
+    dict(absolute="learned", relative="table", qkv_bias=False, merge="reduce_first"),
+    dict(absolute="learned", relative="none", attention="cosine", qkv_bias=False, mlp_ratio=2.5),
+    dict(relative="none", patch_norm=False, norm="res_post"),
+    dict(relative="cpb_linear", merge="norm_first", norm="res_post", depths=(1, 3, 1), num_heads=(1, 2, 4)),
+    dict(absolute="learned", img_size=(28, 44), windows="sliding", shift="none", out_indices=(0, 2)),
+    dict(absolute="learned", relative="cpb_log", shift="pad", out_indices=(1,)),
 ]
 
 

@@ -14,7 +14,10 @@ def _assert_close(actual, expected, what):
     assert err < TOL, f"{what}: max abs error {err:.3g}"
 
 
-@pytest.mark.parametrize("name", ["v1_tiny", "v1_ape", "v1_window7", "v2_tiny", "v2_pretrained_window"])
+FIXTURES = ["v1_tiny", "v1_ape", "v1_window7", "v1_rect", "v2_tiny", "v2_ape", "v2_pretrained_window"]
+
+
+@pytest.mark.parametrize("name", FIXTURES)
 @pytest.mark.parametrize("fused", [True, False])
 def test_logits_and_stages_match_official(official_fixture, name, fused):
     fx = official_fixture(name)
@@ -31,6 +34,17 @@ def test_logits_and_stages_match_official(official_fixture, name, fused):
     for i, (ours, theirs) in enumerate(zip(stages, fx["stages"])):
         _assert_close(ours, theirs, f"{name} stage {i}")
     _assert_close(logits, fx["logits"], f"{name} logits")
+
+
+@pytest.mark.parametrize("name,switches", [("v1_tiny", ("none", "table")), ("v1_ape", ("learned", "table")),
+                                           ("v1_rect", ("none", "table")), ("v2_tiny", ("none", "cpb_log")),
+                                           ("v2_ape", ("learned", "cpb_log"))])
+def test_official_arguments_map_onto_the_switches(official_fixture, name, switches):
+    """``ape`` is ``absolute: learned`` for V1 and V2; ``img_size`` [H, W] stays rectangular."""
+    fx = official_fixture(name)
+    cfg = official.official_config(fx["kind"], **fx["config"])
+    assert (cfg.absolute, cfg.relative) == switches
+    assert cfg.image_size == tuple(fx["input"].shape[-2:])
 
 
 def test_official_checkpoint_under_model_key(official_fixture):
@@ -80,7 +94,7 @@ def test_v1_transfer_equals_official_bicubic_recipe(official_fixture):
     moved = transfer(source, img_size=fx["config"]["target"]["img_size"],
                      window_size=fx["config"]["target"]["window_size"], method="bicubic").eval()
     for key, table in fx["resized_tables"].items():
-        ours = key.replace("attn.relative_position_bias_table", "attn.position_bias.table")
+        ours = key.replace("attn.relative_position_bias_table", "attn.relative_bias.table")
         _assert_close(target.state_dict()[ours], table, key)
         _assert_close(moved.state_dict()[ours], table, key)
     with torch.no_grad():

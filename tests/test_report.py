@@ -134,7 +134,7 @@ def quick_study(tmp_path):
     v2: seed 2 never run; abs: no trial at all. The spec's paper section is the older {variant: numbers} form."""
     folder = tmp_path / "results" / "quick"
     variants = {"shift": {"model.shift": "cyclic"}, "noshift": {"model.shift": "none"},
-                "v2": {"model.norm": "res_post"}, "abs": {"model.position": "abs"}}
+                "v2": {"model.norm": "res_post"}, "abs": {"model.absolute": "learned", "model.relative": "none"}}
     spec = {"base": "configs/default.yaml", "baseline": "shift", "variants": variants, "seeds": [0, 1, 2],
             "metrics": METRICS, "paper": {"shift": {"top1": 81.3}, "noshift": {"top1": 80.2}}}
     study = new_study(folder, "quick", spec, [f"{v}|seed={s}" for v in variants for s in (0, 1, 2)])
@@ -493,7 +493,7 @@ def make_transfer_study(tmp_path):
     """Two trained variants x 3 seeds (trained at 32 px / window 4, 10 classes), moved to 64:8 (2x) and 96:12 (3x)
     by 1-2 methods; (table, seed 0, 96:12) failed; (cpb, seed 2, 96:12, renormalize) planned but never run."""
     folder = tmp_path / "tr"
-    variants = {"table": {"model.position": "table"}, "cpb": {"model.position": "cpb_log"}}
+    variants = {"table": {"model.relative": "table"}, "cpb": {"model.relative": "cpb_log"}}
     paper = {"table": "Swin V2 Table 1", "model": "Swin-T", "dataset": "ImageNet-1K", "trained": "256:8",
              "rows": {"table": {"256:8": 81.7, "512:16": [77.2, 83.0], "768:24": [68.7, 83.2]},
                       "cpb": {"256:8": 81.8, "512:16": [81.7, 83.8], "768:24": [79.1, 84.2]}}}

@@ -11,7 +11,7 @@ from swin_lit.train.runs import load_trained_model, train
 from swin_lit.train.transfer import finetune_config, transfer_cell
 
 # 16 px, patch 2: 8x8 tokens in windows of 4 -> targets 24:6 (12x12 tokens) and 32:8.
-CPB = TINY + ["model.position=cpb_log", "model.norm=res_post", "model.attention=cosine"]
+CPB = TINY + ["model.relative=cpb_log", "model.norm=res_post", "model.attention=cosine"]
 
 
 @pytest.fixture(scope="module")

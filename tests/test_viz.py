@@ -28,7 +28,7 @@ def test_mask_data_follows_the_model_mask():
     assert len(np.unique(d["labels"])) == 9
     masks = d["masks"]
     assert masks.shape == (4, 16, 16)
-    assert np.array_equal(masks, attention_mask(8, 8, 4, 2).numpy() == 0)
+    assert np.array_equal(masks, attention_mask(8, 4, 2).numpy() == 0)
     assert masks[0].all()  # the top-left window holds one region only
     assert (~masks[3]).sum() == 16 * 16 - 4 * 4 * 4  # the corner window: 4 regions of 4 tokens
 
@@ -51,22 +51,24 @@ def test_viz_mask_cli(tmp_path, capsys):
     assert main(["viz", "bias", str(tmp_path / "no-run")]) == 2
 
 
-@pytest.mark.parametrize("position", ["table", "cpb_log", "none"])
-def test_draw_position_bias(tmp_path, position):
-    model = build(dict(TINY, position=position))
-    path = draw_position_bias(model, tmp_path / f"{position}.png", title=f"tiny {position}")
+@pytest.mark.parametrize("relative", ["table", "cpb_log", "none"])
+def test_draw_position_bias(tmp_path, relative):
+    model = build(dict(TINY, relative=relative))
+    path = draw_position_bias(model, tmp_path / f"{relative}.png", title=f"tiny {relative}")
     w, h = png_size(path)
     assert w > 300 and h > 200
     tables = bias_tables(model)
     labels = [label for label, _ in tables]
     assert labels == ["stage 1 block 1", "stage 1 block 2", "stage 2 block 1", "stage 2 block 2"]
-    if position == "none":
+    if relative == "none":
         assert all(t is None for _, t in tables)
         return
     block = model.layers[1].blocks[0]
+    layout = model.layout(model.cfg.grid)[1].blocks[0]
     table = tables[2][1]
     assert table.shape == (4, 7, 7)  # heads, 2M-1, 2M-1
-    full = block.attn.position_bias().detach()  # (heads, N, N) the model adds to the logits
+    # (heads, N, N) the model adds to the logits
+    full = block.attn.relative_bias(layout.window, layout.bias_constants, layout.relative_index).detach()
     # query (0, 0) vs key (3, 3): offset (dh, dw) = (-3, -3), the grid's top-left corner
     assert torch.allclose(torch.from_numpy(table[:, 0, 0]), full[:, 0, 15])
     # query (3, 0) vs key (0, 2): offset (3, -2)
@@ -82,7 +84,7 @@ def test_viz_bias_cli_with_a_loaded_run(tmp_path, monkeypatch, capsys):
 
     def load_trained_model(run_dir, which="best"):
         calls.append((run_dir, which))
-        return build(dict(TINY, position="table"))
+        return build(dict(TINY, relative="table"))
 
     stub = types.SimpleNamespace(load_trained_model=load_trained_model)
     monkeypatch.setitem(sys.modules, "swin_lit.train.runs", stub)

@@ -182,9 +182,9 @@ class ReportSpec:
 class TransferSpec:
     """``transfer:``: after training, move each cell's model to larger images/windows (Swin V2 Table 1).
 
-    ``targets``: "IMG:WINDOW" strings; ``methods``: transfer methods (default: the paper's setting for each
-    position switch, ``bicubic`` for tables, ``extrapolate`` for CPB); ``finetune_epochs``: 0 evaluates
-    without fine-tuning only; K > 0 also fine-tunes K epochs at each target ("without FT / with FT")."""
+    ``targets``: "IMG:WINDOW" strings; ``methods``: transfer methods (default: the paper's setting of each
+    relative-bias kind, its first method: ``bicubic`` for tables, ``extrapolate`` for CPB); ``finetune_epochs``: 0
+    evaluates without fine-tuning only; K > 0 also fine-tunes K epochs at each target ("without FT / with FT")."""
 
     targets: tuple[str, ...] = ()
     methods: tuple[str, ...] | None = None
@@ -207,10 +207,10 @@ class TransferSpec:
         if self.finetune_lr <= 0:
             fail("finetune_lr", f"must be > 0, got {self.finetune_lr}")
 
-    def methods_for(self, position: str) -> list[str]:
+    def methods_for(self, relative: str) -> list[str]:
         from swin_lit.models.transfer import methods_for
 
-        allowed = methods_for(position)
+        allowed = methods_for(relative)
         if self.methods is None:
             return [allowed[0]]
         return [m for m in self.methods if m in allowed]
@@ -497,10 +497,10 @@ def transfer_cells(tspec: TransferSpec, trained: list[Cell]) -> list[Cell]:
 
     out = []
     for cell in trained:
-        methods = tspec.methods_for(cell.config.model.position)
+        methods = tspec.methods_for(cell.config.model.relative)
         if not methods:
             raise ConfigError(f"transfer.methods: none of {list(tspec.methods)} fits variant {cell.variant!r} "
-                              f"(position {cell.config.model.position!r})")
+                              f"(relative {cell.config.model.relative!r})")
         for target in tspec.targets:
             img, window = parse_target(target)
             for method in methods:

@@ -1,6 +1,7 @@
 """The Swin model family: one ``SwinTransformer`` whose design switches live in ``SwinConfig``.
 
-``SwinConfig`` and the presets import without torch; ``SwinTransformer`` and ``build`` load it on first use.
+``SwinConfig`` and the presets import without torch; ``SwinTransformer`` and ``build`` load it on first use, and so
+does validating a config (``relative`` is checked against the registry of relative-bias kinds in ``position.py``).
 """
 
 from swin_lit.models.config import SwinConfig

@@ -1,14 +1,54 @@
-"""Swin blocks, patch merging and stages."""
+"""Swin blocks, patch merging and stages, and the per-input-size layout tensors they run on."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from swin_lit.models.attention import WindowAttention
+from swin_lit.models.attention import SlidingWindowAttention, WindowAttention
 from swin_lit.models.config import StageGeometry
-from swin_lit.models.windows import attention_mask, from_windows, to_windows, window_order
+from swin_lit.models.windows import (
+    attention_mask,
+    relative_position_index,
+    sliding_neighbours,
+    sliding_relative_index,
+    window_order,
+)
+
+
+class BlockLayout(NamedTuple):
+    """What one block needs at one input size, built once per size (``SwinTransformer.layout``).
+
+    Partitioned windows: ``gather`` (nW * N,) token of each window slot, ``scatter`` (L,) its inverse,
+    ``mask`` (nW, N, N) or None, ``relative_index`` (N, N). Sliding: ``gather`` (L * M*M,) neighbours of each
+    token, ``scatter`` None, ``mask`` (L, 1, M*M), ``relative_index`` (1, M*M). ``bias_constants``: the
+    relative-bias kind's size-only tensors (CPB coordinates) or None."""
+
+    window: int
+    gather: torch.Tensor
+    scatter: torch.Tensor | None
+    mask: torch.Tensor | None
+    relative_index: torch.Tensor
+    bias_constants: torch.Tensor | None
+
+
+class StageLayout(NamedTuple):
+    resolution: tuple[int, int]  # (H, W) tokens entering the stage
+    blocks: tuple[BlockLayout, ...]
+
+
+def window_tensors(geometry: StageGeometry, shift: int) -> tuple:
+    """(gather, scatter, mask, relative_index) of a block with ``shift`` on ``geometry`` (see ``BlockLayout``)."""
+    g = geometry
+    if g.sliding:
+        gather, mask = sliding_neighbours(g.resolution, g.window)
+        return gather, None, mask, sliding_relative_index(g.window)
+    gather, scatter = window_order(g.resolution, g.window, shift, g.shift_mode)
+    mask = attention_mask(g.resolution, g.window, shift, g.shift_mode)
+    return gather, scatter, mask, relative_position_index(g.window)
 
 
 class DropPath(nn.Module):
@@ -45,70 +85,74 @@ class SwinBlock(nn.Module):
     ``norm="pre"``      (V1): x = x + drop_path(attn(norm1(x))); x = x + drop_path(mlp(norm2(x)))
     ``norm="res_post"`` (V2): x = x + drop_path(norm1(attn(x))); x = x + drop_path(norm2(mlp(x)))
                         with norm1/norm2 weight and bias zero-initialised (the block starts as identity).
-    A block with ``shift > 0`` rolls the map by -shift before partitioning and masks pairs of tokens
-    from different regions; a map that the window does not tile is zero-padded bottom/right first.
+    ``shifted`` blocks (odd index in a stage) shift their windows by the stage's shift, cyclically (roll + region
+    mask) or by offsetting the padded window grid (``shift: pad``). The parameters are built for the stage's
+    window at the configured size (``geometry``); which tokens form each window, at whatever input size, comes
+    with the ``layout`` of each forward (``Stage.layout``). ``resolution``, ``window`` and ``shift`` record the
+    configured size's geometry.
     """
 
-    def __init__(self, geometry: StageGeometry, shift: int, cfg, drop_path: float, normalising_window: int) -> None:
+    def __init__(self, geometry: StageGeometry, shifted: bool, cfg, drop_path: float,
+                 normalising_window: int) -> None:
         super().__init__()
         g = geometry
-        self.resolution, self.window, self.shift = g.resolution, g.window, shift  # tokens per side, M, s
+        self.resolution, self.window, self.shift = g.resolution, g.window, g.shift if shifted else 0
+        self.shifted = shifted
         self.post_norm = cfg.norm == "res_post"
         self.norm1 = nn.LayerNorm(g.dim)
-        self.attn = WindowAttention(
+        attention = SlidingWindowAttention if g.sliding else WindowAttention
+        self.attn = attention(
             g.dim, g.heads, g.window,
-            similarity=cfg.attention, position=cfg.position, normalising_window=normalising_window,
+            similarity=cfg.attention, relative=cfg.relative, normalising_window=normalising_window,
             qkv_bias=cfg.qkv_bias, attn_drop=cfg.attn_drop_rate, proj_drop=cfg.drop_rate, fused=cfg.fused,
         )
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(g.dim)
         self.mlp = Mlp(g.dim, int(g.dim * cfg.mlp_ratio), cfg.drop_rate)
-        self.register_buffer("attn_mask", attention_mask(g.resolution, g.padded, g.window, shift), persistent=False)
-        gather, scatter = window_order(g.resolution, g.padded, g.window, shift)
-        self.register_buffer("gather", gather, persistent=False)  # (nW * N,) token of each window slot
-        self.register_buffer("scatter", scatter, persistent=False)  # (L,) window slot of each token
 
     def zero_init_post_norms(self) -> None:
         for norm in (self.norm1, self.norm2):
             nn.init.zeros_(norm.weight)
             nn.init.zeros_(norm.bias)
 
-    def window_attention(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, L, C) tokens of the map -> (B, L, C) after (shifted-)window attention. Padding, the cyclic roll
-        and the window partition are one precomputed gather (and its inverse on the way back)."""
-        B, _, C = x.shape
-        windows = to_windows(x, self.gather, self.scatter).view(-1, self.window**2, C)  # (B * nW, M*M, C)
-        windows = self.attn(windows, self.attn_mask)
-        return from_windows(windows.view(B, -1, C), self.gather, self.scatter)  # (B, L, C)
+    def bias_constants(self, geometry: StageGeometry) -> torch.Tensor | None:
+        """The relative-bias kind's size-only tensors at this stage geometry; ValueError if it cannot serve it."""
+        bias = self.attn.relative_bias
+        if bias is None:
+            return None
+        if not bias.serves(geometry.window):
+            raise ValueError(f"a {'x'.join(map(str, geometry.resolution))} token map needs a window of "
+                             f"{geometry.window} but this block's relative bias ({bias.name}) was built for window "
+                             f"{bias.window}; move the model to that size with swin_lit.models.transfer.transfer")
+        return bias.constants(geometry.window)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, layout: BlockLayout) -> torch.Tensor:
         if self.post_norm:
-            x = x + self.drop_path(self.norm1(self.window_attention(x)))
+            x = x + self.drop_path(self.norm1(self.attn(x, layout)))
             return x + self.drop_path(self.norm2(self.mlp(x)))
-        x = x + self.drop_path(self.window_attention(self.norm1(x)))
+        x = x + self.drop_path(self.attn(self.norm1(x), layout))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
 class PatchMerging(nn.Module):
-    """2x2 neighbouring tokens -> one token of twice the width: (B, H*W, C) -> (B, H/2*W/2, 2C).
+    """2x2 neighbouring tokens -> one token of twice the width: (B, H*W, C) -> (B, ceil(H/2)*ceil(W/2), 2C).
 
     ``order="norm_first"`` (V1): LayerNorm(4C) then Linear(4C, 2C); ``"reduce_first"`` (V2): Linear then
-    LayerNorm(2C). An odd map is zero-padded by one row/column first.
+    LayerNorm(2C). An odd side is zero-padded by one row/column first.
     """
 
-    def __init__(self, resolution: int, dim: int, order: str) -> None:
+    def __init__(self, dim: int, order: str) -> None:
         super().__init__()
-        self.resolution = resolution
         self.order = order
         self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
         self.norm = nn.LayerNorm(4 * dim if order == "norm_first" else 2 * dim)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, resolution: tuple[int, int]) -> torch.Tensor:
         B, L, C = x.shape
-        H = self.resolution
-        x = x.view(B, H, H, C)
-        if H % 2:
-            x = F.pad(x, (0, 0, 0, 1, 0, 1))
+        H, W = resolution
+        x = x.view(B, H, W, C)
+        if H % 2 or W % 2:
+            x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
         # channel order [x(0,0), x(1,0), x(0,1), x(1,1)] as in the official code
         x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], dim=-1)
         x = x.view(B, -1, 4 * C)  # (B, H/2 * W/2, 4C)
@@ -124,15 +168,26 @@ class Stage(nn.Module):
     def __init__(self, geometry: StageGeometry, depth: int, cfg, drop_paths: list[float], normalising_window: int,
                  merge: bool) -> None:
         super().__init__()
-        g = geometry
         self.blocks = nn.ModuleList(
-            SwinBlock(g, 0 if i % 2 == 0 else g.shift, cfg, drop_paths[i], normalising_window) for i in range(depth)
+            SwinBlock(geometry, i % 2 == 1, cfg, drop_paths[i], normalising_window) for i in range(depth)
         )
-        self.downsample = PatchMerging(g.resolution, g.dim, cfg.merge_order) if merge else None
+        self.downsample = PatchMerging(geometry.dim, cfg.merge_order) if merge else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def layout(self, geometry: StageGeometry) -> StageLayout:
+        """The stage's tensors at one input size (CPU, float32); blocks with the same shift share theirs."""
+        windows: dict[int, tuple] = {}
+        blocks = []
         for block in self.blocks:
-            x = block(x)
-        if self.downsample is not None:
-            x = self.downsample(x)
-        return x
+            shift = geometry.shift if block.shifted else 0
+            if shift not in windows:
+                windows[shift] = window_tensors(geometry, shift)
+            blocks.append(BlockLayout(geometry.window, *windows[shift], block.bias_constants(geometry)))
+        return StageLayout(geometry.resolution, tuple(blocks))
+
+    def forward(self, x: torch.Tensor, layout: StageLayout) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, H*W, C) -> (the blocks' output (B, H*W, C), the stage's output after merging (or the same))."""
+        for block, block_layout in zip(self.blocks, layout.blocks):
+            x = block(x, block_layout)
+        if self.downsample is None:
+            return x, x
+        return x, self.downsample(x, layout.resolution)

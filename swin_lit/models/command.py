@@ -10,9 +10,15 @@ import yaml
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "models",
-        help="list model presets (params, GFLOPs) or show one config's geometry",
-        description="Without --preset: a table of the presets. With --preset (and --set overrides): the per-stage "
-        "geometry, parameters and FLOPs of that config. FLOPs are multiply-adds per image, as in the papers.",
+        help="list model presets (params, GFLOPs) and relative-bias kinds, or show one config's geometry",
+        description="Without --preset: a table of the presets, and one of the relative position bias kinds "
+        "(model.relative values) with the transfer methods each supports. With --preset (and --set overrides): "
+        "the per-stage geometry, parameters and FLOPs of that config. FLOPs are multiply-adds per image, as in "
+        "the papers.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  swin-lit models\n  swin-lit models --preset swin_t --set img_size=[224,320]\n"
+        "  swin-lit models --preset swin_t --set shift=pad\n"
+        "  swin-lit models --preset swin_t --set windows=sliding --set shift=none",
     )
     p.add_argument("--preset", metavar="NAME", help="show one preset in detail")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -32,12 +38,24 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def _table(headers: list[str], rows: list[list]) -> str:
+def _table(headers: list[str], rows: list[list], left: int = 1) -> str:
+    """Columns padded to a common width; the first ``left`` columns left-aligned, the others right-aligned."""
     cells = [headers] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines = ["  ".join(c.rjust(w) if j >= left else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths)))
+             for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _kinds_table() -> str:
+    from swin_lit.models.position import RELATIVE_BIASES
+
+    rows = [["none", "-", "bicubic (absolute embedding only)", "no relative position bias"]]
+    for name, kind in RELATIVE_BIASES.items():
+        rows.append([name, "yes" if kind.normalised else "-", ", ".join(kind.transfer_methods) or "-",
+                     kind.description])
+    return _table(["relative", "pretrained_window_sizes", "transfer methods", "what it is"], rows, left=4)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,10 +71,11 @@ def run(args: argparse.Namespace) -> int:
         for name in PRESETS:
             cfg = preset(name)
             rows.append([name, f"{count_params(cfg) / 1e6:.2f}M", f"{count_flops(cfg) / 1e9:.2f}", cfg.img_size,
-                         cfg.window_size, f"{cfg.norm}/{cfg.attention}/{cfg.position}"])
-        print(_table(["preset", "params", "GFLOPs", "img", "window", "norm/attention/position"], rows))
+                         cfg.window_size, f"{cfg.norm}/{cfg.attention}/{cfg.absolute}/{cfg.relative}"])
+        print(_table(["preset", "params", "GFLOPs", "img", "window", "norm/attention/absolute/relative"], rows))
         print("\nparams counted analytically (equal to the built model); GFLOPs = multiply-adds per image "
-              "(matmuls, convs, linears; norms/softmax/GELU excluded)")
+              "(matmuls, convs, linears; norms/softmax/GELU excluded)\n")
+        print(_kinds_table())
         return 0
     if args.preset not in PRESETS:
         raise BadInput(f"unknown preset {args.preset!r}; available: {', '.join(PRESETS)}")
@@ -64,12 +83,19 @@ def run(args: argparse.Namespace) -> int:
     bd = flops_breakdown(cfg)
     rows = []
     for i, (g, s, depth) in enumerate(zip(cfg.stages(), bd.stages, cfg.depths)):
-        rows.append([i, f"{g.resolution}x{g.resolution}", g.window, g.shift, g.padded - g.resolution, g.dim, g.heads,
-                     depth, f"{s.total / 1e6:.1f}"])
+        H, W = g.resolution
+        Hp, Wp = g.padded
+        windows = "sliding" if g.sliding else f"{Hp // g.window}x{Wp // g.window}"
+        if g.shift and not g.sliding:
+            _, _, Hs, Ws = g.grid(g.shift)
+            windows += f" / {Hs // g.window}x{Ws // g.window}"
+        rows.append([i, f"{H}x{W}", g.window, g.shift, windows, g.dim, g.heads, depth, f"{s.total / 1e6:.1f}"])
     print(f"{args.preset}" + (f" with {', '.join(f'{k}={v}' for k, v in overrides.items())}" if overrides else ""))
-    print(f"switches: shift={cfg.shift} norm={cfg.norm} attention={cfg.attention} position={cfg.position} "
-          f"merge={cfg.merge_order}")
-    print(_table(["stage", "tokens", "window", "shift", "pad", "dim", "heads", "blocks", "MFLOPs"], rows))
+    print(f"switches: shift={cfg.shift} windows={cfg.windows} norm={cfg.norm} attention={cfg.attention} "
+          f"absolute={cfg.absolute} relative={cfg.relative} merge={cfg.merge_order}")
+    print(_table(["stage", "tokens", "window", "shift", "windows (regular / shifted)", "dim", "heads", "blocks",
+                  "MFLOPs"], rows))
     print(f"patch embed {bd.patch_embed / 1e6:.1f} MFLOPs, head {bd.head / 1e6:.2f} MFLOPs")
-    print(f"params {count_params(cfg):,}  FLOPs {count_flops(cfg) / 1e9:.3f} G per image ({cfg.img_size}px)")
+    H, W = cfg.image_size
+    print(f"params {count_params(cfg):,}  FLOPs {count_flops(cfg) / 1e9:.3f} G per image ({H}x{W} px)")
     return 0

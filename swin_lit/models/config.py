@@ -1,19 +1,42 @@
 """The Swin model config: every design switch of the V1/V2 family in one place.
 
-Switches (each independent of the others, so every combination builds):
+Switches (each independent of the others, so every combination builds, except the one noted):
 
-- ``shift``      ``cyclic``: shifted windows on every second block (cyclic roll + region mask);
+- ``shift``      ``cyclic``: shifted windows on every second block, by a cyclic roll + region mask (the paper's
+                 efficient way); ``pad``: the same shifted windows computed naively (Swin V1 Table 5, "padding"):
+                 the window grid offset by the shift and the map zero-padded so that the border windows are whole,
+                 padded tokens masked. Same attention groups and relative offsets as ``cyclic``, more windows;
                  ``none``: regular windows only.
+- ``windows``    ``partition``: non-overlapping windows (Swin); ``sliding``: every token attends to the M x M
+                 neighbourhood around it (Swin V1 Tables 5 and 6). For an even M the neighbourhood reaches one
+                 token further down/right than up/left (offsets -(M-1)//2 .. M//2, as ``Conv2d(padding="same")``);
+                 keys beyond the map are zero padding, masked. Sliding windows have no shifted blocks:
+                 ``shift`` must be ``none``.
 - ``norm``       ``pre`` (V1): x + f(LN(x));  ``res_post`` (V2): x + LN(f(x)), post-norms zero-initialised.
 - ``attention``  ``dot``: softmax(q k^T / sqrt(d) + B) with q/k/v bias;
                  ``cosine`` (V2): softmax(cos(q, k) * exp(min(s, log 100)) + B), q/v bias only.
-- ``position``   ``none``, ``abs`` (absolute embedding), ``table`` (V1 relative bias table),
-                 ``abs+table``, ``cpb_linear`` / ``cpb_log`` (V2 continuous position bias MLP on linear- or
-                 log-spaced relative coordinates).
+- ``absolute``   ``none`` or ``learned`` (the official ``ape``): one embedding on the stage-1 token grid added to
+                 the patch tokens, trunc-normal 0.02, no weight decay.
+- ``relative``   ``none`` or a relative position bias kind of the registry (``swin_lit.models.position``):
+                 ``table`` (V1), ``cpb_linear`` / ``cpb_log`` (V2 continuous position bias on linear- or
+                 log-spaced coordinates), and any kind registered later.
 - ``merge``      patch merging order: ``norm_first`` (V1: LN then Linear), ``reduce_first`` (V2: Linear then
                  LN), or ``auto`` (follows ``norm``: pre -> norm_first, res_post -> reduce_first).
+- ``out_indices`` stages whose output (after the stage's blocks, before its patch merging) gets its own
+                 LayerNorm (``norm0`` .. ``norm3``, the official dense backbones' names) for
+                 ``SwinTransformer.forward_intermediates``; empty for a classifier (no extra parameters).
 - ``fused``      attention through ``F.scaled_dot_product_attention`` (True) or the explicit softmax
                  reference path (False). Same math; a speed switch, not a design switch.
+
+Geometry (``stages``), the official rule applied to each stage's token map of H x W tokens:
+  - the window is square, of side M = ``window_size``; when min(H, W) <= M the stage uses a window of side
+    min(H, W) and does not shift (so a 2 x 4 map gets a 2 x 2 window);
+  - otherwise each side has its own window count: a side that M does not tile is zero-padded at the
+    bottom/right up to a multiple of M, and padded tokens are never attended as keys;
+  - shifted blocks (every second block) shift by M // 2 on both sides;
+  - an odd side is padded by one before patch merging, so the next map is ceil(H/2) x ceil(W/2).
+``img_size`` is one side (square) or ``[H, W]``. A built model also runs at any other input size the patch
+divides: its geometry is recomputed for that size by the same rule (see ``SwinTransformer.layout``).
 """
 
 from __future__ import annotations
@@ -24,28 +47,56 @@ from typing import Literal
 
 from swin_lit.typed import fail, from_dict, to_dict
 
-Shift = Literal["cyclic", "none"]
+Shift = Literal["cyclic", "none", "pad"]
+Windows = Literal["partition", "sliding"]
 Norm = Literal["pre", "res_post"]
 Attention = Literal["dot", "cosine"]
-Position = Literal["none", "abs", "table", "abs+table", "cpb_linear", "cpb_log"]
+Absolute = Literal["none", "learned"]
 Merge = Literal["auto", "norm_first", "reduce_first"]
+
+
+def padded_grid(size: tuple[int, int], window: int, shift: int, shift_mode: str) -> tuple[int, int, int, int]:
+    """(top, left, Hp, Wp): where an H x W map sits in the zero-padded grid of whole M x M windows of one block.
+
+    Regular blocks, and cyclically shifted ones (the roll happens inside the padded grid), pad bottom/right up
+    to a multiple of M. A ``pad`` shifted block offsets the grid by the shift s: M - s rows/columns of padding
+    at the top/left, then enough at the bottom/right that every window is whole (one more window per side when
+    M tiles the map: the paper's (ceil(h/M) + 1) x (ceil(w/M) + 1)).
+    """
+    H, W = size
+    top = window - shift if shift and shift_mode == "pad" else 0
+    return top, top, -(-(H + top) // window) * window, -(-(W + top) // window) * window
 
 
 @dataclass(frozen=True)
 class StageGeometry:
-    """Derived per-stage layout: token grid, window, shift and padding."""
+    """Derived per-stage layout: token grid, window, shift and how shifted windows are computed."""
 
-    resolution: int  # tokens per side entering the stage
-    window: int  # window side used by this stage (clipped to the map when the map is small)
-    shift: int  # cyclic shift of the odd blocks (0: no shifted blocks in this stage)
-    padded: int  # resolution padded up to a multiple of the window
+    resolution: tuple[int, int]  # (H, W) tokens entering the stage
+    window: int  # side M of the square window (clipped to min(H, W) when the map is small)
+    shift: int  # shift of the odd blocks (0: no shifted blocks in this stage)
+    shift_mode: str  # "cyclic" or "pad" (how a shifted block is computed), "none"
+    sliding: bool  # sliding windows instead of partitioned ones
     dim: int
     heads: int
+
+    def block_shift(self, index: int) -> int:
+        """The shift of block ``index`` of the stage: 0 for even blocks, ``shift`` for odd ones."""
+        return self.shift if index % 2 else 0
+
+    def grid(self, shift: int) -> tuple[int, int, int, int]:
+        """(top, left, Hp, Wp) of the padded window grid of a block with ``shift`` (see ``padded_grid``)."""
+        return padded_grid(self.resolution, self.window, shift, self.shift_mode)
+
+    @property
+    def padded(self) -> tuple[int, int]:
+        """(Hp, Wp): the map padded to whole windows in the regular (unshifted) blocks."""
+        return self.grid(0)[2:]
 
 
 @dataclass(frozen=True)
 class SwinConfig:
-    img_size: int = 224
+    img_size: int | tuple[int, int] = 224
     patch_size: int = 4
     in_chans: int = 3
     num_classes: int = 1000
@@ -58,22 +109,30 @@ class SwinConfig:
     attn_drop_rate: float = 0.0
     drop_path_rate: float = 0.1
     shift: Shift = "cyclic"
+    windows: Windows = "partition"
     norm: Norm = "pre"
     attention: Attention = "dot"
-    position: Position = "table"
+    absolute: Absolute = "none"
+    relative: str = "table"
     merge: Merge = "auto"
     qkv_bias: bool = True
     patch_norm: bool = True
-    # Window that normalises CPB coordinates, one per stage; 0 means the stage's own window.
-    # Set it to the training windows when a CPB model is moved to larger windows (extrapolation).
+    # Window that normalises the relative coordinates, one per stage (kinds that have coordinates, e.g. CPB);
+    # 0 means the stage's own window. Set it to the training windows when a CPB model is moved to larger
+    # windows (extrapolation).
     pretrained_window_sizes: tuple[int, ...] | None = None
+    out_indices: tuple[int, ...] = ()
     fused: bool = True
 
     def __post_init__(self) -> None:
-        positive = ("img_size", "patch_size", "in_chans", "num_classes", "embed_dim", "window_size")
+        if isinstance(self.img_size, tuple) and self.img_size[0] == self.img_size[1]:
+            object.__setattr__(self, "img_size", self.img_size[0])  # one spelling of a square size
+        positive = ("patch_size", "in_chans", "num_classes", "embed_dim", "window_size")
         for name in positive:
             if getattr(self, name) < 1:
                 fail(name, f"must be >= 1, got {getattr(self, name)}")
+        if min(self.image_size) < 1:
+            fail("img_size", f"must be >= 1, got {self.img_size}")
         if self.mlp_ratio <= 0:
             fail("mlp_ratio", f"must be > 0, got {self.mlp_ratio}")
         for name in ("drop_rate", "attn_drop_rate", "drop_path_rate"):
@@ -83,33 +142,65 @@ class SwinConfig:
             fail("depths", f"must be a non-empty list of positive integers, got {list(self.depths)}")
         if len(self.num_heads) != len(self.depths):
             fail("num_heads", f"needs one entry per stage ({len(self.depths)}), got {list(self.num_heads)}")
-        if self.img_size % self.patch_size:
-            p = self.patch_size
-            below = self.img_size // p * p
-            ok = [s for s in (below - p, below, below + p, below + 2 * p) if s > 0]
-            fail(
-                "img_size",
-                f"{self.img_size} is not divisible by patch_size {self.patch_size}; "
-                f"use a multiple of {self.patch_size} (e.g. {', '.join(map(str, ok))})",
-            )
+        for side in self.image_size:
+            if side % self.patch_size:
+                p = self.patch_size
+                below = side // p * p
+                ok = [s for s in (below - p, below, below + p, below + 2 * p) if s > 0]
+                fail(
+                    "img_size",
+                    f"{side} is not divisible by patch_size {self.patch_size}; "
+                    f"use a multiple of {self.patch_size} (e.g. {', '.join(map(str, ok))})",
+                )
         for i, heads in enumerate(self.num_heads):
             dim = self.embed_dim * 2**i
             if heads < 1 or dim % heads:
                 allowed = ", ".join(str(h) for h in range(1, dim + 1) if dim % h == 0)
                 fail(f"num_heads[{i}]", f"{heads} heads do not divide stage {i} dim {dim} (embed_dim * 2^{i}); "
                      f"allowed: {allowed}")
+        if self.windows == "sliding" and self.shift != "none":
+            fail("shift", f"{self.shift!r} does not go with windows: sliding (each token's window is centred on it, "
+                 "there is nothing to shift); use shift: none")
+        kind = self._relative_kind()
         if self.pretrained_window_sizes is not None:
             if len(self.pretrained_window_sizes) != len(self.depths):
                 fail("pretrained_window_sizes", f"needs one entry per stage ({len(self.depths)})")
             if any(w < 0 for w in self.pretrained_window_sizes):
                 fail("pretrained_window_sizes", "entries must be 0 (the stage's own window) or a window size")
-            if not self.position.startswith("cpb"):
-                fail("pretrained_window_sizes", f"only applies to position cpb_linear/cpb_log, not {self.position!r}")
-        if self.img_size // self.patch_size < 2 ** (len(self.depths) - 1):
-            fail("depths", f"{len(self.depths)} stages need at least {2 ** (len(self.depths) - 1)} tokens per side; "
-                 f"img_size/patch_size gives {self.img_size // self.patch_size}")
+            if kind is None or not kind.normalised:
+                from swin_lit.models.position import normalised_kinds
+
+                fail("pretrained_window_sizes", f"only applies to relative kinds with window-normalised coordinates "
+                     f"({', '.join(map(repr, normalised_kinds()))}), not relative {self.relative!r}")
+        n = len(self.depths)
+        if sorted(set(self.out_indices)) != list(self.out_indices) or any(not 0 <= i < n for i in self.out_indices):
+            fail("out_indices", f"must be increasing stage indices in [0, {n}), got {list(self.out_indices)}")
+        if min(self.grid) < 2 ** (n - 1):
+            fail("depths", f"{n} stages need at least {2 ** (n - 1)} tokens per side; "
+                 f"img_size/patch_size gives {'x'.join(map(str, self.grid))}")
+
+    def _relative_kind(self):
+        """The relative-bias class of ``relative`` (None for "none"); ConfigError listing the registered kinds."""
+        from swin_lit.models.position import RELATIVE_BIASES
+
+        if self.relative == "none":
+            return None
+        if self.relative not in RELATIVE_BIASES:
+            allowed = ", ".join(repr(k) for k in ("none", *RELATIVE_BIASES))
+            fail("relative", f"got {self.relative!r}; allowed values are {allowed}")
+        return RELATIVE_BIASES[self.relative]
 
     # -- derived ---------------------------------------------------------------------------------
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the input image."""
+        return (self.img_size, self.img_size) if isinstance(self.img_size, int) else tuple(self.img_size)
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(H, W) tokens after the patch embedding."""
+        return self.image_size[0] // self.patch_size, self.image_size[1] // self.patch_size
+
     @property
     def merge_order(self) -> Literal["norm_first", "reduce_first"]:
         if self.merge != "auto":
@@ -120,21 +211,21 @@ class SwinConfig:
     def num_features(self) -> int:
         return self.embed_dim * 2 ** (len(self.depths) - 1)
 
-    def stages(self) -> list[StageGeometry]:
-        """Per-stage geometry, following the official rule: a stage whose map is no larger than the
-        window uses the whole map as its window and does not shift. Larger maps that the window does
-        not tile are padded (bottom/right) up to a multiple of the window."""
+    def stages(self, grid: tuple[int, int] | None = None) -> list[StageGeometry]:
+        """Per-stage geometry for a token grid (default: the configured image's), by the official rule (module
+        docstring): a stage whose smaller side is no larger than the window uses a square window of that side
+        and does not shift; larger maps that the window does not tile are padded (bottom/right)."""
         out = []
-        res = self.img_size // self.patch_size
+        H, W = grid or self.grid
         for i, heads in enumerate(self.num_heads):
-            if res <= self.window_size:
-                window, shift = res, 0
+            if min(H, W) <= self.window_size:
+                window, shift = min(H, W), 0
             else:
                 window = self.window_size
-                shift = window // 2 if self.shift == "cyclic" else 0
-            padded = -(-res // window) * window
-            out.append(StageGeometry(res, window, shift, padded, self.embed_dim * 2**i, heads))
-            res = -(-res // 2)  # patch merging pads an odd map by one row/column
+                shift = window // 2 if self.shift != "none" else 0
+            out.append(StageGeometry((H, W), window, shift, self.shift, self.windows == "sliding",
+                                     self.embed_dim * 2**i, heads))
+            H, W = -(-H // 2), -(-W // 2)  # patch merging pads an odd side by one row/column
         return out
 
     def replace(self, **changes) -> SwinConfig:

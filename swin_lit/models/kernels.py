@@ -20,7 +20,8 @@ def merge_bias_and_mask(
 ) -> torch.Tensor | None:
     """One additive attention bias for a batch of windows.
 
-    bias: (heads, N, N) position bias or None; mask: (nW, N, N) shift/padding mask or None.
+    bias: (heads, N, N) relative position bias or None; mask: (nW, N, N) shift/padding mask or None (a sliding
+    neighbourhood has one query and M*M keys: (heads, 1, M*M) and (L, 1, M*M)).
     Returns None or a 4-D (B * nW, heads|1, N, N) tensor (a broadcast view where possible): the 4-D form is
     what the fused CPU kernel accepts on its fast path.
     """
@@ -60,7 +61,7 @@ def unit_normalize(x: torch.Tensor) -> torch.Tensor:
 def window_sdpa(q, k, v, bias, mask, scale: float, dropout: float = 0.0) -> torch.Tensor:
     """softmax(q k^T * scale + bias + mask) v for (B*nW, heads, N, d) windows, fused.
 
-    bias: (heads, N, N) or None; mask: (nW, N, N) or None."""
+    bias: (heads, N, N) or None; mask: (nW, N, N) or None (keys may outnumber queries: see above)."""
     learnable = bias is not None and bias.requires_grad and torch.is_grad_enabled()
     if learnable and q.device.type == "cpu":
         return explicit_attention(q, k, v, bias, mask, scale, dropout)
@@ -72,10 +73,10 @@ def explicit_attention(q, k, v, bias, mask, scale: float, dropout: float = 0.0) 
     """The reference path: softmax((q * scale) k^T + bias + mask) v, written out. The bias and mask are
     broadcast onto the logits (never expanded to one mask per window of the batch)."""
     Bw, h, N, _ = q.shape
-    logits = (q * scale) @ k.transpose(-2, -1)  # (B*nW, h, N, N)
+    logits = (q * scale) @ k.transpose(-2, -1)  # (B*nW, h, N, N_keys)
     if mask is not None:
         nW = mask.shape[0]
-        logits = (logits.view(Bw // nW, nW, h, N, N) + mask.unsqueeze(1)).view(Bw, h, N, N)
+        logits = (logits.view(Bw // nW, nW, h, N, -1) + mask.unsqueeze(1)).view(logits.shape)
     if bias is not None:
         logits = logits + bias
     attn = logits.softmax(dim=-1)

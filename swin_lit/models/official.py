@@ -5,9 +5,11 @@
 - ``load_pretrained(model, state_dict)``: the official fine-tune recipe into a model of another
   image/window size (V1 tables and absolute embedding resized bicubically; V2 weights as they are).
 
-Key mapping, official -> swin-lit (everything else has the same name):
-  ``attn.relative_position_bias_table`` -> ``attn.position_bias.table``
-  ``attn.cpb_mlp.*``                    -> ``attn.position_bias.mlp.*``
+Key mapping, official -> swin-lit (everything else has the same name), from each relative-bias kind's
+``official_names`` (``swin_lit.models.position``):
+  ``attn.relative_position_bias_table`` -> ``attn.relative_bias.table``   (kind ``table``)
+  ``attn.cpb_mlp.*``                    -> ``attn.relative_bias.mlp.*``   (kinds ``cpb_log``, ``cpb_linear``)
+The official ``ape`` is ``absolute: learned`` (V1 and V2); ``img_size`` may be an int or ``[H, W]``.
 The official persistent buffers (``relative_position_index``, ``relative_coords_table``, ``attn_mask``)
 are dropped: swin-lit rebuilds them for its own resolution and never saves them.
 timm's layout (patch merging at the start of the next stage, ``head.fc.*``) is converted first.
@@ -15,13 +17,14 @@ timm's layout (patch merging at the start of the next stage, ``head.fc.*``) is c
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 
 from swin_lit.models.config import SwinConfig
+from swin_lit.models.position import RELATIVE_BIASES, RelativeBias, resize_absolute
 from swin_lit.models.swin import SwinTransformer
 from swin_lit.typed import ConfigError
 
@@ -42,25 +45,23 @@ def official_config(kind: str, **kwargs) -> SwinConfig:
         allowed = ", ".join(sorted(_ACCEPTED[kind]))
         raise ConfigError(f"{unknown[0]}: not an official {kind} argument; allowed: {allowed}")
     kw = dict(kwargs)
-    ape = kw.pop("ape", False)
+    absolute = "learned" if kw.pop("ape", False) else "none"
     if "img_size" in kw and not isinstance(kw["img_size"], int):
-        kw["img_size"] = _square(kw["img_size"], "img_size")
+        kw["img_size"] = tuple(kw["img_size"])
     if "patch_size" in kw and not isinstance(kw["patch_size"], int):
         kw["patch_size"] = _square(kw["patch_size"], "patch_size")
     kw.setdefault("drop_path_rate", 0.1)
     if kind == "v1":
-        switches = dict(shift="cyclic", norm="pre", attention="dot", position="abs+table" if ape else "table")
+        switches = dict(shift="cyclic", norm="pre", attention="dot", relative="table")
     else:
-        if ape:
-            raise ConfigError("ape: V2 with an absolute embedding has no value in the position switch")
         pretrained = tuple(kw.pop("pretrained_window_sizes", ()) or ())
         if any(pretrained):
             kw["pretrained_window_sizes"] = pretrained
-        switches = dict(shift="cyclic", norm="res_post", attention="cosine", position="cpb_log")
+        switches = dict(shift="cyclic", norm="res_post", attention="cosine", relative="cpb_log")
     for key in ("depths", "num_heads"):
         if key in kw:
             kw[key] = tuple(kw[key])
-    return SwinConfig.from_dict({**kw, **switches, "merge": "auto"})
+    return SwinConfig.from_dict({**kw, **switches, "absolute": absolute, "merge": "auto"})
 
 
 def build_model(kind: str, **official_kwargs) -> SwinTransformer:
@@ -106,10 +107,15 @@ def to_swin_lit_keys(state_dict: Mapping) -> dict[str, torch.Tensor]:
     for key, value in sd.items():
         if key.rsplit(".", 1)[-1] in _DERIVED_BUFFERS or key.endswith("k_bias"):
             continue
-        key = key.replace("attn.relative_position_bias_table", "attn.position_bias.table")
-        key = key.replace("attn.cpb_mlp.", "attn.position_bias.mlp.")
+        for theirs, ours in _official_names():
+            key = key.replace(f"attn.{theirs}", f"attn.relative_bias.{ours}")
         out[key] = value
     return out
+
+
+def _official_names() -> list[tuple[str, str]]:
+    """(official name, swin-lit name) of every registered relative-bias kind's parameters, inside ``attn.``."""
+    return sorted({pair for kind in RELATIVE_BIASES.values() for pair in kind.official_names.items()})
 
 
 def _check_keys(model: SwinTransformer, sd: dict[str, torch.Tensor], allow_missing: set[str] = frozenset()) -> None:
@@ -137,40 +143,30 @@ def load_state_dict(model: SwinTransformer, state_dict: Mapping) -> SwinTransfor
     return model
 
 
-def resize_table(table: torch.Tensor, size: int) -> torch.Tensor:
-    """((2M-1)^2, heads) relative bias table -> ((size)^2, heads), bicubic on the (2M-1)x(2M-1) grid
-    (official recipe: align_corners=False, no antialias)."""
-    side = int(round(table.shape[0] ** 0.5))
-    if side == size:
-        return table
-    heads = table.shape[1]
-    grid = table.T.reshape(1, heads, side, side)
-    return F.interpolate(grid, size=(size, size), mode="bicubic").reshape(heads, size * size).T
-
-
-def resize_abs_embed(embed: torch.Tensor, side: int) -> torch.Tensor:
-    """(1, L, C) absolute embedding of a sqrt(L) grid -> (1, side^2, C), bicubic."""
-    old = int(round(embed.shape[1] ** 0.5))
-    if old == side:
-        return embed
-    C = embed.shape[2]
-    grid = embed.reshape(1, old, old, C).permute(0, 3, 1, 2)
-    return F.interpolate(grid, size=(side, side), mode="bicubic").permute(0, 2, 3, 1).reshape(1, side * side, C)
-
-
-def load_pretrained(model: SwinTransformer, state_dict: Mapping) -> SwinTransformer:
-    """The official fine-tune recipe (``utils.load_pretrained``) into a model of any image/window size:
-    derived buffers rebuilt, V1 tables and the absolute embedding resized bicubically, CPB weights as they
-    are, and a classifier with another class count re-initialised to zero."""
+def load_pretrained(model: SwinTransformer, state_dict: Mapping, method: str | None = None,
+                    source_grid: tuple[int, int] | None = None) -> SwinTransformer:
+    """The official fine-tune recipe (``utils.load_pretrained``) into a model of any image/window size: derived
+    buffers rebuilt, each relative bias moved to the model's windows by its kind (``RelativeBias.moved_state``:
+    ``method``, default the kind's first, i.e. V1 tables resized bicubically and CPB weights as they are), the
+    absolute embedding resized bicubically from ``source_grid`` (default: a square grid), and a classifier with
+    another class count re-initialised to zero."""
     sd = to_swin_lit_keys(state_dict)
+    for name, module in model.named_modules():
+        if isinstance(module, RelativeBias):
+            prefix = f"{name}."
+            own = {k[len(prefix):]: sd.pop(k) for k in list(sd) if k.startswith(prefix)}
+            chosen = method or (module.transfer_methods[0] if module.transfer_methods else None)
+            moved = own if chosen is None or not own else module.moved_state(own, chosen)
+            sd.update({prefix + k: v for k, v in moved.items()})
     target = model.state_dict()
-    for key, value in list(sd.items()):
-        if key.endswith("position_bias.table") and key in target and value.shape != target[key].shape:
-            if value.shape[1] != target[key].shape[1]:
-                raise KeyError(f"{key}: {value.shape[1]} heads in the checkpoint, {target[key].shape[1]} in the model")
-            sd[key] = resize_table(value, int(round(target[key].shape[0] ** 0.5)))
-        elif key == "absolute_pos_embed" and key in target and value.shape != target[key].shape:
-            sd[key] = resize_abs_embed(value, int(round(target[key].shape[1] ** 0.5)))
+    embed = sd.get("absolute_pos_embed")
+    if embed is not None and "absolute_pos_embed" in target and embed.shape != target["absolute_pos_embed"].shape:
+        if source_grid is None:
+            side = math.isqrt(embed.shape[1])
+            if side * side != embed.shape[1]:
+                raise KeyError(f"absolute_pos_embed: {embed.shape[1]} tokens is not a square grid; pass source_grid")
+            source_grid = (side, side)
+        sd["absolute_pos_embed"] = resize_absolute(embed, source_grid, model.cfg.grid)
     head_changed = "head.weight" in sd and sd["head.weight"].shape != target["head.weight"].shape
     if head_changed:
         del sd["head.weight"], sd["head.bias"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from swin_lit.models.config import SwinConfig
 
-_V1 = dict(img_size=224, window_size=7, shift="cyclic", norm="pre", attention="dot", position="table")
-_V2 = dict(img_size=256, window_size=8, shift="cyclic", norm="res_post", attention="cosine", position="cpb_log")
+_V1 = dict(img_size=224, window_size=7, shift="cyclic", norm="pre", attention="dot", absolute="none", relative="table")
+_V2 = dict(img_size=256, window_size=8, shift="cyclic", norm="res_post", attention="cosine", absolute="none",
+           relative="cpb_log")
 _TINY = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), drop_path_rate=0.2)
 _SMALL = dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24), drop_path_rate=0.3)
 _BASE = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32), drop_path_rate=0.5)

@@ -1,15 +1,24 @@
-"""Window geometry: partition, the one-gather pad + roll + partition order, relative position index, mask.
+"""Window geometry: partition, the one-gather pad + shift + partition order, sliding neighbourhoods, relative
+position indices and attention masks.
 
-Everything here is a pure function of sizes; the model calls the index/mask builders once per
-resolution (at construction) and keeps the results as non-persistent buffers.
+Everything here is a pure function of sizes (an H x W token map, a square window of side M, a shift s); the
+model builds these tensors once per input size and caches them (``SwinTransformer.layout``). Sizes are
+``(H, W)`` pairs; an int means a square map. Where the map sits in its padded grid is
+``config.padded_grid`` (one place for that rule).
 """
 
 from __future__ import annotations
 
 import torch
 
-# Logit offset for a query/key pair in different regions of a shifted window (official value).
+from swin_lit.models.config import padded_grid
+
+# Logit offset for a query/key pair in different regions of a cyclically shifted window (official value).
 REGION_MASK = -100.0
+
+
+def _pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -19,19 +28,33 @@ def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, C)
 
 
-def window_order(resolution: int, padded: int, window: int, shift: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token indices that do pad + cyclic roll + window partition as ONE gather, and its inverse.
+def _padded_tokens(size, window: int, shift: int, shift_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The padded window grid of one block: (Hp, Wp) long token index (H*W for a padding token) and (Hp, Wp)
+    bool "is a real token", with a cyclic shift already rolled in."""
+    H, W = _pair(size)
+    top, left, Hp, Wp = padded_grid((H, W), window, shift, shift_mode)
+    rows = torch.arange(Hp)[:, None] - top
+    cols = torch.arange(Wp)[None, :] - left
+    real = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)  # (Hp, Wp)
+    token = torch.where(real, rows * W + cols, H * W)
+    if shift and shift_mode == "cyclic":
+        token = torch.roll(token, shifts=(-shift, -shift), dims=(0, 1))
+        real = torch.roll(real, shifts=(-shift, -shift), dims=(0, 1))
+    return token, real
 
-    ``gather`` (nW * N,): the token (row-major index into the resolution^2 map) that fills each window slot,
-    or resolution^2 for a zero padding token; ``scatter`` (resolution^2,): the window slot of each token.
-    Same order as padding bottom/right, then ``torch.roll(-shift)``, then ``window_partition``.
+
+def window_order(size, window: int, shift: int = 0, shift_mode: str = "cyclic") -> tuple[torch.Tensor, torch.Tensor]:
+    """Token indices that do padding (+ cyclic roll) + window partition as ONE gather, and its inverse.
+
+    ``gather`` (nW * N,): the token (row-major index into the H x W map) that fills each window slot, or H*W for
+    a zero padding token; ``scatter`` (H*W,): the window slot of each token. Cyclic: the same order as padding
+    bottom/right, then ``torch.roll(-shift)``, then ``window_partition``; pad: the window grid offset by the
+    shift (``config.padded_grid``), no roll.
     """
-    rows, cols = torch.meshgrid(torch.arange(padded), torch.arange(padded), indexing="ij")
-    real = (rows < resolution) & (cols < resolution)
-    token = torch.where(real, rows * resolution + cols, resolution * resolution)  # (padded, padded)
-    token = torch.roll(token, shifts=(-shift, -shift), dims=(0, 1))
+    H, W = _pair(size)
+    token, _ = _padded_tokens((H, W), window, shift, shift_mode)
     gather = window_partition(token[None, :, :, None], window).flatten()
-    L = resolution * resolution
+    L = H * W
     slots = torch.arange(gather.numel())
     scatter = torch.zeros(L + 1, dtype=torch.long).scatter_(0, gather, slots)[:L]  # [L]: the padding slots
     return gather, scatter
@@ -61,13 +84,13 @@ class _ReorderTokens(torch.autograd.Function):
 
 
 def to_windows(x: torch.Tensor, gather: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
-    """(B, L, C) tokens -> (B, nW * N, C) padded, rolled and partitioned (see ``window_order``)."""
+    """(B, L, C) tokens -> (B, nW * N, C) padded, shifted and partitioned (see ``window_order``)."""
     pad = gather.numel() > scatter.numel()
     return _ReorderTokens.apply(x, gather, scatter, pad, False)
 
 
 def from_windows(windows: torch.Tensor, gather: torch.Tensor, scatter: torch.Tensor) -> torch.Tensor:
-    """(B, nW * N, C) -> (B, L, C): the inverse of ``to_windows`` (padding dropped, roll undone)."""
+    """(B, nW * N, C) -> (B, L, C): the inverse of ``to_windows`` (padding dropped, shift undone)."""
     pad = gather.numel() > scatter.numel()
     return _ReorderTokens.apply(windows, scatter, gather, False, pad)
 
@@ -82,46 +105,77 @@ def relative_position_index(window: int) -> torch.Tensor:
     return rel[0] * (2 * window - 1) + rel[1]
 
 
+def neighbourhood_offsets(window: int) -> torch.Tensor:
+    """(M,) key - query offsets along one axis of a sliding M-neighbourhood: -(M-1)//2 .. M//2 (centred for an
+    odd M; for an even M one more below/right, as ``Conv2d(padding="same")``)."""
+    return torch.arange(window) - (window - 1) // 2
+
+
+def sliding_relative_index(window: int) -> torch.Tensor:
+    """(1, M*M) long: the relative-offset index (``relative_position_index``'s convention, query - key) of each
+    neighbour of a sliding neighbourhood, the same for every query."""
+    offsets = -neighbourhood_offsets(window) + (window - 1)  # query - key, shifted to [0, 2M-2]
+    return (offsets[:, None] * (2 * window - 1) + offsets[None, :]).view(1, -1)
+
+
+def sliding_neighbours(size, window: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The M x M neighbourhood of every token of an H x W map, as one gather.
+
+    ``gather`` (L * M*M,): the neighbour tokens of each token in turn (row-major over the neighbourhood), H*W
+    for positions beyond the map (zero padding); ``mask`` (L, 1, M*M): -inf for those keys, 0 elsewhere (None
+    when no neighbourhood leaves the map). Every query keeps itself as a key.
+    """
+    H, W = _pair(size)
+    offsets = neighbourhood_offsets(window)
+    rows = (torch.arange(H)[:, None] + offsets)[:, None, :, None]  # (H, 1, M, 1)
+    cols = (torch.arange(W)[:, None] + offsets)[None, :, None, :]  # (1, W, 1, M)
+    real = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)  # (H, W, M, M)
+    gather = torch.where(real, rows * W + cols, H * W).flatten()
+    if real.all():
+        return gather, None
+    mask = torch.zeros(real.shape).masked_fill(~real, float("-inf"))
+    return gather, mask.view(H * W, 1, window * window)
+
+
 def relative_offsets(window: int) -> torch.Tensor:
     """(2M-1, 2M-1, 2) float64 table of (dh, dw) offsets, in the row-major order the index uses."""
     axis = torch.arange(-(window - 1), window, dtype=torch.float64)
     return torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1)
 
 
-def region_labels(padded: int, window: int, shift: int) -> torch.Tensor:
-    """(padded, padded) long: the 9 regions of a cyclically shifted map, labelled 0..8 row-major.
+def region_labels(padded, window: int, shift: int) -> torch.Tensor:
+    """(Hp, Wp) long: the 9 regions of a cyclically shifted (padded) map, labelled 0..8 row-major.
 
     Rows (and columns) split into [0, -window), [-window, -shift), [-shift, end); two tokens of one
     shifted window may attend to each other only when they carry the same label.
     """
+    Hp, Wp = _pair(padded)
     bounds = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
-    labels = torch.zeros(padded, padded, dtype=torch.long)
+    labels = torch.zeros(Hp, Wp, dtype=torch.long)
     for i, rows in enumerate(bounds):
         for j, cols in enumerate(bounds):
             labels[rows, cols] = 3 * i + j
     return labels
 
 
-def attention_mask(resolution: int, padded: int, window: int, shift: int) -> torch.Tensor | None:
+def attention_mask(size, window: int, shift: int = 0, shift_mode: str = "cyclic") -> torch.Tensor | None:
     """(nW, N, N) additive mask for one block, or None when the block needs none.
 
-    - shifted blocks: REGION_MASK (-100) between tokens of different regions (the official rule);
-    - maps padded up to a multiple of the window: padded tokens are never attended as keys (-inf).
-      Padding happens before the roll, so the padded rows/columns are rolled with the map.
+    - cyclically shifted blocks: REGION_MASK (-100) between tokens of different regions (the official rule);
+    - padded tokens are never attended as keys (-inf): the bottom/right padding of a map that the window does
+      not tile (padding happens before the cyclic roll, so the padded rows/columns are rolled with the map),
+      and the border padding of a ``pad`` shifted block.
     Every window keeps at least one real key, so no row of the mask is all -inf.
     """
-    if shift == 0 and padded == resolution:
+    H, W = _pair(size)
+    _, real = _padded_tokens((H, W), window, shift, shift_mode)
+    cyclic = shift if shift_mode == "cyclic" else 0
+    if not cyclic and real.all():
         return None
-    if shift > 0:
-        labels = region_labels(padded, window, shift)
-    else:
-        labels = torch.zeros(padded, padded, dtype=torch.long)
+    labels = region_labels(real.shape, window, cyclic) if cyclic else torch.zeros(real.shape, dtype=torch.long)
     labels = window_partition(labels[None, :, :, None], window).squeeze(-1)  # (nW, N)
     mask = (labels[:, None, :] != labels[:, :, None]).float() * REGION_MASK  # (nW, N, N)
-    if padded != resolution:
-        real = torch.zeros(padded, padded, dtype=torch.bool)
-        real[:resolution, :resolution] = True
-        real = torch.roll(real, shifts=(-shift, -shift), dims=(0, 1))
+    if not real.all():
         real = window_partition(real[None, :, :, None], window).squeeze(-1)  # (nW, N)
         mask = mask.masked_fill(~real[:, None, :], float("-inf"))
     return mask

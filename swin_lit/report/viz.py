@@ -1,7 +1,8 @@
 """Pictures of the model's window machinery: the shifted-window attention mask and learned position biases.
 
 The data come from ``swin_lit.models.windows`` (``region_labels``, ``attention_mask``, ``window_partition``)
-and from the model's own position-bias modules; nothing here re-derives the mask rules.
+and from the model's own relative-bias modules (each kind's ``offset_image``); nothing here re-derives the
+mask rules or names a kind.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def mask_data(size: int, window: int, shift: int | None = None) -> dict:
     else:
         labels = torch.zeros(padded, padded, dtype=torch.long)
     window_labels = window_partition(labels[None, :, :, None], window).squeeze(-1)  # (nW, N)
-    mask = attention_mask(size, padded, window, shift)
+    mask = attention_mask(size, window, shift)
     n_windows, n = window_labels.shape
     allowed = torch.ones(n_windows, n, n, dtype=torch.bool) if mask is None else mask == 0
     return {"shift": shift, "padded": padded, "labels": labels.numpy(), "window_labels": window_labels.numpy(),
@@ -157,33 +158,23 @@ def draw_mask(size: int, window: int, path: str | Path, shift: int | None = None
 
 
 def bias_tables(model) -> list[tuple[str, np.ndarray | None]]:
-    """(label, (heads, 2M-1, 2M-1) array or None) per block, in model order.
-
-    Table models: the learned table; CPB models: 16 * sigmoid(MLP(coords)) over the offset grid;
-    None for blocks without a relative position bias. Rows index the vertical offset dh, columns dw.
-    """
+    """(label, (heads, 2M-1, 2M-1) array or None) per block, in model order: what each block's relative-bias
+    kind draws (``RelativeBias.offset_image``: the table kind its table, CPB kinds 16 * sigmoid(MLP(coords)) over
+    the offset grid); None for blocks without a relative position bias. Rows index the vertical offset dh,
+    columns dw."""
     import torch
-
-    from swin_lit.models.position import CPB_BIAS_MAX, ContinuousPositionBias, RelativePositionTable
 
     out = []
     for i, stage in enumerate(model.layers):
         for j, block in enumerate(stage.blocks):
-            module = getattr(block.attn, "position_bias", None)
+            module = block.attn.relative_bias
             label = f"stage {i + 1} block {j + 1}"
             if module is None:
                 out.append((label, None))
                 continue
-            side = 2 * module.window - 1
             with torch.no_grad():
-                if isinstance(module, RelativePositionTable):
-                    table = module.table.detach().float()
-                elif isinstance(module, ContinuousPositionBias):
-                    coords = module.coords.to(module.mlp[0].weight.dtype)
-                    table = CPB_BIAS_MAX * torch.sigmoid(module.mlp(coords)).float()
-                else:
-                    raise TypeError(f"unknown position bias module {type(module).__name__}")
-            out.append((label, table.cpu().numpy().reshape(side, side, -1).transpose(2, 0, 1)))
+                image = module.offset_image().detach().float()
+            out.append((label, image.cpu().numpy()))
     return out
 
 
@@ -200,11 +191,17 @@ def draw_position_bias(model, path: str | Path, title: str | None = None) -> Pat
     rows_with_bias = [(label, t) for label, t in tables if t is not None]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    position = getattr(getattr(model, "cfg", None), "position", "?")
-    title = title or f"relative position bias (position={position})"
+    from swin_lit.models.position import RelativeBias
+
+    relative = getattr(getattr(model, "cfg", None), "relative", "?")
+    kinds = {type(m) for m in model.modules() if isinstance(m, RelativeBias)}
+    what = "; ".join(sorted(k.description for k in kinds if k.description))
+    title = title or f"relative position bias (relative={relative})"
+    if what:
+        title += f"\n{what}"
     if not rows_with_bias:
         fig, ax = plt.subplots(figsize=(6.4, 2.0), dpi=DPI)
-        ax.text(0.5, 0.5, f"no relative position bias in this model (position={position})", ha="center",
+        ax.text(0.5, 0.5, f"no relative position bias in this model (relative={relative})", ha="center",
                 va="center")
         ax.axis("off")
         fig.suptitle(title, fontsize=10)

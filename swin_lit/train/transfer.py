@@ -34,7 +34,7 @@ def parse_target(text: str) -> tuple[int, int]:
 def check_target(cfg: SwinConfig, img_size: int, window_size: int, method: str) -> SwinConfig:
     """The moved model's config; ConfigError (naming the target) if the model cannot take it: an image
     the patch does not divide, a window that does not tile a stage map larger than it, a method that
-    does not fit the position switch."""
+    does not fit the relative-bias kind."""
     where = f"target {img_size}:{window_size}"
     try:
         moved = transfer_config(cfg, img_size, window_size, method)
@@ -42,14 +42,15 @@ def check_target(cfg: SwinConfig, img_size: int, window_size: int, method: str) 
         raise ConfigError(f"{where}: {err}") from None
     for i, g in enumerate(moved.stages()):
         if g.padded != g.resolution:
-            raise ConfigError(f"{where}: window {window_size} does not tile stage {i} ({g.resolution}x{g.resolution} "
-                              f"tokens); pick a window dividing {g.resolution} or scale the image with the window")
+            H, W = g.resolution
+            raise ConfigError(f"{where}: window {window_size} does not tile stage {i} ({H}x{W} tokens); pick a "
+                              "window dividing it or scale the image with the window")
     return moved
 
 
 def plan(cfg: RunConfig, targets: list[tuple[int, int]], methods: list[str] | None) -> list[tuple[int, int, str]]:
     """All (img, window, method) cells, validated before any work."""
-    allowed = methods_for(cfg.model.position)
+    allowed = methods_for(cfg.model.relative)
     methods = list(methods or allowed)
     cells = []
     for img, window in targets:

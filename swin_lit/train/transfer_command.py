@@ -10,8 +10,9 @@ EXAMPLES = """examples:
   swin-lit transfer runs/tiny-1a2b3c4d5e --to 48:6 --to 64:8            # every method the run allows
   swin-lit transfer runs/tiny-1a2b3c4d5e --to 64:8 --method extrapolate --finetune-epochs 2
 
-Methods by the run's position switch: table / abs / none -> bicubic;
-cpb_linear / cpb_log -> extrapolate (coordinates normalised by the training window) and renormalize.
+Methods by the run's relative-bias kind (model.relative): `swin-lit models` lists each kind's methods
+(bicubic: tables resized; extrapolate: coordinates normalised by the training window; renormalize: by the
+new one). A learned absolute embedding is always resized bicubically.
 Writes <run>/transfer.json (one record per target and method) and prints a table.
 """
 
