@@ -220,20 +220,16 @@ def with_data_classes(data: dict) -> dict:
     section = data.get("data") if data.get("data") is not None else {}
     dcfg = from_dict(DataConfig, section, prefix="data")
     out = copy.deepcopy(data)
-    out["model"] = {**(out.get("model") or {}), "num_classes": _data_classes(dcfg.source, dcfg.root)}
+    out["model"] = {**(out.get("model") or {}), "num_classes": _data_classes(dcfg)}
     return out
 
 
 @functools.lru_cache(maxsize=64)
-def _data_classes(source: str, root: str | None) -> int:
-    """Number of classes of a data source (folder names / metadata only; cached: planning resolves often)."""
-    if source == "synthetic":
-        from swin_lit.data.synthetic import NUM_CLASSES
+def _data_classes(cfg: DataConfig) -> int:
+    """Number of classes of the configured data (folder names / metadata only; cached: planning resolves often)."""
+    from swin_lit.data.classes import class_names
 
-        return NUM_CLASSES
-    from swin_lit.data.formats import class_names
-
-    return len(class_names(source, Path(root)))
+    return len(class_names(cfg))
 
 
 def load_config(path: str | Path | None = None, overrides: dict | list | None = None) -> RunConfig:

@@ -396,7 +396,7 @@ def test_kill_9_mid_cell_then_resume(tmp_path):
     before = {t.user_attrs["cell"]: t.number for t in trials(out, "kill") if t.state == TrialState.COMPLETE}
     assert [p.name for p in (out / "study.log.leases").iterdir()] == [f"kill-{victim.number}.json"]
 
-    r = ablate(spec, out, marker, "--workers", "1", "--grace", "5", "--heartbeat", "1")
+    r = ablate(spec, out, marker, "--workers", "1", "--grace", "5", "--heartbeat", "1", timeout=400)
     assert r.returncode == 0, r.stderr + worker_logs(out)
     ts = trials(out, "kill")
     done = complete_per_cell(ts)
@@ -451,7 +451,7 @@ def test_failures_are_recorded_and_retried(tmp_path, capsys):
 
     assert main(["ablate", str(spec), "--out", str(out), "--dry-run"]) == 0
     listing = capsys.readouterr().out
-    assert "done " in listing and "failed: " in listing and str(data) in listing
+    assert "finished " in listing and "failed: " in listing and str(data) in listing
 
     r = ablate(spec, out, marker)  # without --retry-failed: nothing to do
     assert r.returncode == 1 and len(trials(out, "fail")) == 3
@@ -519,3 +519,45 @@ def test_transfer_target_the_model_cannot_take_fails_before_anything(tmp_path, c
                       transfer={"targets": ["50:5"]})
     assert main(["ablate", str(spec), "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
     assert "50:5" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+# -- SLURM through submitit ----------------------------------------------------------------------------------
+
+
+def slurm_study(tmp_path: Path, name: str, *storage: str) -> tuple[Path, subprocess.CompletedProcess]:
+    """``--launcher slurm`` with submitit's local executor: the job array's workers are real processes started
+    by submitit, through the same job code path (pickled ArrayWorker, submitit's job runner) as on SLURM."""
+    pytest.importorskip("submitit", reason="submitit is not installed (pip install -e '.[slurm]'; the test extras "
+                                           "have it)")
+    spec = write_spec(tmp_path, name, factors={"model.shift": ["cyclic", "none"]}, seeds=[0, 1])
+    out = tmp_path / name
+    r = ablate(spec, out, tmp_path / "marker", "--launcher", "slurm", "--jobs", "2", "--slurm", "cluster=local",
+               "--slurm", "time=10", *storage, timeout=400)
+    assert r.returncode == 0, r.stderr + "\n".join(p.read_text() for p in (out / "slurm").rglob("*.out"))
+    assert "submitted 2 worker job(s) (local)" in r.stderr
+    return spec, r
+
+
+@pytest.mark.slow
+def test_slurm_array_via_submitit_on_a_journal(tmp_path):
+    spec, _ = slurm_study(tmp_path, "sl")
+    out = tmp_path / "sl"
+    done = complete_per_cell(trials(out, "sl"))
+    assert sorted(done) == sorted(load_plan(spec).cell_ids) and set(done.values()) == {1}
+    assert len(starts(tmp_path / "marker")) == 4 and set(starts(tmp_path / "marker").values()) == {1}
+    logs = "\n".join(p.read_text() for p in (out / "slurm").rglob("*.out"))
+    assert logs.count("no cell left; exiting") == 2  # both array workers ran the worker loop to its end
+
+
+def test_slurm_options_are_checked_before_anything(tmp_path, capsys):
+    spec = write_spec(tmp_path, "so", variants={"a": {}})
+    out = tmp_path / "so"
+    for extra, expected in ((["--slurm", "partion=gpu"], "--slurm 'partion=gpu': expected KEY=VALUE with KEY one"),
+                            (["--slurm", "time=long"], "time must be an integer"),
+                            (["--jobs", "2"], "--jobs and --slurm are for --launcher slurm"),
+                            (["--launcher", "slurm", "--jobs", "0"], "--jobs: must be >= 1")):
+        launcher = [] if "--launcher" in extra or "--jobs" in extra else ["--launcher", "slurm"]
+        assert main(["ablate", str(spec), "--out", str(out), *launcher, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and expected in err, err
+    assert not out.exists()

@@ -121,6 +121,9 @@ class Liveness:
         """Fail the trials this storage finds stale by age; returns their numbers (re-queued already)."""
         return []
 
+    def clean(self, ref: StudyRef) -> None:
+        """Drop liveness records of trials that are no longer running."""
+
     def aged(self, trial: FrozenTrial, now: float) -> bool:
         """Whether the trial's sign of life is older than the grace period (as far as we can read it)."""
         return False
@@ -169,7 +172,10 @@ class JournalLeases(Liveness):
 
     def fail_stale(self, ref: StudyRef) -> list[int]:
         now = time.time()
-        return [t.number for t in ref.running() if self.is_stale(t, now) and fail_and_requeue(ref.study, t)]
+        failed = [t.number for t in ref.running() if self.is_stale(t, now) and fail_and_requeue(ref.study, t)]
+        for number in failed:
+            self.end(number)
+        return failed
 
     def clean(self, ref: StudyRef) -> None:
         """Remove leases of trials that are no longer running (a worker killed between tell and unlink)."""
@@ -376,6 +382,7 @@ def reap_stale(ref: StudyRef) -> list[int]:
 def plan_cells(ref: StudyRef, cells: list, retry_failed: bool = False) -> int:
     """Queue a WAITING trial for every cell that needs one and can run now; returns how many were queued."""
     reap_stale(ref)
+    ref.liveness.clean(ref)
     by_cell = ref.by_cell()
     spec = ref.spec()
     dists = contract.param_distributions(spec)
