@@ -10,7 +10,8 @@ sharing one storage:
   (``Study.add_trial``). A cell that needs another first (a transfer cell needs its trained cell) is planned
   once that one is finished, by the worker that finished it or by the next planner. Racing planners may
   plan a cell twice; the duplicate rule below makes that harmless.
-- Claim: ``Study.ask`` pops the lowest WAITING trial; the pop is a compare-and-set in every backend (RDB:
+- Claim: ``Study.ask`` pops the lowest WAITING trial (a cell that needs another is not WAITING before that one
+  finished, so the order is free); the pop is a compare-and-set in every backend (RDB:
   ``SELECT ... FOR UPDATE`` then a WAITING check; journal: the first RUNNING record wins on replay), so
   exactly one worker owns a trial. ``ask`` creates a fresh trial when the queue is empty, so a worker asks
   only when it has seen a WAITING cell trial; when a racing worker emptied the queue in between, the fresh,
@@ -306,7 +307,7 @@ def check_distributions(ref: StudyRef, spec: dict) -> None:
         old = seen.get(key)
         if old is None:
             continue
-        try:
+        try:  # the rule Optuna applies when a param is set (public in optuna.distributions)
             optuna.distributions.check_distribution_compatibility(old, dist)
         except ValueError:
             was = list(old.choices) if hasattr(old, "choices") else type(old).__name__
