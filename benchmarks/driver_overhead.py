@@ -5,8 +5,9 @@
 Runs the spec into a fresh study folder (default: a temporary one) and prints the wall time of the whole
 command, the sum of the cells' ``wall_time_s`` (training + evaluation inside ``train``), the ideal wall
 time with N workers (that sum / N, perfectly packed) and the overhead: (wall - ideal) / wall. The overhead
-holds process start-up (imports, ~7 s per process), planning, claiming, heartbeats, forking, the
-progress polling and the end-of-study idle time of workers that ran out of cells.
+holds process start-up (imports, ~7 s per process), planning, claiming, heartbeats (lease writes), forking,
+the learning-curve relay, the progress polling and the end-of-study idle time of workers that ran out of
+cells.
 
     python benchmarks/driver_overhead.py --study results/quick --wall 512
 
@@ -27,9 +28,9 @@ from pathlib import Path
 def cell_times(study_folder: Path, name: str | None) -> list[float]:
     import optuna
 
-    from swin_lit.ablate import store
+    from swin_lit import study as contract
 
-    storage = store.open_storage(study_folder / store.JOURNAL_FILE, create=False)
+    storage = contract.open_storage(study_folder).storage
     names = optuna.get_all_study_names(storage)
     study = optuna.load_study(study_name=name or names[0], storage=storage)
     return [t.user_attrs["result"]["wall_time_s"] for t in study.get_trials(deepcopy=False)

@@ -2,7 +2,8 @@
 registers itself here; heavy imports (torch, lightning) happen only inside the command that needs them,
 so ``--help`` and listings start fast.
 
-Exit codes: 0 success (or nothing to do), 1 a run failed, 2 bad input (config, spec, data, arguments).
+Exit codes: 0 success (or nothing to do), 1 a run failed, 2 bad input (config, spec, data, storage,
+arguments): every ``swin_lit.errors.BadInput`` becomes one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from swin_lit.errors import BadInput, SwinLitError, one_line
+
+__all__ = ["BadInput", "main", "build_parser"]  # BadInput re-exported for older callers
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -32,10 +37,6 @@ EPILOG = """examples:
   swin-lit transfer runs/<run> --to 64:8 --to 96:12                 # evaluate at larger windows
   swin-lit models                                                   # presets with params and FLOPs
 """
-
-
-class BadInput(Exception):
-    """Raised by a command for input it rejects before doing any work (exit code 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,19 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    from swin_lit.typed import ConfigError
-
     try:
         return int(args.func(args) or 0)
-    except (BadInput, ConfigError) as err:
-        print(f"swin-lit {args.command}: error: {err}", file=sys.stderr)
+    except BadInput as err:
+        print(f"swin-lit {args.command}: error: {one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except SwinLitError as err:
+        print(f"swin-lit {args.command}: failed: {one_line(err)}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(f"swin-lit {args.command}: interrupted", file=sys.stderr)
         return 130
 
 
-if __name__ == "__main__":  # python -m swin_lit.cli: use the importable module's classes (BadInput)
-    from swin_lit.cli import main as _main
-
-    sys.exit(_main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,11 +8,16 @@ YAML composition: a file may name ``defaults`` (a mapping of section -> file und
 whose contents fill that section; then the file's own keys are merged on top; then ``--set key=value``
 overrides (dotted keys, YAML values) on top of that. Unknown keys, wrong types and impossible
 combinations raise ``ConfigError`` naming the key.
+
+``model.num_classes`` left out (or null) is the number of classes in the configured data (read from folder
+names or metadata, no image decoded); the resolved config, and so the run hash, holds that number. An
+explicit value that differs from the data is an error when the run starts, naming both numbers.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -206,13 +211,38 @@ def apply_overrides(data: dict, overrides: dict[str, Any] | list[str]) -> dict:
     return out
 
 
+def with_data_classes(data: dict) -> dict:
+    """``data`` with ``model.num_classes`` set to the number of classes of its data when it is absent or null
+    (DataError for data that cannot be read; ConfigError for a bad data section)."""
+    model = data.get("model")
+    if isinstance(model, dict) and model.get("num_classes") is not None:
+        return data
+    if model is not None and not isinstance(model, dict):
+        return data  # from_dict names the bad section
+    section = data.get("data") if data.get("data") is not None else {}
+    dcfg = from_dict(DataConfig, section, prefix="data")
+    out = copy.deepcopy(data)
+    out["model"] = {**(out.get("model") or {}), "num_classes": _data_classes(dcfg)}
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _data_classes(cfg: DataConfig) -> int:
+    """Number of classes of the configured data (folder names / metadata only; cached: planning resolves often)."""
+    from swin_lit.data.classes import class_names
+
+    return len(class_names(cfg))
+
+
 def load_config(path: str | Path | None = None, overrides: dict | list | None = None) -> RunConfig:
     """YAML file (or the built-in default) + overrides -> validated ``RunConfig``."""
     data = compose(path if path is not None else CONFIG_ROOT / "default.yaml")
     if overrides:
         data = apply_overrides(data, overrides)
-    return from_dict(RunConfig, data)
+    return config_from_dict(data)
 
 
 def config_from_dict(data: dict) -> RunConfig:
-    return from_dict(RunConfig, data)
+    if not isinstance(data, dict):
+        return from_dict(RunConfig, data)
+    return from_dict(RunConfig, with_data_classes(data))

@@ -11,27 +11,19 @@ that names those fields.
       "test": {"top1": float, "top5": float, "loss": float, "ece": float},
       "params": int, "flops": int,            # flops: multiply-adds per image (paper convention)
       "train_images_per_s": float, "eval_images_per_s": float,
-      "wall_time_s": float, "train_time_s": float, "epochs": int, "seed": int,
+      "wall_time_s": float,                  # this process (a resumed run: since its resume)
+      "train_time_s": float,                 # the training loop only, summed over the run's processes
+      "epochs": int, "seed": int,
       "config_hash": str, "versions": {pkg: version}, "git": str, "device": str,
-      "history": [{"epoch": int, "train_loss": float, "val_loss": float, "val_top1": float}, ...]
+      "history": [{"epoch": int, "train_loss": float, "val_loss": float, "val_top1": float,
+                   "val_top5": float, "val_ece": float}, ...]     # val_top5 / val_ece: newer runs only
     }
 
-Trial user attrs written by the driver (one trial = one cell = a variant x a seed):
+``history.json`` (rewritten after each validation while the run trains): ``{"history": [...]}``, the same
+list as the record's ``history``.
 
-    kind        "train" | "transfer"
-    cell        unique cell id, e.g. "shift=none|seed=1" (transfer: "<train cell>|to=64:8|method=bicubic")
-    variant     variant name (a row of the table)
-    seed        int
-    overrides   {dotted config key: value} applied to the spec's base config
-    run_dir     run folder of the cell (relative to the study folder when inside it)
-    result      the record above (train cells) or the transfer record below
-    error       one-line reason (failed cells only)
-
-Transfer record (``kind == "transfer"``): the train cell's ``variant`` and ``seed``, plus
-``method``, ``img_size``, ``window_size``, ``finetune_epochs`` user attrs, and ``result`` =
-``{"top1": float, "top5": float, "loss": float, "top1_ft": float | None, "top5_ft": float | None}``.
-
-Study user attrs: ``spec`` (the ablation spec as a plain dict) and ``cells`` (the planned cell ids).
+How a study stores these records (trial user attrs, params, states) is the study contract:
+``swin_lit.study``.
 """
 
 from __future__ import annotations
@@ -42,6 +34,7 @@ import tempfile
 from pathlib import Path
 
 RESULT_FILE = "result.json"
+HISTORY_FILE = "history.json"
 
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
@@ -58,6 +51,14 @@ def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def read_json(path: str | os.PathLike) -> dict | None:
+    """A JSON file written by ``write_json_atomic``, or None when it is absent (or, rarely, unreadable)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def read_result(run_dir: str | os.PathLike) -> dict | None:

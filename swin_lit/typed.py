@@ -14,9 +14,9 @@ import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from swin_lit.errors import ConfigError  # re-exported: swin_lit.typed.ConfigError
 
-class ConfigError(ValueError):
-    """A config value, key or combination is not allowed. The message names the key."""
+__all__ = ["ConfigError", "fail", "from_dict", "to_dict"]
 
 
 def fail(key: str, message: str) -> typing.NoReturn:

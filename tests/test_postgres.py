@@ -1,5 +1,6 @@
-"""The multi-machine path: two ``swin-lit ablate`` drivers share one study in a real PostgreSQL server
-(started here on loopback from the Debian server binaries, as an unprivileged user)."""
+"""The multi-machine path: ``swin-lit ablate`` drivers (and a submitit job array) share one study in a real
+PostgreSQL server (started here on loopback from the Debian server binaries, as an unprivileged user), with
+Optuna's own heartbeat as the liveness of running trials."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_ablate import ablate_cmd, run_env, starts, worker_logs, write_spec
+from test_ablate import ablate_cmd, run_env, slurm_study, starts, worker_logs, write_spec
 
 
 def _server_bins() -> Path | None:
@@ -98,4 +99,44 @@ def test_two_machines_share_a_postgres_study(tmp_path, postgres_url):
     assert sorted(done) == sorted(load_plan(spec).cell_ids) and set(done.values()) == {1}
     assert len(starts(marker)) == 4 and set(starts(marker).values()) == {1}
     assert study.user_attrs["cells"] == load_plan(spec).cell_ids
-    assert all(t.user_attrs.get("error") == "duplicate" for t in ts if t.state != TrialState.COMPLETE)
+    assert all(t.user_attrs.get("error", "").startswith("duplicate") or t.user_attrs == {"error": "empty queue"}
+               for t in ts if t.state != TrialState.COMPLETE)
+    assert {"model.shift", "seed"} == set(next(t for t in ts if t.state == TrialState.COMPLETE).params)
+
+
+def test_optunas_heartbeat_fails_a_silent_worker_on_postgres(postgres_url):
+    """On PostgreSQL the liveness is Optuna's heartbeat table: a claimed trial whose worker stops beating is
+    failed by optuna.storages.fail_stale_trials and its cell re-queued (no heartbeat in the user attrs)."""
+    import time
+
+    from swin_lit import study as contract
+    from swin_lit.ablate import store
+
+    spec = {"name": "hb", "variants": {"a": {}}, "seeds": [0]}
+    ref1 = store.create_study(store.open_storage(postgres_url, grace=1), "hb", "maximize", spec, ["a|seed=0"], 1)
+    ref2 = store.find_study(store.open_storage(postgres_url, grace=1), "hb", 1)
+    store.add_waiting(ref1.study, {"kind": "train", "cell": "a|seed=0", "variant": "a", "seed": 0},
+                      {"variant": "a", "seed": 0}, contract.param_distributions(spec))
+    t = store.claim(ref1)
+    t.set_user_attr("worker", {"host": "elsewhere", "pid": 1})  # not this host: only the heartbeat tells
+    assert store.reap_stale(ref2) == []
+    time.sleep(2.5)
+    assert store.reap_stale(ref2) == [t.number]
+    states = sorted((x.number, x.state.name, contract.error_of(x)) for x in ref2.trials())
+    assert states == [(0, "FAIL", "worker died"), (1, "WAITING", None)]
+    assert not store.beat(ref1, t)
+    assert all(set(x.user_attrs) <= {"kind", "cell", "variant", "seed", "worker"} for x in ref2.trials())
+
+
+@pytest.mark.slow
+def test_slurm_array_via_submitit_on_postgres(tmp_path, postgres_url):
+    import optuna
+    from optuna.trial import TrialState
+
+    from swin_lit.ablate.spec import load_plan
+
+    spec, _ = slurm_study(tmp_path, "slpg", "--storage", postgres_url)
+    ts = optuna.load_study(study_name="slpg", storage=postgres_url).get_trials(deepcopy=False)
+    done = Counter(t.user_attrs["cell"] for t in ts if t.state == TrialState.COMPLETE)
+    assert sorted(done) == sorted(load_plan(spec).cell_ids) and set(done.values()) == {1}
+    assert len(starts(tmp_path / "marker")) == 4 and set(starts(tmp_path / "marker").values()) == {1}

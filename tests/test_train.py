@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -98,6 +99,7 @@ def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, stop_at):
 
     saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert saved["global_step"] == {6: 4, 9: 8}[stop_at]  # never a checkpoint between a last batch and its val
+    time.sleep(2.0)  # the run is down: this must not count as training time
     _, record = train(cfg, tmp_path)
     assert record["epochs"] == 2 and [h["epoch"] for h in record["history"]] == [0, 1]
     assert (run_dir / "result.json").is_file()
@@ -105,6 +107,15 @@ def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, stop_at):
     _, uninterrupted = train(cfg, tmp_path / "reference")
     assert record["history"] == uninterrupted["history"]
     assert record["val"] == uninterrupted["val"] and record["test"] == uninterrupted["test"]
+    # Throughput counts only the training that ran, summed over both processes: the same 12 batches of 32
+    # images as the run that was never stopped (the steps after the last checkpoint ran twice but count once,
+    # as the checkpoint's count restarts from there). The time is the resumed run's two training loops, so it
+    # matches the uninterrupted run's up to the redone steps (at most 2 of 12) and the noise of a shared 2-core
+    # machine: a factor of 3 either way. Counting the downtime (2 s sleep) or the clock since boot breaks it.
+    images = [r["train_images_per_s"] * r["train_time_s"] for r in (record, uninterrupted)]
+    assert images[0] == pytest.approx(images[1]) == pytest.approx(12 * 32)
+    assert 1 / 3 < record["train_time_s"] / uninterrupted["train_time_s"] < 3, (record["train_time_s"],
+                                                                                uninterrupted["train_time_s"])
 
 
 def test_compiled_run_matches_the_eager_run(tmp_path):
@@ -194,3 +205,23 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     record = json.loads(next(tmp_path.rglob("result.json")).read_text())
     assert record["epochs"] == 2
+
+
+def test_num_classes_defaults_to_the_data(tmp_path, capsys):
+    """model.num_classes left out is the number of classes in the data: the resolved config shows it and the
+    run hash holds it; an explicit value that differs is an error naming both numbers, before any work."""
+    for c in ("cat", "dog", "owl"):
+        for i in range(4):
+            _write_png(tmp_path / "data" / "train" / c / f"{i}.png", size=16, value=40 * i)
+    folder = ["data.source=folder", f"data.root={tmp_path / 'data'}"]
+    assert load_config(None, folder).model.num_classes == 3
+    assert load_config(None, folder).hash() == load_config(None, [*folder, "model.num_classes=3"]).hash()
+    assert load_config(None).model.num_classes == 8  # the embedded scenes
+    assert main(["train", "--print-config", *[a for o in folder for a in ("--set", o)]]) == 0
+    assert "  num_classes: 3\n" in capsys.readouterr().out
+    args = ["train", "--out", str(tmp_path / "out")] + [a for o in TINY + folder + ["model.num_classes=5"]
+                                                         for a in ("--set", o)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "has 5 classes but the data has 3" in err
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("result.json"))

@@ -1,11 +1,14 @@
 """``swin-lit ablate``: run an ablation spec (variants x seeds) as one Optuna study.
 
 The spec is validated and every cell's config resolved before anything runs. The cells are planned into
-the study (one WAITING trial per cell that has none), then ``--workers`` worker processes claim and train
-them (each imports torch once and forks a child per cell). Running the same command again resumes: done
-cells are kept, cells whose worker died are re-queued and resume from their checkpoints, failed cells stay
-failed unless ``--retry-failed``. Several machines can work on one study by giving each the same
-``--storage`` URL (PostgreSQL) or a journal file on a shared filesystem.
+the study (one WAITING trial per cell that has none; each trial's params are the study's switches plus
+``seed``), then workers claim and run them: ``--workers`` processes on this machine (each imports torch
+once and forks a child per cell), or with ``--launcher slurm`` a SLURM job array of ``--jobs`` workers
+submitted through submitit, each running the same worker loop against the shared ``--storage``. Running
+the same command again resumes: done cells are kept, cells whose worker died are re-queued and resume from
+their checkpoints, failed cells stay failed unless ``--retry-failed``. Several machines can work on one
+study by giving each the same ``--storage`` URL (PostgreSQL) or a journal file on a shared filesystem.
+Open the study in Optuna's own tools: ``optuna-dashboard OUT/study.log`` (or the URL).
 """
 
 from __future__ import annotations
@@ -17,18 +20,32 @@ import sys
 import time
 from pathlib import Path
 
+from swin_lit import study as contract
+from swin_lit.errors import BadInput
+
 EXAMPLES = """examples:
   swin-lit ablate ablations/quick.yaml                        # run the grid; results/quick/ holds the study
   swin-lit ablate ablations/quick.yaml --dry-run              # list cells, run folders and states
   swin-lit ablate ablations/quick.yaml --retry-failed         # run failed cells again
   swin-lit ablate ablations/factorial.yaml --storage postgresql+psycopg2://user@db/ablate   # many machines
+  swin-lit ablate ablations/factorial.yaml --storage postgresql+psycopg2://user@db/ablate \\
+      --launcher slurm --jobs 16 --slurm partition=gpu --slurm time=240 --slurm cpus=8 --slurm gpus=1
+  optuna-dashboard results/quick/study.log                    # params, learning curves, importances
 
-Worker logs (tracebacks of failed cells): <out>/logs/. Study log and reports can be committed; <out>/runs/ is
-ignored (a .gitignore is written there).
+Worker logs (tracebacks of failed cells): <out>/logs/ (SLURM: <out>/slurm/). Study log and reports can be
+committed; <out>/runs/ is ignored (a .gitignore is written there).
 """
 
-GITIGNORE = ("# run folders (checkpoints, TensorBoard) and worker logs stay local; commit the study log and reports\n"
-             "runs/\nlogs/\n")
+GITIGNORE = ("# run folders (checkpoints, TensorBoard), worker logs and leases stay local; commit the study log "
+             "and reports\nruns/\nlogs/\nslurm/\n*.leases/\n")
+
+# --slurm KEY=VALUE: our key -> submitit AutoExecutor parameter (and how to read the value)
+SLURM_KEYS = {
+    "partition": ("slurm_partition", str), "time": ("timeout_min", int), "cpus": ("cpus_per_task", int),
+    "gpus": ("gpus_per_node", int), "mem": ("mem_gb", float), "account": ("slurm_account", str),
+    "qos": ("slurm_qos", str), "constraint": ("slurm_constraint", str), "parallel": ("slurm_array_parallelism", int),
+    "cluster": ("cluster", str),  # slurm (default) or local: submitit's local executor, the same job code path
+}
 
 
 def default_workers(cpus: int | None = None) -> int:
@@ -49,6 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Optuna storage: a URL (postgresql+psycopg2://user@host/db, any SQLAlchemy URL) or a journal "
                         "file (default: OUT/study.log)")
     p.add_argument("--out", default=None, help="study folder (default: results/<spec name>); run folders in OUT/runs")
+    p.add_argument("--launcher", choices=("local", "slurm"), default="local",
+                   help="where the workers run: processes here (default), or a SLURM job array via submitit")
+    p.add_argument("--jobs", type=int, default=None, help="--launcher slurm: workers in the job array (default 1)")
+    p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="--launcher slurm: job options, repeatable: " + ", ".join(SLURM_KEYS)
+                        + " (time in minutes, mem in GB, cpus also sets each cell's torch threads)")
     p.add_argument("--dry-run", action="store_true", help="list every cell with its state; change nothing")
     p.add_argument("--retry-failed", action="store_true", help="queue the failed cells again")
     p.add_argument("--grace", type=float, default=None,
@@ -59,78 +82,104 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def slurm_options(items: list[str]) -> dict:
+    """``["partition=gpu", "time=120"]`` -> submitit parameters; BadInput naming the bad item."""
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in SLURM_KEYS:
+            raise BadInput(f"--slurm {item!r}: expected KEY=VALUE with KEY one of {', '.join(SLURM_KEYS)}")
+        name, kind = SLURM_KEYS[key]
+        try:
+            out[name] = kind(value)
+        except ValueError:
+            raise BadInput(f"--slurm {item!r}: {key} must be a{'n integer' if kind is int else ' number'}") from None
+    if out.get("cluster", "slurm") not in ("slurm", "local"):
+        raise BadInput(f"--slurm cluster={out['cluster']}: allowed values are slurm, local")
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from swin_lit.ablate.spec import load_plan
-    from swin_lit.cli import BadInput
 
-    plan = load_plan(args.spec)  # ConfigError (exit 2) before anything is created
-    out = Path(args.out) if args.out else Path("results") / plan.spec.name
-    target = args.storage or str(out / "study.log")
     if args.workers is not None and args.workers < 1:
         raise BadInput(f"--workers: must be >= 1, got {args.workers}")
+    if args.launcher == "local" and (args.jobs is not None or args.slurm):
+        raise BadInput("--jobs and --slurm are for --launcher slurm; on this machine use --workers")
+    if args.launcher == "slurm" and args.workers is not None:
+        raise BadInput("--workers is for --launcher local; a SLURM array runs --jobs workers of one cell each")
+    if args.jobs is not None and args.jobs < 1:
+        raise BadInput(f"--jobs: must be >= 1, got {args.jobs}")
+    slurm = slurm_options(args.slurm) if args.launcher == "slurm" else {}
+    plan = load_plan(args.spec)  # ConfigError (exit 2) before anything is created
+    out = Path(args.out) if args.out else Path("results") / plan.spec.name
+    target = args.storage or str(out / contract.JOURNAL_FILE)
     if args.dry_run:
         return dry_run(plan, out, target)
     from swin_lit.ablate import store
 
     grace = args.grace if args.grace is not None else store.GRACE_S
     heartbeat = args.heartbeat if args.heartbeat is not None else min(store.HEARTBEAT_S, grace / 3)
+    if args.launcher == "slurm":
+        launcher = SlurmLauncher(slurm, args.jobs or 1, out)  # submitit missing: BadInput before anything
     if target.startswith("sqlite") and (args.workers or default_workers()) > 1:
         print("swin-lit ablate: warning: SQLite is not safe for concurrent workers (no row locks); "
               "prefer the default journal file or PostgreSQL", file=sys.stderr)
+    opened = store.open_storage(target, create=True, heartbeat=heartbeat, grace=grace)  # StorageError: exit 2
     out.mkdir(parents=True, exist_ok=True)
     ignore = out / ".gitignore"
     if not ignore.exists():
         ignore.write_text(GITIGNORE)
-    storage = store.open_storage(target)
-    ref = store.create_study(storage, plan.spec.name, plan.spec.direction(), plan.spec.to_plain(), plan.cell_ids)
-    queued = store.plan_cells(ref, plan.cells, retry_failed=args.retry_failed, grace=grace)
-    counts = store.progress_counts(ref, plan.cell_ids, grace)
-    pending = counts["queued"] + counts["running"]
-    print(f"study {plan.spec.name!r}: {len(plan.cells)} cells; {counts['done']} done, {counts['failed']} failed, "
-          f"{pending} to run ({queued} newly queued); storage {target}", file=sys.stderr)
-    if pending:
-        n = args.workers or default_workers()
-        threads = max(1, (os.cpu_count() or 1) // n)  # from the asked-for workers: the same for every cell
-        n = max(1, min(n, pending))
-        run_workers(ref, plan, out, target, n, threads, heartbeat, grace, progress=not args.no_progress)
-    counts = store.progress_counts(ref, plan.cell_ids, grace)
-    failed = [(c, detail) for c, (state, detail) in cell_states(ref, plan, grace).items() if state == "failed"]
-    print(f"study {plan.spec.name!r}: {counts['done']} of {len(plan.cells)} cells done, {counts['failed']} failed"
-          + (f", {counts['running'] + counts['queued']} still running elsewhere" if counts["running"] + counts["queued"]
-             else ""), file=sys.stderr)
-    for cell, detail in failed:
+    ref = store.create_study(opened, plan.spec.name, plan.spec.direction(), plan.spec.to_plain(), plan.cell_ids,
+                             grace)
+    queued = store.plan_cells(ref, plan.cells, retry_failed=args.retry_failed)
+    counts = store.progress_counts(ref, plan.cells)
+    pending = counts[contract.WAITING] + counts[contract.RUNNING]
+    print(f"study {plan.spec.name!r}: {len(plan.cells)} cells; {counts['done']} done, {counts[contract.FAILED]} "
+          f"failed, {pending} to run ({queued} newly queued); storage {target}", file=sys.stderr)
+    worker_args = ["--storage", target, "--study", plan.spec.name, "--out", str(out), "--heartbeat", str(heartbeat),
+                   "--grace", str(grace)]
+    rounds = 0
+    while pending and rounds < 4:
+        rounds += 1
+        if args.launcher == "slurm":
+            launcher.run(ref, plan, worker_args, progress=not args.no_progress)
+        else:
+            n = args.workers or default_workers()
+            threads = max(1, (os.cpu_count() or 1) // n)  # from the asked-for workers: the same for every cell
+            run_workers(ref, plan, out, worker_args, max(1, min(n, pending)), threads,
+                        progress=not args.no_progress)
+        # cells whose planning was lost with a worker (killed between finishing a cell and queueing the
+        # cells that waited for it) are queued now; anything queued means another round of workers
+        pending = store.plan_cells(ref, plan.cells)
+    return summary(ref, plan, target if args.storage else out, out, not args.no_report)
+
+
+def summary(ref, plan, source, out: Path, build: bool) -> int:
+    from swin_lit.ablate import store
+
+    counts = store.progress_counts(ref, plan.cells)
+    states = store.cell_statuses(ref, plan.cells)
+    failed = [(c.id, detail) for c in plan.cells for status, detail in [states[c.id]] if status == contract.FAILED]
+    blocked = [(c.id, f"not run: the cell it needs ({c.after}) {states[c.after][0]}") for c in plan.cells
+               if states[c.id][0] == contract.MISSING and c.after is not None and c.after in states]
+    elsewhere = counts[contract.RUNNING] + counts[contract.WAITING]
+    print(f"study {plan.spec.name!r}: {counts['done']} of {len(plan.cells)} cells done, {len(failed)} failed"
+          + (f", {len(blocked)} not run" if blocked else "")
+          + (f", {elsewhere} still running elsewhere" if elsewhere else ""), file=sys.stderr)
+    for cell, detail in failed + blocked:
         print(f"  failed: {cell}: {detail}", file=sys.stderr)
     if failed:
         print("  (fix the cause, then run again with --retry-failed)", file=sys.stderr)
-    if not args.no_report and counts["done"]:
-        report(target if args.storage else out, plan.spec.name, out)
-    return 1 if failed else 0
+    if build and counts["done"]:
+        report(source, plan.spec.name, out)
+    return 1 if failed or blocked else 0
 
 
-def cell_states(ref, plan, grace: float) -> dict[str, tuple[str, str]]:
+def follow(ref, plan, alive, progress: bool) -> None:
+    """Show the study's progress until ``alive()`` is False."""
     from swin_lit.ablate import store
 
-    by_cell = store.cell_trials(ref, kind=None) if ref is not None else {}
-    return {c.id: store.cell_state(by_cell.get(c.id, []), grace) for c in plan.cells}
-
-
-def run_workers(ref, plan, out: Path, target: str, n: int, threads: int, heartbeat: float, grace: float,
-                progress: bool = True) -> None:
-    """Start ``n`` worker processes and follow the study's progress until they exit."""
-    from swin_lit.ablate import store
-
-    logs = out / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "swin_lit.ablate.worker", "--storage", target, "--study", plan.spec.name,
-           "--out", str(out), "--threads", str(threads), "--heartbeat", str(heartbeat), "--grace", str(grace)]
-    procs = []
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    print(f"starting {n} worker(s) x {threads} thread(s); logs in {logs}/", file=sys.stderr)
-    for i in range(n):
-        log = open(logs / f"worker-{stamp}-{i}.log", "a")
-        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      preexec_fn=_die_with_parent))
-        log.close()
     bar = None
     try:
         if progress:
@@ -139,17 +188,38 @@ def run_workers(ref, plan, out: Path, target: str, n: int, threads: int, heartbe
             bar = tqdm(total=len(plan.cells), desc=plan.spec.name, unit="cell", file=sys.stderr, dynamic_ncols=True)
         finished = -1
         while True:
-            alive = [p for p in procs if p.poll() is None]
-            counts = store.progress_counts(ref, plan.cell_ids, grace)
-            now = counts["done"] + counts["failed"]
+            running = alive()
+            counts = store.progress_counts(ref, plan.cells)
+            now = counts["done"] + counts[contract.FAILED]
             if bar is not None and now != finished:
                 bar.n = now
-                bar.set_postfix(running=counts["running"], failed=counts["failed"], refresh=False)
+                bar.set_postfix(running=counts[contract.RUNNING], failed=counts[contract.FAILED], refresh=False)
                 bar.refresh()
             finished = now
-            if not alive:
+            if not running:
                 break
             time.sleep(2.0)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def run_workers(ref, plan, out: Path, worker_args: list[str], n: int, threads: int, progress: bool = True) -> None:
+    """Start ``n`` worker processes and follow the study's progress until they exit."""
+    logs = out / contract.LOGS_DIR
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = []
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    print(f"starting {n} worker(s) x {threads} thread(s); logs in {logs}/", file=sys.stderr)
+    for i in range(n):
+        cmd = [sys.executable, "-m", "swin_lit.ablate.worker", *worker_args, "--threads", str(threads),
+               "--slot", str(i)]
+        log = open(logs / f"worker-{stamp}-{i}.log", "a")
+        procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      preexec_fn=_die_with_parent))
+        log.close()
+    try:
+        follow(ref, plan, lambda: any(p.poll() is None for p in procs), progress)
     except KeyboardInterrupt:
         for p in procs:
             if p.poll() is None:
@@ -157,12 +227,55 @@ def run_workers(ref, plan, out: Path, target: str, n: int, threads: int, heartbe
         for p in procs:
             p.wait()
         raise
-    finally:
-        if bar is not None:
-            bar.close()
     bad = [p.returncode for p in procs if p.returncode]
     if bad:
         print(f"swin-lit ablate: {len(bad)} worker(s) exited with errors {bad}; see {logs}/", file=sys.stderr)
+
+
+class SlurmLauncher:
+    """``--launcher slurm``: the workers as a job array submitted through submitit (``--slurm cluster=local``:
+    submitit's local executor, real processes on this machine through the same job code path)."""
+
+    def __init__(self, options: dict, jobs: int, out: Path) -> None:
+        try:
+            import submitit  # noqa: F401
+        except ImportError:
+            raise BadInput("--launcher slurm needs submitit: pip install 'swin-lit[slurm]'") from None
+        self.options = dict(options)
+        self.cluster = self.options.pop("cluster", "slurm")
+        self.jobs = jobs
+        self.folder = out / "slurm"
+        self.threads = int(self.options.get("cpus_per_task", 1))
+
+    def run(self, ref, plan, worker_args: list[str], progress: bool = True) -> None:
+        import submitit
+
+        from swin_lit.ablate.slurm import ArrayWorker
+
+        executor = submitit.AutoExecutor(folder=self.folder / "%j", cluster=self.cluster)
+        params = {"timeout_min": 60, "cpus_per_task": 1, "name": f"swin-lit-{plan.spec.name}",
+                  "slurm_array_parallelism": self.jobs, **self.options}
+        executor.update_parameters(**params)
+        argv = [[*worker_args, "--threads", str(self.threads), "--slot", str(i)] for i in range(self.jobs)]
+        jobs = executor.map_array(ArrayWorker(), argv)
+        print(f"submitted {len(jobs)} worker job(s) ({self.cluster}): {', '.join(j.job_id for j in jobs)}; "
+              f"logs in {self.folder}/", file=sys.stderr)
+        try:
+            follow(ref, plan, lambda: not all(j.done() for j in jobs), progress)
+        except KeyboardInterrupt:
+            print("swin-lit ablate: the jobs keep running; run the same command to follow the study again",
+                  file=sys.stderr)
+            raise
+        bad = []
+        for j in jobs:
+            try:
+                code = j.result()
+            except Exception as err:  # noqa: BLE001 - a job that failed or was cancelled
+                code = f"{type(err).__name__}"
+            if code:
+                bad.append((j.job_id, code))
+        if bad:
+            print(f"swin-lit ablate: {len(bad)} worker job(s) ended badly {bad}; see {self.folder}/", file=sys.stderr)
 
 
 def _die_with_parent() -> None:
@@ -178,36 +291,38 @@ def _die_with_parent() -> None:
 
 def dry_run(plan, out: Path, target: str) -> int:
     from swin_lit.ablate import store
-    from swin_lit.train.runs import run_dir_for
+    from swin_lit.errors import StorageError
 
-    storage = store.open_storage(target, create=False)
-    ref = store.find_study(storage, plan.spec.name)
-    by_cell = store.cell_trials(ref, kind=None) if ref is not None else {}
+    try:
+        opened = store.open_storage(target, create=False)
+    except StorageError:
+        if contract.is_url(target) and not target.startswith("sqlite"):
+            raise  # an unreachable server or a missing driver is an error, not "not created yet"
+        opened = None
+    ref = store.find_study(opened, plan.spec.name)
+    by_cell = ref.by_cell() if ref is not None else {}
+    states = store.cell_statuses(ref, plan.cells)
     spec = plan.spec
     print(f"study {spec.name!r} ({spec.mode}, {len(plan.cells)} cells: {len(spec.variant_list())} variants x "
           f"{len(spec.seeds)} seeds) in {target}" + ("" if ref is not None else " (not created yet)"))
     print(f"base {plan.base_path}; budget: " + (", ".join(f"{k}={v}" for k, v in spec.budget.items()) or "none"))
     rows = []
     for cell in plan.cells:
+        status, detail = states[cell.id]
         trials = by_cell.get(cell.id, [])
-        state, detail = store.cell_state(trials)
-        run_dir = next((t.user_attrs["run_dir"] for t in reversed(trials) if t.user_attrs.get("run_dir")), None)
-        if run_dir is not None:
-            run_dir = str(out / run_dir)
-        elif spec.mode == "search":
-            run_dir = "(after sampling)"
-        else:
-            run_dir = str(run_dir_for(cell.config, out / "runs"))
-        overrides = ", ".join(f"{k}={v}" for k, v in {**cell.overrides, "seed": cell.seed}.items())
-        rows.append((state + (f": {detail}" if detail and state in ("failed", "running") else ""), cell.id, run_dir,
-                     overrides))
-    widths = [max(len(r[i]) for r in rows + [("STATE", "CELL", "RUN FOLDER", "OVERRIDES")]) for i in range(3)]
-    for r in [("STATE", "CELL", "RUN FOLDER", "OVERRIDES"), *rows]:
+        run_dir = next((t.user_attrs["run_dir"] for t in reversed(trials) if t.user_attrs.get("run_dir")),
+                       None if spec.mode == "search" else cell.user_attrs().get("run_dir"))
+        run_dir = str(out / run_dir) if run_dir is not None else "(after sampling)"
+        params = ", ".join(f"{k}={v}" for k, v in cell.params.items())
+        shown = status + (f": {detail}" if detail and status in (contract.FAILED, contract.RUNNING) else "")
+        rows.append((shown, cell.id, run_dir, params))
+    header = ("STATE", "CELL", "RUN FOLDER", "PARAMS")
+    widths = [max(len(r[i]) for r in [*rows, header]) for i in range(3)]
+    for r in [header, *rows]:
         print("  ".join(x.ljust(w) for x, w in zip(r[:3], widths)) + "  " + r[3])
     totals: dict[str, int] = {}
-    for r in rows:
-        key = r[0].split(":")[0]
-        totals[key] = totals.get(key, 0) + 1
+    for status, _ in states.values():
+        totals[status] = totals.get(status, 0) + 1
     print("total: " + ", ".join(f"{v} {k}" for k, v in totals.items()))
     return 0
 

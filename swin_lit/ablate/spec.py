@@ -19,16 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from swin_lit import study as contract
 from swin_lit.config import RunConfig, apply_overrides, compose, config_from_dict, read_yaml
 from swin_lit.report.columns import COMPARISON_COLUMNS, DEFAULT_LATEX_COLUMNS
 from swin_lit.stats import SeedRule
+from swin_lit.study import SCALAR_RESULTS, SPLIT_METRICS, TRANSFER_METHODS, factorial_name, metric_value
 from swin_lit.typed import ConfigError, fail, from_dict, to_dict
 
-# Dotted result paths a spec may name in ``metrics`` / ``objective`` (see swin_lit.record).
-SPLIT_METRICS = ("top1", "top5", "loss", "ece")
-SCALAR_RESULTS = ("params", "flops", "train_images_per_s", "eval_images_per_s", "wall_time_s", "train_time_s",
-                  "epochs")
-MINIMIZED = ("loss", "ece", "params", "flops", "wall_time_s", "train_time_s")
+__all__ = ["Cell", "Plan", "Spec", "load_plan", "factorial_name", "metric_value", "followups"]
 
 
 @dataclass(frozen=True)
@@ -74,19 +72,7 @@ def check_range(key: str, rng: Any) -> None:
         fail(f"{key}.low", "must be > 0 with log: true")
 
 
-def distribution(rng: dict):
-    """The Optuna distribution of a search range."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    if "choices" in rng:
-        return CategoricalDistribution(rng["choices"])
-    is_int = all(isinstance(rng[b], int) for b in ("low", "high")) and isinstance(rng.get("step", 1), int)
-    if is_int and not rng.get("log"):
-        return IntDistribution(rng["low"], rng["high"], step=rng.get("step", 1))
-    if is_int:
-        return IntDistribution(rng["low"], rng["high"], log=True)
-    return FloatDistribution(float(rng["low"]), float(rng["high"]), log=bool(rng.get("log", False)),
-                             step=rng.get("step"))
+distribution = contract.search_distribution  # the Optuna distribution of a search range
 
 
 def _check_source(spec) -> None:
@@ -200,8 +186,9 @@ class TransferSpec:
             if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
                 fail(f"targets[{i}]", f"got {target!r}; expected IMG:WINDOW, e.g. 64:8")
         for i, method in enumerate(self.methods or ()):
-            if method not in ("bicubic", "extrapolate", "renormalize"):
-                fail(f"methods[{i}]", f"got {method!r}; allowed values are 'bicubic', 'extrapolate', 'renormalize'")
+            if method not in TRANSFER_METHODS:
+                fail(f"methods[{i}]", f"got {method!r}; allowed values are "
+                                      f"{', '.join(repr(m) for m in TRANSFER_METHODS)}")
         if self.finetune_epochs < 0:
             fail("finetune_epochs", f"must be >= 0, got {self.finetune_epochs}")
         if self.finetune_lr <= 0:
@@ -248,7 +235,8 @@ class Spec:
                     fail(f"factors.{key}", "is set by the driver; list seeds under seeds")
                 if not isinstance(values, list) or not values:
                     fail(f"factors.{key}", f"must be a non-empty list of values, got {values!r}")
-                if len({repr(v) for v in values}) != len(values):
+                stored = [repr(contract.encode(v)) for v in values]  # as the study's param choices hold them
+                if len(set(stored)) != len(values) or any(a == b for a, b in itertools.combinations(values, 2)):
                     fail(f"factors.{key}", f"lists a value twice: {values!r}")
         if self.variants is not None:
             if not self.variants:
@@ -330,16 +318,11 @@ class Spec:
         return None
 
     def direction(self) -> str:
-        return "minimize" if self.objective.split(".")[-1] in MINIMIZED else "maximize"
+        return contract.direction(self.objective)
 
     def to_plain(self) -> dict:
         """The spec as a plain dict (the study's ``spec`` user attr)."""
         return to_dict(self)
-
-
-def factorial_name(assignment: dict) -> str:
-    """``{"model.shift": "none", "model.norm": "pre"}`` -> ``"model.shift=none,model.norm=pre"``."""
-    return ",".join(f"{k}={v}" for k, v in assignment.items())
 
 
 def check_metric(key: str, path: Any) -> None:
@@ -353,19 +336,11 @@ def check_metric(key: str, path: Any) -> None:
         fail(key, f"got {path!r}; allowed values are {', '.join(allowed)}")
 
 
-def metric_value(record: dict, path: str) -> float | None:
-    node: Any = record
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return float(node) if isinstance(node, int | float) and not isinstance(node, bool) else None
-
-
 @dataclass(frozen=True)
 class Cell:
     """One unit of work: a variant x a seed (x a search trial index), or the transfer of such a trained
-    cell to one target with one method (``kind == "transfer"``; ``config`` is then the trained cell's)."""
+    cell to one target with one method (``kind == "transfer"``; ``config`` is then the trained cell's).
+    ``params`` are its Optuna params (``swin_lit.study.cell_params``), from which its id derives."""
 
     id: str
     variant: str
@@ -375,12 +350,20 @@ class Cell:
     trial_index: int | None = None  # search mode only
     kind: Literal["train", "transfer"] = "train"
     transfer: dict | None = None  # source_cell, method, img_size, window_size, finetune_epochs, finetune_lr
+    params: dict = field(default_factory=dict)
+
+    @property
+    def after(self) -> str | None:
+        """The cell that must finish before this one can run (a transfer cell's trained cell)."""
+        return self.transfer["source_cell"] if self.transfer else None
 
     def user_attrs(self) -> dict:
         attrs = {"kind": self.kind, "cell": self.id, "variant": self.variant, "seed": self.seed,
                  "overrides": self.overrides, "config": self.config.to_dict(), **(self.transfer or {})}
         if self.trial_index is not None:
             attrs["search_index"] = self.trial_index
+        else:  # known now (search cells: once their values are sampled); transfer cells: the trained run
+            attrs["run_dir"] = contract.run_dir_attr(self.config.run_id())
         return attrs
 
 
@@ -471,12 +454,14 @@ def load_plan(path: str | Path) -> Plan:
             values = rng["choices"] if "choices" in rng else [rng["low"], rng["high"]]
             for v in values:
                 _check_overrides(budgeted, {key: v}, "search.params.")
+    plain = spec.to_plain()
     cells: list[Cell] = []
     for vname, ov in spec.variant_list():
         if spec.mode == "grid":
             for seed in spec.seeds:
                 cfg = _resolve(budgeted, {**ov, "seed": seed}, f"variant {vname!r} (seed {seed})")
-                cells.append(Cell(f"{vname}|seed={seed}", vname, seed, copy.deepcopy(ov), cfg))
+                cells.append(Cell(contract.train_cell_id(vname, seed), vname, seed, copy.deepcopy(ov), cfg,
+                                  params=contract.cell_params(plain, ov, vname, seed)))
     if spec.mode == "search":
         variants = spec.variant_list()
         n = spec.search.trials * (len(variants) if spec.search.per_variant else 1)
@@ -485,13 +470,14 @@ def load_plan(path: str | Path) -> Plan:
             index = k % spec.search.trials if spec.search.per_variant else k
             seed = spec.seeds[index % len(spec.seeds)]
             cfg = _resolve(budgeted, {**ov, "seed": seed}, f"variant {vname!r} (seed {seed})")
-            cells.append(Cell(f"{vname}|trial={index}|seed={seed}", vname, seed, copy.deepcopy(ov), cfg, index))
+            cells.append(Cell(contract.train_cell_id(vname, seed, index), vname, seed, copy.deepcopy(ov), cfg, index,
+                              params=contract.cell_params(plain, ov, vname, seed, index)))
     if spec.transfer is not None:
-        cells += transfer_cells(spec.transfer, cells)
+        cells += transfer_cells(plain, spec.transfer, cells)
     return Plan(spec, path, base_path, cells)
 
 
-def transfer_cells(tspec: TransferSpec, trained: list[Cell]) -> list[Cell]:
+def transfer_cells(plain: dict, tspec: TransferSpec, trained: list[Cell]) -> list[Cell]:
     """One transfer cell per trained cell x target x method, each target checked against the model."""
     from swin_lit.train.transfer import check_target, parse_target
 
@@ -510,9 +496,21 @@ def transfer_cells(tspec: TransferSpec, trained: list[Cell]) -> list[Cell]:
                     raise ConfigError(f"transfer.targets: {err} (variant {cell.variant!r})") from None
                 info = {"source_cell": cell.id, "method": method, "img_size": img, "window_size": window,
                         "finetune_epochs": tspec.finetune_epochs, "finetune_lr": tspec.finetune_lr}
-                out.append(Cell(f"{cell.id}|to={img}:{window}|method={method}", cell.variant, cell.seed,
-                                cell.overrides, cell.config, kind="transfer", transfer=info))
+                out.append(Cell(contract.transfer_cell_id(cell.id, img, window, method), cell.variant, cell.seed,
+                                cell.overrides, cell.config, kind="transfer", transfer=info,
+                                params=contract.cell_params(plain, cell.overrides, cell.variant, cell.seed,
+                                                            transfer=info)))
     return out
+
+
+def followups(plain: dict, source_attrs: dict) -> list[Cell]:
+    """The cells that wait for a finished train cell (its transfer cells), from the study's plain spec and
+    the finished trial's user attrs: the same cells ``load_plan`` plans for it."""
+    if not plain.get("transfer") or source_attrs.get("kind", "train") != "train":
+        return []
+    source = Cell(source_attrs["cell"], source_attrs["variant"], int(source_attrs["seed"]),
+                  dict(source_attrs.get("overrides") or {}), config_from_dict(source_attrs["config"]))
+    return transfer_cells(plain, from_dict(TransferSpec, plain["transfer"], prefix="transfer"), [source])
 
 
 def apply_search_values(config: dict, values: dict) -> RunConfig:

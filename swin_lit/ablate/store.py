@@ -1,38 +1,53 @@
-"""The study in its Optuna storage: planning cells, claiming them, heartbeats, stale-trial recovery.
+"""The study in its Optuna storage: planning cells, claiming them, liveness, stale-trial recovery.
 
-One cell = one Optuna trial that finishes COMPLETE (value = the spec's objective, ``result`` user attr) or
-FAIL (``error`` user attr). The protocol, safe with any number of planners and workers on any number of
-machines sharing one storage:
+One cell = one Optuna trial that finishes COMPLETE (value = the spec's objective, ``result`` user attr),
+PRUNED (a search trial the pruner stopped) or FAIL (``error`` user attr); the contract a reader relies on is
+``swin_lit.study``. The protocol, safe with any number of planners and workers on any number of machines
+sharing one storage:
 
 - Plan: for every cell with no WAITING/RUNNING/COMPLETE trial (and no FAIL trial, unless ``retry_failed``),
-  enqueue one WAITING trial carrying the cell's user attrs. Racing planners may enqueue a cell twice;
-  the claim rule below makes that harmless.
-- Claim: a worker flips a WAITING trial to RUNNING with ``storage.set_trial_state_values``; that call is
-  a compare-and-set in both backends (RDB: ``SELECT ... FOR UPDATE`` then a WAITING check; Journal: the
-  first RUNNING record in the log wins on replay and the call reports whether it was ours), so exactly
-  one worker owns a trial. (``Study.ask`` would do the same pop but creates a fresh, cell-less trial when
-  the queue is empty, so it is not used.)
+  add one WAITING trial carrying the cell's params (with their distributions) and user attrs
+  (``Study.add_trial``). A cell that needs another first (a transfer cell needs its trained cell) is planned
+  once that one is finished, by the worker that finished it or by the next planner. Racing planners may
+  plan a cell twice; the duplicate rule below makes that harmless.
+- Claim: ``Study.ask`` pops the lowest WAITING trial (a cell that needs another is not WAITING before that one
+  finished, so the order is free); the pop is a compare-and-set in every backend (RDB:
+  ``SELECT ... FOR UPDATE`` then a WAITING check; journal: the first RUNNING record wins on replay), so
+  exactly one worker owns a trial. ``ask`` creates a fresh trial when the queue is empty, so a worker asks
+  only when it has seen a WAITING cell trial; when a racing worker emptied the queue in between, the fresh,
+  cell-less trial is told FAIL at once (``error: empty queue``) and is not a cell for any reader.
 - Duplicates: after claiming, the worker looks at the cell's other trials. It runs the cell only if no
   COMPLETE trial exists and its trial has the lowest number among the cell's WAITING/RUNNING trials;
   otherwise it gives the trial up (PRUNED, ``error: duplicate``). The lowest active trial of a cell is
   a single trial at any instant and can only be claimed once, so at most one worker trains a cell, and
   a give-up never leaves the cell without a live trial (the lower one is still WAITING or RUNNING).
-- Heartbeat: the owner writes ``heartbeat`` (epoch seconds) every few seconds. A RUNNING trial is stale
-  when its heartbeat is older than the grace period, or at once when its worker process is known dead
-  (same host and boot, pid gone or reused). Whoever sees a stale trial marks it FAIL (``error: worker
-  died``) and, only if that state change succeeded (a finished trial cannot change again, so of racing
-  reapers exactly one succeeds), enqueues a fresh WAITING trial for the cell, which resumes the run
-  folder's checkpoint. A worker whose heartbeat finds its trial finished by someone else kills its
-  child; an inter-process lock on the run folder makes the successor wait until the old child is gone.
+- Liveness, kept out of the study's permanent record: on RDB storages Optuna's own heartbeat
+  (``RDBStorage(heartbeat_interval=, grace_period=, heartbeat_stale_trial_callback=)``, and
+  ``optuna.storages.fail_stale_trials``); Optuna's journal storage has no heartbeat, so there the driver
+  keeps its own lease: one small file per running trial in ``<journal>.leases/``, overwritten atomically
+  every heartbeat and removed when the trial ends. A RUNNING trial is stale when its lease (or Optuna's
+  heartbeat) is older than the grace period, or at once when its worker is known dead (same host and boot,
+  pid gone or reused: the ``worker`` user attr, written once per claim).
+- Recovery: whoever sees a stale trial tells it FAIL; only if that succeeded (a finished trial cannot
+  change again, so of racing reapers exactly one succeeds) does it add a fresh WAITING trial with the same
+  params and user attrs, which resumes the run folder's checkpoint (at most ``MAX_DEATHS`` deaths per cell).
+  A worker that finds its trial finished by someone else kills its child; an inter-process lock on the run
+  folder makes the successor wait until the old child is gone.
 - Results are written to ``result.json`` in the run folder before the trial is told COMPLETE, and a
   finished run folder returns its record without training, so a crash between the two loses nothing.
+
+Private Optuna API still used, each with its reason at the call: ``Trial._trial_id`` for
+``RDBStorage.record_heartbeat`` (Optuna records heartbeats itself only inside ``Study.optimize``; ask/tell
+has no public call for it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,107 +56,23 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from swin_lit.cli import BadInput
+from swin_lit import study as contract
+from swin_lit.errors import StorageError
+from swin_lit.record import write_json_atomic
 
-JOURNAL_FILE = "study.log"
 HEARTBEAT_S = 10.0
 GRACE_S = 60.0
-DIED = "worker died"
-INTERRUPTED = "interrupted"
-AUTO_RETRY = (DIED, INTERRUPTED)  # failures that are the machine's fault, not the cell's: re-queued by themselves
-DUPLICATE = "duplicate"
 MAX_DEATHS = 3  # a cell whose worker died this often is left FAILED (a retry needs --retry-failed)
+EMPTY_QUEUE = "empty queue"  # ``error`` of a fresh trial that ask() made because a racing worker emptied the queue
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-
-# -- storage --------------------------------------------------------------------------------------------
-
-
-def is_url(target: str) -> bool:
-    return "://" in str(target)
+# Trial user attrs copied to a re-queued trial (the cell's identity and inputs, see swin_lit.study).
+CELL_ATTRS = ("kind", "cell", "variant", "seed", "overrides", "config", "run_dir", "search_index", "source_cell",
+              "method", "img_size", "window_size", "finetune_epochs", "finetune_lr")
 
 
-def open_storage(target: str | Path, create: bool = True):
-    """An Optuna storage for a URL (any SQLAlchemy URL) or a journal file path. With ``create`` false a
-    missing journal file or database schema gives None instead of being created."""
-    text = str(target)
-    if is_url(text):
-        if text.startswith("sqlite:///") and not create and not Path(text[len("sqlite:///"):]).is_file():
-            return None
-        kwargs: dict[str, Any] = {}
-        if not text.startswith("sqlite"):
-            kwargs["pool_pre_ping"] = True  # long trials: idle connections get dropped (optuna#5600)
-        for attempt in range(6):
-            try:
-                return optuna.storages.RDBStorage(text, engine_kwargs=kwargs, skip_table_creation=not create)
-            except Exception as err:  # noqa: BLE001 - driver errors vary by backend
-                # Several machines starting at once race to create the schema: the loser retries.
-                if attempt == 5 or not any(w in str(err) for w in ("UniqueViolation", "already exists", "duplicate")):
-                    raise BadInput(f"cannot open storage {text}: {str(err).splitlines()[0]}") from None
-                time.sleep(0.5 + attempt)
-    path = Path(text)
-    if not path.is_file():
-        if not create:
-            return None
-        path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-    except Exception as err:  # noqa: BLE001 - a corrupt or foreign file
-        raise BadInput(f"cannot read {path} as an Optuna journal: {err}") from None
-
-
-@dataclass
-class StudyRef:
-    """A study in a storage, with direct access to the storage calls the protocol needs."""
-
-    study: optuna.Study
-
-    @property
-    def storage(self):
-        return self.study._storage
-
-    @property
-    def id(self) -> int:
-        return self.study._study_id
-
-    def trials(self, states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
-        return self.storage.get_all_trials(self.id, deepcopy=False, states=states)
-
-    def trial(self, trial_id: int) -> FrozenTrial:
-        return self.storage.get_trial(trial_id)
-
-    def set_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self.storage.set_trial_user_attr(trial_id, key, value)
-
-
-def find_study(storage, name: str) -> StudyRef | None:
-    if storage is None:
-        return None
-    try:
-        names = optuna.get_all_study_names(storage)
-    except Exception:  # noqa: BLE001 - no schema yet (dry run against an empty database)
-        return None
-    if name not in names:
-        return None
-    return StudyRef(optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler()))
-
-
-def create_study(storage, name: str, direction: str, spec: dict, cells: list[str]) -> StudyRef:
-    study = optuna.create_study(study_name=name, storage=storage, direction=direction, load_if_exists=True,
-                                sampler=optuna.samplers.RandomSampler())
-    if study.direction.name.lower() != direction:
-        raise BadInput(f"study {name!r} exists with direction {study.direction.name.lower()}, but the spec's "
-                       f"objective needs {direction}; use another study name or storage")
-    attrs = study.user_attrs
-    if attrs.get("spec") != spec:
-        study.set_user_attr("spec", spec)
-    if attrs.get("cells") != cells:
-        study.set_user_attr("cells", cells)
-    return StudyRef(study)
-
-
-# -- workers and staleness ------------------------------------------------------------------------------
+# -- workers --------------------------------------------------------------------------------------------------
 
 
 def _boot_id() -> str:
@@ -172,177 +103,394 @@ def worker_alive(ident: Any) -> bool | None:
     return start is not None and start == ident.get("start")
 
 
-def last_sign_of_life(t: FrozenTrial) -> float:
-    hb = t.user_attrs.get("heartbeat")
-    if isinstance(hb, int | float):
-        return float(hb)
-    return t.datetime_start.timestamp() if t.datetime_start else 0.0
+# -- liveness -------------------------------------------------------------------------------------------------
 
 
-def is_stale(t: FrozenTrial, grace: float, now: float | None = None) -> bool:
-    if t.state != TrialState.RUNNING:
+class Liveness:
+    """How a storage tells a running trial's worker is alive (kept out of the study's permanent record)."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+
+    def beat(self, trial: optuna.Trial) -> None:
+        """The owner is alive (called at claim and every heartbeat)."""
+
+    def end(self, number: int) -> None:
+        """The owner is done with the trial."""
+
+    def fail_stale(self, ref: StudyRef) -> list[int]:
+        """Fail the trials this storage finds stale by age; returns their numbers (re-queued already)."""
+        return []
+
+    def clean(self, ref: StudyRef) -> None:
+        """Drop liveness records of trials that are no longer running."""
+
+    def aged(self, trial: FrozenTrial, now: float) -> bool:
+        """Whether the trial's sign of life is older than the grace period (as far as we can read it)."""
         return False
-    if worker_alive(t.user_attrs.get("worker")) is False:
-        return True
-    return (now or time.time()) - last_sign_of_life(t) > grace
+
+    def is_stale(self, trial: FrozenTrial, now: float | None = None) -> bool:
+        if trial.state != TrialState.RUNNING:
+            return False
+        if worker_alive(trial.user_attrs.get("worker")) is False:
+            return True
+        return self.aged(trial, now or time.time())
 
 
-def cell_trials(ref: StudyRef, kind: str | None = "train") -> dict[str, list[FrozenTrial]]:
-    out: dict[str, list[FrozenTrial]] = {}
-    for t in ref.trials():
-        cell = t.user_attrs.get("cell")
-        if cell is None or (kind is not None and t.user_attrs.get("kind", "train") != kind):
-            continue
-        out.setdefault(cell, []).append(t)
-    for group in out.values():
-        group.sort(key=lambda t: t.number)
-    return out
+class JournalLeases(Liveness):
+    """Journal storages: a lease file per running trial, ``<journal>.leases/<study>-<number>.json``,
+    holding the owner and the time of its last heartbeat; overwritten atomically, never appended."""
 
+    def __init__(self, folder: Path, study: str, grace: float) -> None:
+        super().__init__(grace)
+        self.folder = folder
+        self.study = study
 
-CELL_ATTRS = ("kind", "cell", "variant", "seed", "overrides", "config", "search_index", "search_values", "retry_of",
-              "source_cell", "method", "img_size", "window_size", "finetune_epochs", "finetune_lr")
+    def path(self, number: int) -> Path:
+        return self.folder / f"{self.study}-{number}.json"
 
+    def beat(self, trial: optuna.Trial) -> None:
+        write_json_atomic(self.path(trial.number), {"study": self.study, "trial": trial.number, "time": time.time(),
+                                                    "worker": worker_identity()})
 
-def enqueue(ref: StudyRef, attrs: dict) -> None:
-    ref.study.enqueue_trial(params={"cell": attrs["cell"]},
-                            user_attrs={k: attrs[k] for k in CELL_ATTRS if k in attrs})
+    def end(self, number: int) -> None:
+        self.path(number).unlink(missing_ok=True)
 
-
-def reap_stale(ref: StudyRef, grace: float) -> list[int]:
-    """Fail RUNNING trials whose worker died and enqueue a successor for each; returns their numbers."""
-    reaped = []
-    now = time.time()
-    for t in ref.trials(states=(TrialState.RUNNING,)):
-        if t.user_attrs.get("cell") is None or not is_stale(t, grace, now):
-            continue
+    def read(self, number: int) -> dict | None:
         try:
-            ref.set_attr(t._trial_id, "error", DIED)
-            if not ref.storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
-                continue
-        except UpdateFinishedTrialError:
-            continue  # finished meanwhile (by its worker or by another reaper)
-        reaped.append(t.number)
-        deaths = sum(1 for x in cell_trials(ref, kind=None).get(t.user_attrs["cell"], [])
-                     if x.state == TrialState.FAIL and x.user_attrs.get("error") == DIED)
-        if deaths < MAX_DEATHS:
-            enqueue(ref, {**t.user_attrs, "retry_of": t.number})
-    return reaped
+            return json.loads(self.path(number).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def aged(self, trial: FrozenTrial, now: float) -> bool:
+        lease = self.read(trial.number)
+        if lease is None:  # claimed a moment ago (lease not written yet), or its worker died before writing it
+            started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
+            return now - started > self.grace
+        if worker_alive(lease.get("worker")) is False:
+            return True
+        return now - float(lease.get("time", 0.0)) > self.grace
+
+    def fail_stale(self, ref: StudyRef) -> list[int]:
+        now = time.time()
+        failed = [t.number for t in ref.running() if self.is_stale(t, now) and fail_and_requeue(ref.study, t)]
+        for number in failed:
+            self.end(number)
+        return failed
+
+    def clean(self, ref: StudyRef) -> None:
+        """Remove leases of trials that are no longer running (a worker killed between tell and unlink)."""
+        if not self.folder.is_dir():
+            return
+        running = {t.number for t in ref.trials(states=(TrialState.RUNNING,))}
+        for path in self.folder.glob(f"{self.study}-*.json"):
+            number = path.stem[len(self.study) + 1:]
+            if number.isdigit() and int(number) not in running:
+                path.unlink(missing_ok=True)
 
 
-# -- cell states ----------------------------------------------------------------------------------------
+class RDBHeartbeat(Liveness):
+    """RDB storages: Optuna's own heartbeat table (opened with heartbeat_interval / grace_period)."""
+
+    def __init__(self, storage: optuna.storages.RDBStorage, grace: float) -> None:
+        super().__init__(grace)
+        self.storage = storage
+
+    def beat(self, trial: optuna.Trial) -> None:
+        # Private: Optuna records heartbeats itself only inside Study.optimize; ask/tell has no public call.
+        self.storage.record_heartbeat(trial._trial_id)
+
+    def fail_stale(self, ref: StudyRef) -> list[int]:
+        before = {t.number for t in ref.running()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(ref.study)  # re-queues through stale_trial_callback
+        now = time.time()
+        dead = [t.number for t in ref.running() if self.is_stale(t, now) and fail_and_requeue(ref.study, t)]
+        failed = {t.number for t in ref.trials(states=(TrialState.FAIL,))}
+        return sorted((before & failed) | set(dead))
 
 
-def cell_state(trials: list[FrozenTrial], grace: float = GRACE_S) -> tuple[str, str]:
-    """(state, detail) of a cell from its trials: done / running / queued / failed / to do."""
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
-    if done:
-        return "done", f"trial {done[-1].number}"
-    pruned = [t for t in trials if t.state == TrialState.PRUNED and t.user_attrs.get("error") != DUPLICATE]
-    if pruned:
-        return "done", f"pruned (trial {pruned[-1].number})"
-    running = [t for t in trials if t.state == TrialState.RUNNING]
-    if running:
-        t = running[0]
-        if is_stale(t, grace):
-            return "running", f"stale: {DIED}, will be retried (trial {t.number})"
-        w = t.user_attrs.get("worker") or {}
-        return "running", f"trial {t.number} on {w.get('host', '?')}:{w.get('pid', '?')}"
-    if any(t.state == TrialState.WAITING for t in trials):
-        return "queued", ""
-    failed = [t for t in trials if t.state == TrialState.FAIL]
-    if failed:
-        return "failed", str(failed[-1].user_attrs.get("error") or "unknown error")
-    return "to do", ""
+def stale_trial_callback(study: optuna.Study, trial: FrozenTrial) -> None:
+    """``heartbeat_stale_trial_callback`` of our RDB storages: re-queue the cell of a trial Optuna failed."""
+    requeue_if_allowed(study, trial)
 
 
-def plan_cells(ref: StudyRef, cells: list, retry_failed: bool = False, grace: float = GRACE_S) -> int:
-    """Enqueue a WAITING trial for every cell that needs one; returns how many were enqueued."""
-    reap_stale(ref, grace)
-    by_cell = cell_trials(ref, kind=None)
+# -- the study ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StudyRef:
+    """A study in its storage, with the liveness rule of that storage."""
+
+    study: optuna.Study
+    opened: contract.Opened
+    liveness: Liveness
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+    def trials(self, states: tuple[TrialState, ...] | None = None) -> list[FrozenTrial]:
+        return self.study.get_trials(deepcopy=False, states=states)
+
+    def running(self) -> list[FrozenTrial]:
+        return [t for t in self.trials(states=(TrialState.RUNNING,)) if contract.cell_of(t) is not None]
+
+    def by_cell(self, kind: str | None = None) -> dict[str, list[FrozenTrial]]:
+        return contract.trials_by_cell(self.trials(), kind)
+
+    def spec(self) -> dict:
+        return dict(self.study.user_attrs.get("spec") or {})
+
+
+def open_storage(target: str | Path, create: bool = True, heartbeat: float = HEARTBEAT_S,
+                 grace: float = GRACE_S) -> contract.Opened:
+    """The study storage for a URL or journal file, with Optuna's heartbeat on RDB storages."""
+    beat = (max(1, round(heartbeat)), max(1, round(grace)))
+    return contract.open_storage(target, create=create, heartbeat=beat, stale_callback=stale_trial_callback)
+
+
+def _liveness(opened: contract.Opened, name: str, grace: float) -> Liveness:
+    if isinstance(opened.storage, optuna.storages.RDBStorage):
+        return RDBHeartbeat(opened.storage, grace)
+    return JournalLeases(opened.leases, name, grace)
+
+
+def _ref(opened: contract.Opened, study: optuna.Study, grace: float) -> StudyRef:
+    return StudyRef(study, opened, _liveness(opened, study.study_name, grace))
+
+
+def find_study(opened: contract.Opened | None, name: str, grace: float = GRACE_S,
+               sampler: optuna.samplers.BaseSampler | None = None,
+               pruner: optuna.pruners.BasePruner | None = None) -> StudyRef | None:
+    if opened is None:
+        return None
+    try:
+        names = optuna.get_all_study_names(opened.storage)
+    except Exception:  # noqa: BLE001 - no schema yet (dry run against an empty database)
+        return None
+    if name not in names:
+        return None
+    study = optuna.load_study(study_name=name, storage=opened.storage,
+                              sampler=sampler or optuna.samplers.RandomSampler(),
+                              pruner=pruner or optuna.pruners.NopPruner())
+    return _ref(opened, study, grace)
+
+
+def create_study(opened: contract.Opened, name: str, direction: str, spec: dict, cells: list[str],
+                 grace: float = GRACE_S) -> StudyRef:
+    study = optuna.create_study(study_name=name, storage=opened.storage, direction=direction, load_if_exists=True,
+                                sampler=optuna.samplers.RandomSampler(), pruner=optuna.pruners.NopPruner())
+    if study.direction.name.lower() != direction:
+        raise StorageError(f"study {name!r} exists with direction {study.direction.name.lower()}, but the spec's "
+                           f"objective needs {direction}; use another study name or storage")
+    ref = _ref(opened, study, grace)
+    check_distributions(ref, spec)
+    attrs = study.user_attrs
+    if attrs.get("spec") != spec:
+        study.set_user_attr("spec", spec)
+    if attrs.get("cells") != cells:
+        study.set_user_attr("cells", cells)
+    return ref
+
+
+def check_distributions(ref: StudyRef, spec: dict) -> None:
+    """The spec's params must fit the distributions the study's trials already hold (Optuna keeps one set of
+    choices per param name for the life of a study); StorageError naming the param otherwise."""
+    wanted = contract.param_distributions(spec)
+    seen: dict[str, Any] = {}
+    for t in ref.trials():
+        for key, dist in t.distributions.items():
+            seen.setdefault(key, dist)
+    for key, dist in wanted.items():
+        old = seen.get(key)
+        if old is None:
+            continue
+        try:  # the rule Optuna applies when a param is set (public in optuna.distributions)
+            optuna.distributions.check_distribution_compatibility(old, dist)
+        except ValueError:
+            was = list(old.choices) if hasattr(old, "choices") else type(old).__name__
+            now = list(dist.choices) if hasattr(dist, "choices") else type(dist).__name__
+            raise StorageError(f"param {key}: study {ref.name!r} in {ref.opened.target} was planned with {was}, the "
+                               f"spec now gives {now}; Optuna keeps one set of choices per param for a study's life: "
+                               "use another study name (or --out) for a changed grid") from None
+
+
+# -- planning -------------------------------------------------------------------------------------------------
+
+
+def add_waiting(study: optuna.Study, attrs: dict, params: dict, distributions: dict,
+                system_attrs: dict | None = None) -> None:
+    """Queue one WAITING trial with its params (visible to Optuna's tools while it waits) and user attrs."""
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=params, distributions={k: distributions[k] for k in params},
+        user_attrs={k: attrs[k] for k in CELL_ATTRS if k in attrs}, system_attrs=system_attrs or {}))
+
+
+def deaths(trials: list[FrozenTrial]) -> int:
+    return sum(1 for t in trials if t.state == TrialState.FAIL and contract.error_of(t) == contract.DIED)
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> None:
+    """A fresh WAITING trial for the cell of ``trial``: same params (a search trial keeps its sampled values,
+    so it resumes its own run folder) and cell attrs; Optuna's retry bookkeeping in the system attrs
+    (``RetryHeartbeatStaleTrialCallback.retried_trial_number`` / ``retry_history`` read it)."""
+    history = list(trial.system_attrs.get("retry_history", [])) + [trial.number]
+    add_waiting(study, dict(trial.user_attrs), dict(trial.params), dict(trial.distributions),
+                {"failed_trial": history[0], "retry_history": history})
+
+
+def requeue_if_allowed(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Re-queue the cell of a trial whose worker died, unless the cell died ``MAX_DEATHS`` times already."""
+    cell = contract.cell_of(trial)
+    if cell is None:
+        return False
+    group = contract.trials_by_cell(study.get_trials(deepcopy=False)).get(cell, [])
+    if deaths(group) >= MAX_DEATHS:
+        return False
+    requeue(study, trial)
+    return True
+
+
+def tell(study: optuna.Study, trial: optuna.Trial | int, state: TrialState, value: float | None = None) -> bool:
+    """Finish a RUNNING trial; False when it was finished by someone else first (no change then)."""
+    try:
+        study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        return True
+    except UpdateFinishedTrialError:  # finished between tell's check and its write
+        return False
+    except ValueError:
+        number = trial if isinstance(trial, int) else trial.number
+        if study.get_trials(deepcopy=False)[number].state.is_finished():
+            return False  # "Cannot tell a COMPLETE trial": someone else finished it first
+        raise
+
+
+def fail_and_requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Fail a stale trial and re-queue its cell; False (nothing done) when it was finished meanwhile."""
+    if not tell(study, trial.number, TrialState.FAIL):
+        return False
+    requeue_if_allowed(study, trial)
+    return True
+
+
+def reap_stale(ref: StudyRef) -> list[int]:
+    """Fail RUNNING trials whose worker died and re-queue their cells; returns their numbers."""
+    return ref.liveness.fail_stale(ref)
+
+
+def plan_cells(ref: StudyRef, cells: list, retry_failed: bool = False) -> int:
+    """Queue a WAITING trial for every cell that needs one and can run now; returns how many were queued."""
+    reap_stale(ref)
+    ref.liveness.clean(ref)
+    by_cell = ref.by_cell()
+    spec = ref.spec()
+    dists = contract.param_distributions(spec)
     n = 0
     for cell in cells:
         trials = by_cell.get(cell.id, [])
-        live = [t for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)]
-        if live or any(t.state == TrialState.PRUNED and t.user_attrs.get("error") != DUPLICATE for t in trials):
+        status, _ = contract.cell_status(trials)
+        if status in (*contract.DONE, contract.RUNNING, contract.WAITING):
             continue
-        failed = [t for t in trials if t.state == TrialState.FAIL]
-        deaths = sum(1 for t in failed if t.user_attrs.get("error") in AUTO_RETRY)
-        auto = failed and failed[-1].user_attrs.get("error") in AUTO_RETRY and deaths < MAX_DEATHS
-        if failed and not retry_failed and not auto:
-            continue
-        attrs = cell.user_attrs()
-        if failed and "search_values" in failed[-1].user_attrs:  # a search trial resumes its own run folder
-            attrs["search_values"] = failed[-1].user_attrs["search_values"]
-        enqueue(ref, attrs)
+        if status == contract.MISSING and cell.after is not None:
+            if contract.cell_status(by_cell.get(cell.after, []))[0] != contract.FINISHED:
+                continue  # planned when the cell it needs has finished
+        if status == contract.FAILED:
+            failed = [t for t in trials if t.state == TrialState.FAIL]
+            last = failed[-1] if failed else None
+            auto = last is not None and contract.error_of(last) in contract.AUTO_RETRY and deaths(trials) < MAX_DEATHS
+            if not retry_failed and not auto:
+                continue
+            if last is not None and set(last.params) > set(cell.params):  # a search trial: its sampled values
+                requeue(ref.study, last)
+                n += 1
+                continue
+        add_waiting(ref.study, cell.user_attrs(), cell.params, dists)
         n += 1
     return n
 
 
-# -- claiming -------------------------------------------------------------------------------------------
+# -- claiming -------------------------------------------------------------------------------------------------
 
 
-def claim(ref: StudyRef) -> FrozenTrial | None:
-    """Atomically take a WAITING cell trial (RUNNING, owned by this process): training cells first (a
-    transfer cell needs its trained cell), then the lowest number."""
-    waiting = ref.trials(states=(TrialState.WAITING,))
-    for t in sorted(waiting, key=lambda t: (t.user_attrs.get("kind", "train") != "train", t.number)):
-        if t.user_attrs.get("cell") is None:
-            continue
-        try:
-            if not ref.storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
-                continue
-        except UpdateFinishedTrialError:
-            continue
-        ref.set_attr(t._trial_id, "worker", worker_identity())
-        ref.set_attr(t._trial_id, "heartbeat", time.time())
-        return ref.trial(t._trial_id)
-    return None
+def claim(ref: StudyRef, fixed_distributions: dict | None = None) -> optuna.Trial | None:
+    """Take the lowest WAITING cell trial (``Study.ask``); None when there is none. ``fixed_distributions``
+    (search mode) are sampled by the study's sampler unless the trial holds them already."""
+    if not any(contract.cell_of(t) is not None for t in ref.trials(states=(TrialState.WAITING,))):
+        return None  # ask() would create a fresh trial
+    with warnings.catch_warnings():  # RDB heartbeats "are supposed to be used with Study.optimize": we beat ourselves
+        warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used.*")
+        trial = ref.study.ask(fixed_distributions)
+    if contract.cell_of(trial) is None:  # a racing worker emptied the queue: ask() made a fresh trial
+        trial.set_user_attr("error", EMPTY_QUEUE)
+        tell(ref.study, trial, TrialState.FAIL)
+        return None
+    ref.liveness.beat(trial)
+    trial.set_user_attr("worker", worker_identity())
+    return trial
 
 
-def duplicate_of(ref: StudyRef, mine: FrozenTrial) -> str | None:
+def still_mine(ref: StudyRef, trial: optuna.Trial) -> bool:
+    """False when the trial was finished by someone else (we were presumed dead)."""
+    return any(t.number == trial.number for t in ref.trials(states=(TrialState.RUNNING,)))
+
+
+def beat(ref: StudyRef, trial: optuna.Trial) -> bool:
+    """Refresh the trial's liveness; False when it was finished by someone else."""
+    if not still_mine(ref, trial):
+        return False
+    ref.liveness.beat(trial)
+    return True
+
+
+def duplicate_of(ref: StudyRef, mine: optuna.Trial) -> str | None:
     """Why this claimed trial must not run (another trial owns the cell), or None."""
-    for t in cell_trials(ref, kind=None).get(mine.user_attrs["cell"], []):
+    for t in ref.by_cell().get(contract.cell_of(mine), []):
         if t.number == mine.number:
             continue
         if t.state == TrialState.COMPLETE:
-            return f"{DUPLICATE} of finished trial {t.number}"
+            return f"{contract.DUPLICATE} of finished trial {t.number}"
         if t.state in (TrialState.WAITING, TrialState.RUNNING) and t.number < mine.number:
-            return f"{DUPLICATE} of trial {t.number}"
+            return f"{contract.DUPLICATE} of trial {t.number}"
     return None
 
 
-def give_up(ref: StudyRef, trial_id: int) -> None:
-    try:
-        ref.set_attr(trial_id, "error", DUPLICATE)
-        ref.storage.set_trial_state_values(trial_id, TrialState.PRUNED)
-    except UpdateFinishedTrialError:
-        pass
-
-
-def beat(ref: StudyRef, trial_id: int) -> bool:
-    """Refresh the heartbeat; False when the trial was finished by someone else (we were presumed dead)."""
-    try:
-        ref.set_attr(trial_id, "heartbeat", time.time())
-        return True
-    except UpdateFinishedTrialError:
-        return False
-
-
-def finish(ref: StudyRef, trial_id: int, state: TrialState, value: float | None = None,
+def finish(ref: StudyRef, trial: optuna.Trial, state: TrialState, value: float | None = None,
            attrs: dict | None = None) -> bool:
     """Write ``attrs`` then the final state; False when someone else finished the trial first."""
     try:
         for k, v in (attrs or {}).items():
-            ref.set_attr(trial_id, k, v)
-        values = [value] if value is not None and state == TrialState.COMPLETE else None
-        return bool(ref.storage.set_trial_state_values(trial_id, state, values=values))
+            trial.set_user_attr(k, v)
     except UpdateFinishedTrialError:
         return False
+    return tell(ref.study, trial, state, value)
 
 
-def progress_counts(ref: StudyRef, cell_ids: list[str], grace: float = GRACE_S) -> dict[str, int]:
-    by_cell = cell_trials(ref, kind=None)
-    counts = {"done": 0, "failed": 0, "running": 0, "queued": 0, "to do": 0}
-    for c in cell_ids:
-        counts[cell_state(by_cell.get(c, []), grace)[0]] += 1
+def give_up(ref: StudyRef, trial: optuna.Trial, reason: str) -> None:
+    finish(ref, trial, TrialState.PRUNED, attrs={"error": reason})
+    ref.liveness.end(trial.number)
+
+
+def hand_back(ref: StudyRef, trial: optuna.Trial) -> None:
+    """The worker stops (SIGTERM, preemption): fail the trial as interrupted and re-queue its cell."""
+    if finish(ref, trial, TrialState.FAIL, attrs={"error": contract.INTERRUPTED}):
+        requeue(ref.study, trial)
+    ref.liveness.end(trial.number)
+
+
+# -- progress -------------------------------------------------------------------------------------------------
+
+
+def cell_statuses(ref: StudyRef | None, cells: list) -> dict[str, tuple[str, str]]:
+    by_cell = ref.by_cell() if ref is not None else {}
+    stale = ref.liveness.is_stale if ref is not None else None
+    return {c.id: contract.cell_status(by_cell.get(c.id, []), stale) for c in cells}
+
+
+def progress_counts(ref: StudyRef, cells: list) -> dict[str, int]:
+    counts = dict.fromkeys(contract.STATUSES, 0)
+    for status, _ in cell_statuses(ref, cells).values():
+        counts[status] += 1
+    counts["done"] = counts[contract.FINISHED] + counts[contract.PRUNED]
     return counts

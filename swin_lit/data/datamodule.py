@@ -31,9 +31,9 @@ Arrays = tuple[torch.Tensor, torch.Tensor]  # uint8 images (N, C, H, W), int64 l
 
 def class_names(cfg: DataConfig) -> tuple[str, ...]:
     """Class names of the configured data, without decoding images (raises DataError for bad data)."""
-    if cfg.source == "synthetic":
-        return CLASS_NAMES
-    return formats.class_names(cfg.source, Path(cfg.root))
+    from swin_lit.data.classes import class_names as names
+
+    return names(cfg)
 
 
 def num_classes(cfg: DataConfig) -> int:

@@ -33,16 +33,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from swin_lit.errors import DataError  # re-exported: swin_lit.data.DataError, swin_lit.data.formats.DataError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SPLIT_NAMES = ("train", "val", "test")
 CACHE_VERSION = 1
 PARALLEL_MIN_FILES = 2000  # decode with a thread pool from this many files on
 FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                    "ankle-boot")
-
-
-class DataError(ValueError):
-    """The data on disk is missing, empty, corrupt or laid out wrongly. The message names the path."""
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-DIRECTIONS = ("right", "left", "above", "below")
-CLASS_NAMES = tuple(f"{d}-{c}" for c in ("same", "diff") for d in DIRECTIONS)
+from swin_lit.data.classes import DIRECTIONS  # noqa: F401 - re-exported; the names are readable without torch
+from swin_lit.data.classes import SYNTHETIC_CLASS_NAMES as CLASS_NAMES
+
 NUM_CLASSES = len(CLASS_NAMES)
 
 # Object slots, drawn in this order (keys last, on top). Kinds select the signed distance function.

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 
 def parse_overrides(items: list[str]) -> dict:
-    from swin_lit.cli import BadInput
+    from swin_lit.errors import BadInput
 
     out = {}
     for item in items:
@@ -59,7 +59,7 @@ def _kinds_table() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swin_lit.cli import BadInput
+    from swin_lit.errors import BadInput
     from swin_lit.models.flops import count_flops, count_params, flops_breakdown
     from swin_lit.models.presets import PRESETS, preset
 

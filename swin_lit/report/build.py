@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from swin_lit import stats
-from swin_lit.cli import BadInput
+from swin_lit.errors import BadInput
 from swin_lit.report import figures, tables
 from swin_lit.report.data import StudyData, load_study
 

@@ -5,28 +5,27 @@ Sources, in the order they are tried:
   - a storage URL (``sqlite:///...``, ``postgresql://...``, any SQLAlchemy URL);
   - a path to a journal log file or to an sqlite file.
 
-Counting rules: only COMPLETE trials with a ``result`` user attr count. When several trials exist for one
-cell (a retried failure, a duplicate), the newest COMPLETE one (latest ``datetime_complete``, then highest
-trial number) wins and the others are ignored.
+Counting rules, naming, states and the storage opener are the study contract (``swin_lit.study``): only
+COMPLETE trials with a ``result`` user attr count; when several trials exist for one cell (a retried
+failure, a re-queue after a dead worker, a duplicate), the newest COMPLETE one (latest ``datetime_complete``,
+then highest trial number) wins, duplicates given up by the driver are ignored, and a cell's status is
+``swin_lit.study.cell_status``.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from swin_lit import stats
-from swin_lit.cli import BadInput
+from swin_lit import study as contract
+from swin_lit.study import JOURNAL_FILE, SQLITE_FILE, factorial_name, planned_variants  # noqa: F401 - re-exported
 
-JOURNAL_FILE = "study.log"
-SQLITE_FILE = "study.db"
 # Result fields that are not per-run metrics: kept out of the flattened columns.
 NON_METRIC_FIELDS = ("history",)
 
@@ -190,66 +189,19 @@ def transfer_paper_numbers(spec: dict, match) -> TransferPaperNumbers | None:
 # -- opening the storage -----------------------------------------------------------------------------------
 
 
-def _is_sqlite_file(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(16).startswith(b"SQLite format 3")
-
-
 def resolve_storage(source: str | Path):
-    """(storage, study folder or None) for a study folder, storage URL or storage file; BadInput otherwise."""
-    import optuna
-
-    text = str(source)
-    if "://" in text:
-        if text.startswith("sqlite:///"):
-            db = Path(text[len("sqlite:///") :])
-            if not db.is_file():  # opening would silently create an empty database
-                raise BadInput(f"no study storage at {text} (file {db} does not exist)")
-        try:
-            return optuna.storages.RDBStorage(text), None
-        except Exception as err:  # noqa: BLE001 - driver errors vary by backend
-            raise BadInput(f"cannot open storage {text}: {err}") from err
-    path = Path(text)
-    folder = None
-    if path.is_dir():
-        folder = path
-        if (path / JOURNAL_FILE).is_file():
-            path = path / JOURNAL_FILE
-        elif (path / SQLITE_FILE).is_file():
-            path = path / SQLITE_FILE
-        else:
-            raise BadInput(f"{text} holds no study storage ({JOURNAL_FILE} or {SQLITE_FILE}); has the study been run?")
-    elif not path.is_file():
-        raise BadInput(f"no study at {text}: not a study folder, storage file or storage URL")
-    elif path.name in (JOURNAL_FILE, SQLITE_FILE):
-        folder = path.parent
-    if _is_sqlite_file(path):
-        return optuna.storages.RDBStorage(f"sqlite:///{path.resolve()}"), folder
-    backend = optuna.storages.journal.JournalFileBackend(str(path))
-    try:
-        return optuna.storages.JournalStorage(backend), folder
-    except Exception as err:  # noqa: BLE001 - a corrupt or foreign file
-        raise BadInput(f"cannot read {path} as an Optuna journal: {err}") from err
+    """(storage, study folder or None) for a study folder, storage URL or storage file; StorageError otherwise."""
+    opened = contract.open_storage(source)
+    return opened.storage, opened.folder
 
 
 def open_study(source: str | Path, study: str | None = None):
     """(optuna.Study, study folder or None). ``study`` picks one when the storage holds several."""
     import optuna
 
-    storage, folder = resolve_storage(source)
-    try:
-        names = optuna.get_all_study_names(storage)
-    except Exception as err:  # noqa: BLE001 - a corrupt or foreign file, an unreachable server
-        raise BadInput(f"cannot read the studies in {source}: {err}") from err
-    if not names:
-        raise BadInput(f"{source} holds no study")
-    if study is None:
-        if len(names) > 1:
-            raise BadInput(f"{source} holds {len(names)} studies; pick one with --study: {', '.join(sorted(names))}")
-        study = names[0]
-    elif study not in names:
-        raise BadInput(f"no study named {study!r} in {source}; it holds: {', '.join(sorted(names))}")
-    return optuna.load_study(study_name=study, storage=storage), folder
+    opened = contract.open_storage(source)
+    name = contract.pick_study(opened, study)
+    return optuna.load_study(study_name=name, storage=opened.storage), opened.folder
 
 
 # -- the spec ----------------------------------------------------------------------------------------------
@@ -260,31 +212,7 @@ def _key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def factorial_name(assignment: dict) -> str:
-    """The variant name of one factorial cell: ``"model.shift=none,model.norm=pre"``."""
-    return ",".join(f"{k}={v}" for k, v in assignment.items())
-
-
-def planned_variants(spec: dict) -> list[tuple[str, dict]]:
-    """(name, overrides) of every variant the spec plans, in spec order."""
-    if spec.get("factors"):
-        factors = spec["factors"]
-        out = []
-        for values in itertools.product(*factors.values()):
-            assignment = dict(zip(factors.keys(), values))
-            out.append((factorial_name(assignment), assignment))
-        return out
-    return [(name, dict(overrides or {})) for name, overrides in (spec.get("variants") or {}).items()]
-
-
-def _seed_of_cell(cell: str) -> int | None:
-    for part in cell.split("|"):
-        if part.startswith("seed="):
-            try:
-                return int(part[len("seed=") :])
-            except ValueError:
-                return None
-    return None
+_seed_of_cell = contract.seed_of_cell
 
 
 # -- flattening results ------------------------------------------------------------------------------------
@@ -306,19 +234,11 @@ def flatten(record: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _newest_first(trial) -> tuple:
-    return (trial.datetime_complete or datetime.min, trial.number)
-
-
-def _state(trial) -> str:
-    return trial.state.name
-
-
 # -- loading -----------------------------------------------------------------------------------------------
 
 
 def load_study(source: str | Path, study: str | None = None) -> StudyData:
-    """Read one study into a ``StudyData`` (BadInput when there is no such study)."""
+    """Read one study into a ``StudyData`` (StorageError, a BadInput, when there is no such study)."""
     optuna_study, folder = open_study(source, study)
     attrs = optuna_study.user_attrs
     spec = dict(attrs.get("spec") or {})
@@ -338,8 +258,9 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         ov = user_attrs.get("overrides") or {}
         return by_factors.get(tuple(_key(ov.get(k)) for k in factor_keys), name)
 
-    train = [t for t in trials if (t.user_attrs.get("kind") or "train") == "train" and variant_of(t.user_attrs)]
-    transfer = [t for t in trials if t.user_attrs.get("kind") == "transfer"]
+    train = [t for t in trials if contract.kind_of(t) == contract.TRAIN and variant_of(t.user_attrs)
+             and not contract.is_duplicate(t)]
+    transfer = [t for t in trials if contract.kind_of(t) == contract.TRANSFER and not contract.is_duplicate(t)]
 
     for t in train:  # variants seen only in trials go after the planned ones
         v = variant_of(t.user_attrs)
@@ -399,17 +320,16 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
     rows, cell_rows, histories = [], [], {}
     versions, devices, gits = {}, {}, {}
     for (variant, seed), group in groups.items():
-        group = sorted(group, key=_newest_first, reverse=True)
-        done = [t for t in group if t.state.name == "COMPLETE" and isinstance(t.user_attrs.get("result"), dict)]
-        if done:
-            t = done[0]
+        status, detail = contract.cell_status(group)
+        t = contract.counted_trial(group)
+        if t is not None:
             result = t.user_attrs["result"]
             row = {"variant": variant, "seed": seed}
             row.update({k: v for k, v in (t.user_attrs.get("overrides") or {}).items()})
             row.update(flatten(result))
             row.update(
-                run_dir=t.user_attrs.get("run_dir"), trial=t.number, state=_state(t), cell=t.user_attrs.get("cell"),
-                datetime_complete=t.datetime_complete,
+                run_dir=t.user_attrs.get("run_dir"), trial=t.number, state=contract.state_name(t),
+                cell=t.user_attrs.get("cell"), datetime_complete=t.datetime_complete,
             )
             rows.append(row)
             histories[(variant, seed)] = list(result.get("history") or [])
@@ -419,16 +339,8 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
                 devices[str(result["device"])] = devices.get(str(result["device"]), 0) + 1
             if result.get("git") is not None:
                 gits[str(result["git"])] = gits.get(str(result["git"]), 0) + 1
-            status, error = "finished", None
-        else:
-            latest = group[0]
-            status = {"FAIL": "failed", "RUNNING": "running", "WAITING": "waiting", "PRUNED": "pruned"}.get(
-                latest.state.name, "failed"  # COMPLETE without a result counts as failed
-            )
-            error = latest.user_attrs.get("error")
-            if latest.state.name == "COMPLETE" and not error:
-                error = "completed without a result record"
-        failures = sum(t.state.name == "FAIL" for t in group)
+        error = None if status in (contract.FINISHED, contract.WAITING, contract.RUNNING) else (detail or None)
+        failures = sum(contract.state_name(x) == "FAIL" for x in group)
         cell_rows.append(
             {"variant": variant, "seed": seed, "status": status, "attempts": len(group), "failures": failures,
              "error": error}
@@ -525,10 +437,9 @@ def _transfer_frame(trials: list, variant_of) -> pd.DataFrame:
         groups.setdefault(key, []).append(t)
     rows = []
     for group in groups.values():
-        done = [t for t in group if t.state.name == "COMPLETE" and isinstance(t.user_attrs.get("result"), dict)]
-        if not done:
+        t = contract.counted_trial(group)
+        if t is None:
             continue
-        t = max(done, key=_newest_first)
         a, r = t.user_attrs, t.user_attrs["result"]
         rows.append({
             "variant": variant_of(a), "seed": a.get("seed"), "method": a.get("method"),
@@ -573,7 +484,7 @@ def _transfer_cells(trials: list, planned_ids: list, variant_of, match) -> pd.Da
             groups.setdefault(t.user_attrs["cell"], []).append(t)
     rows = []
     for cell in dict.fromkeys([*(c for c in planned_ids if "|to=" in str(c)), *groups]):
-        group = sorted(groups.get(cell, []), key=_newest_first, reverse=True)
+        group = sorted(groups.get(cell, []), key=lambda t: t.number, reverse=True)
         if group:
             a = group[0].user_attrs
             info = {"variant": variant_of(a), "seed": a.get("seed"), "method": a.get("method"),
@@ -583,16 +494,8 @@ def _transfer_cells(trials: list, planned_ids: list, variant_of, match) -> pd.Da
             if info is None:
                 continue
             info["variant"] = match(info["variant"])
-        done = [t for t in group if t.state.name == "COMPLETE" and isinstance(t.user_attrs.get("result"), dict)]
-        if done:
-            status, error = "finished", None
-        elif group:
-            latest = group[0]
-            status = {"FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}.get(latest.state.name, "failed")
-            error = latest.user_attrs.get("error") or (
-                "completed without a result record" if latest.state.name == "COMPLETE" else None)
-        else:
-            status, error = "missing", None
+        status, detail = contract.cell_status(group) if group else (contract.MISSING, "")
+        error = detail if status == contract.FAILED else None
         rows.append({**info, "status": status, "error": error})
     return pd.DataFrame(rows, columns=TRANSFER_CELL_COLUMNS)
 

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from swin_lit import stats
+from swin_lit import study as contract
 from swin_lit.report.columns import COMPARISON_COLUMNS
 from swin_lit.report.data import StudyData, _key
 
 DASH = "—"
 COST_COLUMNS = ("params", "flops", "train_images_per_s", "eval_images_per_s")
-LOWER_IS_BETTER = ("loss", "ece", "error", "err", "nll", "params", "flops", "time")
 MIN_CLASSES_FOR_TOP5 = 10
 
 
@@ -30,11 +30,8 @@ MIN_CLASSES_FOR_TOP5 = 10
 
 
 def higher_is_better(metric: str) -> bool:
-    """Direction of a metric: lower is better for loss/ECE/error/cost, higher for accuracy and throughput."""
-    last = metric.rsplit(".", 1)[-1].lower()
-    if "per_s" in last:
-        return True
-    return not any(word in last for word in LOWER_IS_BETTER)
+    """Direction of a metric (the study contract's rule: loss, ECE and cost are minimised)."""
+    return not contract.lower_is_better(metric)
 
 
 def short_metric(metric: str) -> str:

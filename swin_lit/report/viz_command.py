@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from swin_lit.cli import BadInput
+from swin_lit.errors import BadInput
 
 
 def register(subparsers) -> None:

@@ -44,14 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if read_result(run_dir) is not None:
         print(f"{run_dir}: already finished; nothing to do (result.json)")
         return 0
-    from swin_lit.cli import BadInput
-    from swin_lit.data import DataError
     from swin_lit.train.runs import train
 
-    try:
-        run_dir, record = train(cfg, args.out, progress=False if args.no_progress else None)
-    except DataError as err:
-        raise BadInput(str(err)) from None
+    run_dir, record = train(cfg, args.out, progress=False if args.no_progress else None)  # DataError: exit 2
     summary = {k: record[k] for k in ("val", "test", "params", "flops", "train_images_per_s", "wall_time_s")}
     print(json.dumps(summary, indent=1), file=sys.stderr)
     print(run_dir)

@@ -49,9 +49,11 @@ class SwinClassifier(pl.LightningModule):
             metric.persistent(True)
         self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.history: list[dict] = []  # per-epoch curve, kept in checkpoints
-        self._epoch_start = 0.0
-        self.train_seconds = 0.0  # pure training-loop time over all epochs (for images/s)
+        # Training time (for images/s): the training loop only (not validation), summed over the run's processes
+        # through the checkpoints; a segment runs from an epoch's start (or a resume) to its validation.
+        self.train_seconds = 0.0
         self.train_images = 0
+        self._segment_start: float | None = None
         self.test_seconds, self.test_images = 0.0, 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,6 +118,15 @@ class SwinClassifier(pl.LightningModule):
         self.test_images += batch[0].shape[0]
 
     # -- epoch ends: log through the metric objects, keep the curve ----------------------------------
+    def _open_segment(self) -> None:
+        if self._segment_start is None:
+            self._segment_start = time.perf_counter()
+
+    def _close_segment(self) -> None:
+        if self._segment_start is not None:
+            self.train_seconds += time.perf_counter() - self._segment_start
+            self._segment_start = None
+
     def on_train_start(self):
         if self.logger is not None:
             self.logger.log_hyperparams(flat_hparams(self.cfg.to_dict()), HP_METRICS)
@@ -124,12 +135,18 @@ class SwinClassifier(pl.LightningModule):
         sampler = getattr(self.trainer.train_dataloader, "sampler", None)
         if 0 < done < self.trainer.num_training_batches and hasattr(sampler, "skip_batches"):
             sampler.skip_batches(done, self.trainer.train_dataloader.batch_size)
+        if 0 < done < self.trainer.num_training_batches:
+            self._open_segment()  # Lightning calls no on_train_epoch_start for the epoch it resumes into
 
     def on_train_epoch_start(self):
-        self._epoch_start = time.perf_counter()
+        self._open_segment()
+
+    def on_validation_start(self):
+        if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
+            self._close_segment()  # validation is not training time
 
     def on_train_epoch_end(self):
-        self.train_seconds += time.perf_counter() - self._epoch_start
+        self._close_segment()
         loss = self.train_loss.compute()
         self.train_loss.reset()
         if not torch.isfinite(loss):
@@ -143,12 +160,13 @@ class SwinClassifier(pl.LightningModule):
             self.val_loss.reset()
             return
         if self.trainer.state.fn == "fit":  # the learning curve (a later validate() is not an epoch)
-            top1 = self.val_metrics["top1"].compute().item()
+            val = {name: metric.compute().item() for name, metric in self.val_metrics.items(keep_base=True)}
             train_loss = self.train_loss.compute().item() if self.train_loss.update_called else float("nan")
             self.history = [h for h in self.history if h["epoch"] != self.current_epoch]
             self.history.append({"epoch": self.current_epoch, "train_loss": train_loss,
-                                 "val_loss": self.val_loss.compute().item(), "val_top1": 100.0 * top1})
-            self.log("hp/val_top1", top1)
+                                 "val_loss": self.val_loss.compute().item(), "val_top1": 100.0 * val["top1"],
+                                 "val_top5": 100.0 * val["top5"], "val_ece": val["ece"]})
+            self.log("hp/val_top1", val["top1"])
         self.log_dict(self.val_metrics)
         self.log("val/loss", self.val_loss)
 
@@ -164,19 +182,35 @@ class SwinClassifier(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint):
         # the RNG states too, so that a run resumed mid-epoch continues exactly as if never stopped
-        checkpoint["swin_lit"] = {"history": self.history, "train_seconds": self.train_seconds,
+        open_segment = time.perf_counter() - self._segment_start if self._segment_start is not None else 0.0
+        checkpoint["swin_lit"] = {"history": self.history, "train_seconds": self.train_seconds + open_segment,
                                   "train_images": self.train_images, "aug_gen": self.aug_gen.get_state(),
                                   "torch_rng": torch.get_rng_state()}
 
     def on_load_checkpoint(self, checkpoint):
         state = checkpoint.get("swin_lit", {})
         self.history = state.get("history", [])
-        self.train_seconds = state.get("train_seconds", 0.0)
+        self.train_seconds = state.get("train_seconds", 0.0)  # up to the checkpoint, as are train_images
         self.train_images = state.get("train_images", 0)
+        self._segment_start = None
         if "aug_gen" in state:
             self.aug_gen.set_state(state["aug_gen"])
         if "torch_rng" in state and self.trainer.state.fn == "fit":
             torch.set_rng_state(state["torch_rng"])
+
+
+class HistoryFile(pl.Callback):
+    """Writes the learning curve so far (``SwinClassifier.history``) to a JSON file after each validation of
+    a fit, atomically, on rank 0: a process watching the run (the ablation worker) reads it."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.state.fn == "fit" and not trainer.sanity_checking and trainer.is_global_zero:
+            from swin_lit.record import write_json_atomic
+
+            write_json_atomic(self.path, {"history": pl_module.history})
 
 
 class MidEpochCheckpoint(ModelCheckpoint):

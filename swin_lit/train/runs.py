@@ -5,6 +5,8 @@ Run folder ``<out>/<name>-<config hash>/``:
     checkpoints/last.ckpt  written every ``trainer.checkpoint_every_n_steps`` steps and at epoch ends
     checkpoints/best.ckpt  best validation top-1
     tensorboard/           event files (scalars, hparams linked to the final metrics)
+    history.json           the learning curve so far, rewritten atomically after each validation (the
+                           ablation worker reports it to Optuna as the trial's intermediate values)
     result.json            written atomically, last: its presence means the run finished
 
 Running the same config again resumes from ``last.ckpt``; after a finished run it does nothing.
@@ -23,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from swin_lit.config import RunConfig, config_from_dict
-from swin_lit.record import RESULT_FILE, read_result, write_json_atomic
+from swin_lit.record import HISTORY_FILE, RESULT_FILE, read_result, write_json_atomic
 
 DEFAULT_OUT = Path("runs")
 CONFIG_FILE = "config.yaml"
@@ -108,7 +110,7 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from swin_lit.models.flops import count_flops
-    from swin_lit.train.module import MidEpochCheckpoint, SwinClassifier
+    from swin_lit.train.module import HistoryFile, MidEpochCheckpoint, SwinClassifier
 
     _quiet_lightning()
     dm = build_datamodule(cfg)  # bad data fails here, before the run folder exists
@@ -152,7 +154,7 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
         limit_train_batches=t.limit_train_batches if t.limit_train_batches <= 1 else int(t.limit_train_batches),
         limit_val_batches=t.limit_val_batches if t.limit_val_batches <= 1 else int(t.limit_val_batches),
         logger=TensorBoardLogger(save_dir=run_dir, name="tensorboard", version="", default_hp_metric=False),
-        callbacks=[best_ckpt, *last_ckpts, *(callbacks or [])],
+        callbacks=[best_ckpt, *last_ckpts, HistoryFile(run_dir / HISTORY_FILE), *(callbacks or [])],
         log_every_n_steps=t.log_every_n_steps,
         enable_progress_bar=show,
         enable_model_summary=False,
@@ -209,7 +211,7 @@ def _device_name(accelerator: str) -> str:
 def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
-        from swin_lit.cli import BadInput
+        from swin_lit.errors import BadInput
 
         raise BadInput(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
     return config_from_dict(yaml.safe_load(path.read_text()))
@@ -219,7 +221,7 @@ def load_trained_model(run_dir: str | os.PathLike, which: str = "best"):
     """The trained ``SwinTransformer`` of a run folder (``which``: "best" or "last"), in eval mode."""
     import torch
 
-    from swin_lit.cli import BadInput
+    from swin_lit.errors import BadInput
     from swin_lit.models import SwinTransformer
 
     cfg = load_run_config(run_dir)

@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swin_lit.cli import BadInput
+    from swin_lit.errors import BadInput
     from swin_lit.record import write_json_atomic
     from swin_lit.train.runs import load_run_config
     from swin_lit.train.transfer import parse_target, plan, transfer_cell

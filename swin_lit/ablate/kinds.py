@@ -1,0 +1,141 @@
+"""Cell kinds: what a worker runs for a cell, and how it reads the result. Everything else (claiming,
+liveness, the child's exit code / signal / out-of-memory kill, NaN checks, recording, re-queueing) is the
+worker's one path (``swin_lit.ablate.worker``), the same for every kind.
+
+A kind is a small class registered in ``KINDS`` under the ``kind`` user attr of its trials:
+
+- ``prepare(ctx, trial) -> Job``: in the worker, before the fork; cheap; an exception fails the cell.
+- ``run(job) -> dict | None``: in the forked child; whatever it returns comes back to ``result``.
+- ``progress(job) -> {step: value}``: in the worker while the child runs: values reported to Optuna as the
+  trial's intermediate values (the learning curve), read from the run folder.
+- ``result(job, returned) -> (objective value, record)``: in the worker after the child exited cleanly;
+  raises ``CellFailed`` with a one-line reason for a result that must not count (NaN).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swin_lit import study as contract
+from swin_lit.errors import SwinLitError
+
+
+class CellFailed(SwinLitError):
+    """The cell ran but its result must not count (the message is the trial's ``error``)."""
+
+
+@dataclass
+class Job:
+    """One claimed cell, prepared for its child."""
+
+    cell: str
+    lock: str  # the run folder (or cell) that one child at a time may work on
+    run_dir: Path | None = None  # where the child's progress and result land
+    inputs: dict = field(default_factory=dict)  # kind-specific
+
+
+@dataclass
+class Context:
+    """What a kind needs from its worker."""
+
+    out: Path  # the study folder
+    runs: Path  # its run folders
+    spec: dict  # the study's plain spec
+
+
+def is_finite(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+class TrainKind:
+    """Train one variant x seed (search mode: with the trial's sampled values) into its run folder."""
+
+    name = contract.TRAIN
+
+    def prepare(self, ctx: Context, trial) -> Job:
+        from swin_lit.ablate.spec import apply_search_values
+        from swin_lit.config import config_from_dict
+        from swin_lit.train.runs import run_dir_for
+
+        attrs = trial.user_attrs
+        search = ctx.spec.get("search") if ctx.spec.get("mode") == "search" else None
+        if search:
+            values = {key: trial.params[key] for key in search.get("params") or {}}
+            cfg = apply_search_values(attrs["config"], values)
+        else:
+            cfg = config_from_dict(attrs["config"])
+        run_dir = run_dir_for(cfg, ctx.runs)
+        key = contract.intermediate_metric(ctx.spec.get("objective", "test.top1"))
+        if search:
+            key = "val." + str(search.get("monitor", "val/top1")).split("/")[-1]
+        return Job(attrs["cell"], run_dir.name, run_dir, {"config": cfg, "history_key": key.replace(".", "_")})
+
+    def run(self, job: Job) -> None:
+        from swin_lit.train.runs import train
+
+        marker = os.environ.get("SWIN_LIT_ABLATE_MARKER")  # tests: count training starts
+        if marker:
+            with open(marker, "a") as f:
+                f.write(f"{os.getpid()} {job.run_dir.name}\n")
+        train(job.inputs["config"], job.run_dir.parent, progress=False)
+
+    def progress(self, job: Job) -> dict[int, float]:
+        from swin_lit.record import HISTORY_FILE, read_json
+
+        history = (read_json(job.run_dir / HISTORY_FILE) or {}).get("history") or []
+        key = job.inputs["history_key"]
+        return {int(h["epoch"]): float(h[key]) for h in history if is_finite(h.get(key))}
+
+    def result(self, job: Job, returned: Any, objective: str) -> tuple[float, dict]:
+        from swin_lit.record import read_result
+
+        record = read_result(job.run_dir)
+        if record is None:
+            raise CellFailed("training finished without a result record")
+        for split in ("val", "test"):
+            loss = contract.metric_value(record, f"{split}.loss")
+            if loss is None or not math.isfinite(loss):
+                raise CellFailed(f"NaN: {split} loss is {loss}")
+        value = contract.metric_value(record, objective)
+        if value is None or not math.isfinite(value):
+            raise CellFailed(f"NaN: objective {objective} is {value}")
+        return value, record
+
+
+class TransferKind:
+    """Move a trained cell's model to a larger image and window, evaluate it (and fine-tune it)."""
+
+    name = contract.TRANSFER
+
+    def prepare(self, ctx: Context, trial) -> Job:
+        from swin_lit.config import config_from_dict
+        from swin_lit.train.runs import run_dir_for
+
+        attrs = trial.user_attrs
+        run_dir = run_dir_for(config_from_dict(attrs["config"]), ctx.runs)  # the trained cell's run folder
+        lock = f"{run_dir.name}-to{attrs['img_size']}x{attrs['window_size']}-{attrs['method']}"
+        return Job(attrs["cell"], lock, run_dir, {k: attrs.get(k) for k in ("img_size", "window_size", "method",
+                                                                             "finetune_epochs", "finetune_lr")})
+
+    def run(self, job: Job) -> dict:
+        from swin_lit.train.transfer import transfer_cell
+
+        a = job.inputs
+        return transfer_cell(job.run_dir, a["img_size"], a["window_size"], a["method"], a.get("finetune_epochs") or 0,
+                             a.get("finetune_lr") or 2e-4, out=job.run_dir.parent)
+
+    def progress(self, job: Job) -> dict[int, float]:
+        return {}
+
+    def result(self, job: Job, returned: Any, objective: str) -> tuple[float, dict]:
+        if not isinstance(returned, dict) or not is_finite(returned.get("top1")):
+            top1 = returned.get("top1") if isinstance(returned, dict) else None
+            raise CellFailed(f"NaN: top1 is {top1}")
+        return float(returned["top1"]), returned
+
+
+KINDS = {kind.name: kind for kind in (TrainKind(), TransferKind())}
