@@ -279,7 +279,7 @@ def grid(tmp_path_factory):
     """A finished 2 x 2 grid (shift x position, one seed, two epochs), run by two drivers at once."""
     tmp_path = tmp_path_factory.mktemp("grid")
     spec = write_spec(tmp_path, "two", factors={"model.shift": ["cyclic", "none"],
-                                                "model.position": ["table", "none"]},
+                                                "model.relative": ["table", "none"]},
                       budget={**BUDGET, "trainer.max_epochs": 2})
     out, marker = tmp_path / "two", tmp_path / "marker"
     procs = [subprocess.Popen(ablate_cmd(spec, out, "--workers", "1"), env=run_env(marker), cwd=tmp_path,
@@ -314,10 +314,10 @@ def test_optunas_own_tools_read_the_switches(grid):
     spec, out, _ = grid
     study = optuna.load_study(study_name="two", storage=contract.open_storage(out).storage)
     df = study.trials_dataframe()
-    assert {"params_model.shift", "params_model.position", "params_seed", "user_attrs_result",
+    assert {"params_model.shift", "params_model.relative", "params_seed", "user_attrs_result",
             "user_attrs_run_dir", "user_attrs_cell"} <= set(df.columns)
     importances = optuna.importance.get_param_importances(study)
-    assert {"model.shift", "model.position"} <= set(importances)
+    assert {"model.shift", "model.relative"} <= set(importances)
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
         curve = [h["val_top1"] for h in t.user_attrs["result"]["history"]]
         assert [t.intermediate_values[e] for e in sorted(t.intermediate_values)] == curve and len(curve) == 2
@@ -356,13 +356,13 @@ def test_optuna_dashboard_serves_the_study(grid):
     assert len(done) == 4
     for t in done:
         params = {p["name"]: p["param_external_value"] for p in t["params"]}
-        assert set(params) == {"model.shift", "model.position", "seed"}
+        assert set(params) == {"model.shift", "model.relative", "seed"}
         attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
-        variant = f"model.shift={params['model.shift']},model.position={params['model.position']}"
+        variant = f"model.shift={params['model.shift']},model.relative={params['model.relative']}"
         assert attrs["cell"] == f"{variant}|seed={params['seed']}"
         assert json.loads(attrs["result"])["test"]["top1"] == t["values"][0]
         assert len(t["values"]) == 1 and [v["step"] for v in t["intermediate_values"]] == [0, 1]
-    assert {p["name"] for p in detail["intersection_search_space"]} >= {"model.shift", "model.position"}
+    assert {p["name"] for p in detail["intersection_search_space"]} >= {"model.shift", "model.relative"}
 
 
 @pytest.mark.slow
