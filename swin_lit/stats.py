@@ -477,8 +477,9 @@ def seed_decision(rule: SeedRule, baseline: str, variants: Sequence[str], finish
                                 f"{'s' if len(wide) > 1 else ''} vs the baseline on {metric} still above "
                                 f"{_fmt(rule.precision)}{tail}", widths, evaluated_at)
         new = min(n + rule.step, rule.max)
+        added = f"seed {n}" if new == n + 1 else f"seeds {n}–{new - 1}"
         note = (f"at {n} seeds {len(wide)} half-width{'s' if len(wide) > 1 else ''} above {_fmt(rule.precision)}"
-                f"{tail}: seeds {n}–{new - 1} added for every variant; ")
+                f"{tail}: {added} added for every variant; ")
         n = new
 
 

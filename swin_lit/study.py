@@ -10,8 +10,10 @@ neither torch nor the CLI nor the driver's worker machinery. It holds:
   search index) or ``transfer`` (a trained cell moved to a larger image and window with one method).
   A cell's **params** are the study's switches, one Optuna param each, plus ``seed``
   (``param_distributions``); a cell's id is derived from its params (``cell_id``) and also kept as the
-  ``cell`` user attr. Factor values that Optuna cannot store as a choice (lists such as depths) are
-  stored as their JSON text (``encode``).
+  ``cell`` user attr. Seeds are listed in the spec, or adaptive (``seeds: {start, max, step, precision}``):
+  then which seeds every variant gets is ``seed_decision`` on the stored trials, and the ``seed`` param's
+  range is 0 .. max-1 from the first trial on. Factor values that Optuna cannot store as a choice (lists
+  such as depths) are stored as their JSON text (``encode``).
 - **States**: ``cell_status`` turns a cell's trials into one of ``STATUSES``; ``DONE`` says which need no
   more work. Several trials of one cell are normal (a retry after a failure, a re-queue after a dead worker,
   a duplicate from racing planners given up as PRUNED with ``error: duplicate``); the newest COMPLETE trial
@@ -38,7 +40,8 @@ Trial user attrs a reader can rely on (written by the driver)::
 
 Each epoch's validation value of the objective (``intermediate_metric``) is the trial's intermediate value
 (step = epoch), so optuna-dashboard draws the learning curves. Study user attrs: ``spec`` (the ablation spec
-as a plain dict) and ``cells`` (the planned cell ids, in plan order).
+as a plain dict) and ``cells`` (the planned cell ids, in plan order; adaptive seeds: the cells of the first
+``start`` seeds, the cells of later seeds are planned when ``seed_decision`` asks for them).
 
 Liveness is not part of the permanent record: RDB storages use Optuna's heartbeat table; the journal file
 has a lease file per running trial in ``<journal>.leases/`` (see ``swin_lit.ablate.store``).
@@ -48,6 +51,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,7 +127,24 @@ def decode(spec: dict, key: str, stored: Any) -> Any:
     return stored
 
 
+def seed_rule(spec: dict):
+    """The adaptive-seed rule (``swin_lit.stats.SeedRule``) of a plain spec whose ``seeds`` is
+    ``{start, max, step, precision}``, else None (listed seeds)."""
+    seeds = spec.get("seeds")
+    if not isinstance(seeds, dict):
+        return None
+    from swin_lit.stats import SeedRule
+    from swin_lit.typed import from_dict
+
+    return from_dict(SeedRule, seeds, prefix="seeds")
+
+
 def _seed_range(spec: dict) -> tuple[int, int]:
+    """The ``seed`` param's range: the listed seeds, or 0 .. max-1 for adaptive seeds (the whole range the rule
+    may reach, so trials from before and after the seeds grew hold one distribution)."""
+    rule = seed_rule(spec)
+    if rule is not None:
+        return 0, rule.max - 1
     seeds = [int(s) for s in spec.get("seeds") or [0]]
     return min(seeds), max(seeds)
 
@@ -190,6 +211,26 @@ def cell_params(spec: dict, overrides: dict, variant: str, seed: int, search_ind
     return params
 
 
+def find_variant(names: list[str], name: str, factorial: bool) -> str | None:
+    """The variant of ``names`` called ``name``; factorial names match in any order of their ``key=value``
+    parts."""
+    if name in names:
+        return name
+    if factorial:
+        parts = sorted(p.strip() for p in str(name).split(","))
+        for n in names:
+            if sorted(n.split(",")) == parts:
+                return n
+    return None
+
+
+def baseline_variant(spec: dict) -> str | None:
+    """The spec's baseline among its planned variants, else the first variant."""
+    names = [n for n, _ in planned_variants(spec)]
+    found = find_variant(names, spec["baseline"], bool(spec.get("factors"))) if spec.get("baseline") else None
+    return found or (names[0] if names else None)
+
+
 def variant_of_params(spec: dict, params: dict) -> str:
     if spec.get("factors"):
         return factorial_name({key: decode(spec, key, params[key]) for key in spec["factors"]})
@@ -215,6 +256,7 @@ DUPLICATE = "duplicate"  # ``error`` of a trial given up because another trial o
 DIED = "worker died"
 INTERRUPTED = "interrupted"
 AUTO_RETRY = (DIED, INTERRUPTED)  # failures that are the machine's fault, not the cell's: re-queued by themselves
+MAX_DEATHS = 3  # a cell whose worker died this often is left FAILED (a retry needs --retry-failed)
 
 
 def state_name(trial) -> str:
@@ -295,6 +337,67 @@ def cell_status(trials: list, stale: Callable[[Any], bool] | None = None) -> tup
             return FAILED, "completed without a result record"
         return FAILED, str(error_of(t) or "unknown error")
     return MISSING, ""
+
+
+def deaths(trials: list) -> int:
+    """How often a cell's worker died (its FAIL trials whose error is ``DIED``)."""
+    return sum(1 for t in trials if state_name(t) == "FAIL" and error_of(t) == DIED)
+
+
+def retried_by_itself(trials: list) -> bool:
+    """Whether a failed cell is re-queued without ``--retry-failed``: its newest FAIL trial is the machine's
+    fault (``AUTO_RETRY``) and its worker died fewer than ``MAX_DEATHS`` times."""
+    failed = [t for t in trials if state_name(t) == "FAIL"]
+    return bool(failed) and error_of(failed[-1]) in AUTO_RETRY and deaths(trials) < MAX_DEATHS
+
+
+# -- adaptive seeds ----------------------------------------------------------------------------------------
+
+
+def seed_outcomes(trials, objective: str, variant_of: Callable[[dict], str | None] | None = None,
+                  settle_failures: bool = True) -> tuple[dict[str, dict[int, float]], list[tuple[str, int]]]:
+    """What the adaptive-seed rule reads from a study's trials: ({variant: {seed: objective value}} of the
+    finished train cells (their counted trial's result), [(variant, seed) of the train cells settled without a
+    value]). Settled without a value: pruned, or failed for good (not ``retried_by_itself``; with
+    ``settle_failures`` False, as under ``--retry-failed``, no failure is). Every other cell (waiting, running,
+    missing, or failed and about to be re-queued) is unsettled. ``variant_of(user_attrs)`` names a trial's
+    variant (default: its ``variant`` attr)."""
+    variant_of = variant_of or (lambda attrs: attrs.get("variant"))
+    groups: dict[tuple[str, int], list] = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        variant, seed = variant_of(t.user_attrs), t.user_attrs.get("seed")
+        if kind_of(t) == TRAIN and cell_of(t) is not None and variant is not None and seed is not None:
+            groups.setdefault((variant, int(seed)), []).append(t)
+    finished: dict[str, dict[int, float]] = {}
+    failed = []
+    for (variant, seed), group in groups.items():
+        status, _ = cell_status(group)
+        if status == FINISHED:
+            value = metric_value(counted_trial(group).user_attrs["result"], objective)
+            if value is not None and math.isfinite(value):
+                finished.setdefault(variant, {})[seed] = value
+            else:  # a record without the objective: there is nothing to wait for
+                failed.append((variant, seed))
+        elif status == PRUNED or (status == FAILED and settle_failures and not retried_by_itself(group)):
+            failed.append((variant, seed))
+    return finished, failed
+
+
+def seed_decision(spec: dict, trials, baseline: str | None = None,
+                  variant_of: Callable[[dict], str | None] | None = None, settle_failures: bool = True):
+    """The adaptive-seed rule's decision (``swin_lit.stats.seed_decision``) on a study's stored trials, or None
+    for listed seeds: which seeds every variant must have now, and whether the study stopped. The driver, its
+    workers and the report all decide through this function, so each reaches the same answer from the same
+    stored values. ``baseline`` defaults to ``baseline_variant(spec)``."""
+    rule = seed_rule(spec)
+    if rule is None:
+        return None
+    from swin_lit.stats import seed_decision as decide
+
+    objective = str(spec.get("objective") or "test.top1")
+    finished, failed = seed_outcomes(trials, objective, variant_of, settle_failures)
+    variants = [n for n, _ in planned_variants(spec)]
+    return decide(rule, baseline or baseline_variant(spec), variants, finished, failed, metric=objective)
 
 
 # -- metric directions -------------------------------------------------------------------------------------

@@ -83,15 +83,21 @@ def test_bad_fields_name_the_key(tmp_path, fields, message):
     assert message in str(err.value)
 
 
-def test_adaptive_seeds_are_refused_by_the_driver_for_now(tmp_path, capsys):
-    """The decision exists (swin_lit.stats.seed_decision) but the driver does not call it yet: it refuses the
-    spec before doing anything, with one line, instead of running a fixed number of seeds silently."""
-    path = spec_file(tmp_path, seeds={"start": 3, "max": 10, "step": 2, "precision": 1.0})
-    with pytest.raises(ConfigError, match="adaptive seeds .* are not run by swin-lit ablate yet"):
-        load_plan(path)
-    assert main(["ablate", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
-    err = capsys.readouterr().err
-    assert "seeds: adaptive seeds" in err and len(err.strip().splitlines()) == 1
+def test_adaptive_seeds_plan_every_seed_up_to_max(tmp_path, capsys):
+    """An adaptive spec plans (and validates) the cells of every seed the rule may reach; the study's ``cells``
+    attr holds those of the first ``start`` seeds; a dry run of a study not created yet shows the rule waiting
+    for them and what a run would queue, and creates nothing."""
+    path = spec_file(tmp_path, seeds={"start": 3, "max": 5, "step": 2, "precision": 1.0})
+    plan = load_plan(path)
+    assert [c.id for c in plan.cells] == [f"{v}|seed={s}" for v in ("a", "b") for s in range(5)]
+    assert plan.cell_ids == [f"{v}|seed={s}" for v in ("a", "b") for s in range(3)]
+    assert [c.id for c in plan.cells_of([3, 4])] == ["a|seed=3", "a|seed=4", "b|seed=3", "b|seed=4"]
+    assert main(["ablate", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "6 cells: 2 variants x seeds 0–2 now" in text and text.count("missing ") == 6
+    assert "adaptive seeds: start 3, step 2, max 5, precision 1 (95% half-width of each variant - 'a'" in text
+    assert "decision: waiting for 6 cells of seeds 0–2" in text
+    assert "would queue now: 6 cell(s): a|seed=0, a|seed=1, a|seed=2, b|seed=0, b|seed=1, b|seed=2" in text
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match="seeds: adaptive seeds .* are for mode: grid"):
         read_spec(spec_file(tmp_path, seeds={"start": 3, "precision": 1.0}, mode="search",

@@ -2,7 +2,8 @@
 
 The spec is validated and every cell's config resolved before anything runs. The cells are planned into
 the study (one WAITING trial per cell that has none; each trial's params are the study's switches plus
-``seed``), then workers claim and run them: ``--workers`` processes on this machine (each imports torch
+``seed``; adaptive seeds: the cells of the seeds the rule asks for, re-evaluated as results come in, see
+``swin_lit.ablate.store``), then workers claim and run them: ``--workers`` processes on this machine (each imports torch
 once and forks a child per cell), or with ``--launcher slurm`` a SLURM job array of ``--jobs`` workers
 submitted through submitit, each running the same worker loop against the shared ``--storage``. Running
 the same command again resumes: done cells are kept, cells whose worker died are re-queued and resume from
@@ -14,6 +15,7 @@ Open the study in Optuna's own tools: ``optuna-dashboard OUT/study.log`` (or the
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from swin_lit.errors import BadInput
 EXAMPLES = """examples:
   swin-lit ablate ablations/quick.yaml                        # run the grid; results/quick/ holds the study
   swin-lit ablate ablations/quick.yaml --dry-run              # list cells, run folders and states
+                                                              # (adaptive seeds: widths, what would be queued)
   swin-lit ablate ablations/quick.yaml --retry-failed         # run failed cells again
   swin-lit ablate ablations/factorial.yaml --storage postgresql+psycopg2://user@db/ablate   # many machines
   swin-lit ablate ablations/factorial.yaml --storage postgresql+psycopg2://user@db/ablate \\
@@ -72,7 +75,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                    help="--launcher slurm: job options, repeatable: " + ", ".join(SLURM_KEYS)
                         + " (time in minutes, mem in GB, cpus also sets each cell's torch threads)")
-    p.add_argument("--dry-run", action="store_true", help="list every cell with its state; change nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list every cell with its state (adaptive seeds: the current 95%% half-widths against the "
+                        "precision and what would be queued now); change nothing")
     p.add_argument("--retry-failed", action="store_true", help="queue the failed cells again")
     p.add_argument("--grace", type=float, default=None,
                    help="seconds without heartbeat after which a running cell's worker is presumed dead (default 60)")
@@ -132,15 +137,19 @@ def run(args: argparse.Namespace) -> int:
         ignore.write_text(GITIGNORE)
     ref = store.create_study(opened, plan.spec.name, plan.spec.direction(), plan.spec.to_plain(), plan.cell_ids,
                              grace)
-    queued = store.plan_cells(ref, plan.cells, retry_failed=args.retry_failed)
-    counts = store.progress_counts(ref, plan.cells)
+    queued, decision = store.plan_study(ref, plan.cells_of, retry_failed=args.retry_failed)
+    cells = store.active_cells(ref, plan.cells_of)[0]
+    counts = store.progress_counts(ref, cells)
     pending = counts[contract.WAITING] + counts[contract.RUNNING]
-    print(f"study {plan.spec.name!r}: {len(plan.cells)} cells; {counts['done']} done, {counts[contract.FAILED]} "
-          f"failed, {pending} to run ({queued} newly queued); storage {target}", file=sys.stderr)
+    print(f"study {plan.spec.name!r}: {len(cells)} cells{seed_note(plan, decision)}; {counts['done']} done, "
+          f"{counts[contract.FAILED]} failed, {pending} to run ({queued} newly queued); storage {target}",
+          file=sys.stderr)
     worker_args = ["--storage", target, "--study", plan.spec.name, "--out", str(out), "--heartbeat", str(heartbeat),
                    "--grace", str(grace)]
+    rule = plan.spec.rule
+    steps = 0 if rule is None else -(-(rule.max - rule.start) // rule.step)  # the rule's growth steps at most
     rounds = 0
-    while pending and rounds < 4:
+    while pending and rounds < 4 + steps:
         rounds += 1
         if args.launcher == "slurm":
             launcher.run(ref, plan, worker_args, progress=not args.no_progress)
@@ -150,34 +159,61 @@ def run(args: argparse.Namespace) -> int:
             run_workers(ref, plan, out, worker_args, max(1, min(n, pending)), threads,
                         progress=not args.no_progress)
         # cells whose planning was lost with a worker (killed between finishing a cell and queueing the
-        # cells that waited for it) are queued now; anything queued means another round of workers
-        pending = store.plan_cells(ref, plan.cells)
+        # cells that waited for it, or the seeds the rule asked for) are queued now; anything queued means
+        # another round of workers
+        pending = store.plan_study(ref, plan.cells_of)[0]
     return summary(ref, plan, target if args.storage else out, out, not args.no_report)
+
+
+def seed_note(plan, decision) -> str:
+    """`` (seeds 0–2 of at most 10, adaptive)`` for adaptive seeds, else nothing."""
+    if decision is None:
+        return ""
+    return f" (seeds {seed_span(decision.seeds)} of at most {plan.spec.rule.max}, adaptive)"
+
+
+def seed_span(seeds) -> str:
+    seeds = list(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ", ".join(map(str, seeds)) or "none"
 
 
 def summary(ref, plan, source, out: Path, build: bool) -> int:
     from swin_lit.ablate import store
 
-    counts = store.progress_counts(ref, plan.cells)
-    states = store.cell_statuses(ref, plan.cells)
-    failed = [(c.id, detail) for c in plan.cells for status, detail in [states[c.id]] if status == contract.FAILED]
-    blocked = [(c.id, f"not run: the cell it needs ({c.after}) {states[c.after][0]}") for c in plan.cells
+    cells, decision = store.active_cells(ref, plan.cells_of)
+    counts = store.progress_counts(ref, cells)
+    states = store.cell_statuses(ref, cells)
+    failed = [(c.id, detail) for c in cells for status, detail in [states[c.id]] if status == contract.FAILED]
+    blocked = [(c.id, f"not run: the cell it needs ({c.after}) {states[c.after][0]}") for c in cells
                if states[c.id][0] == contract.MISSING and c.after is not None and c.after in states]
     elsewhere = counts[contract.RUNNING] + counts[contract.WAITING]
-    print(f"study {plan.spec.name!r}: {counts['done']} of {len(plan.cells)} cells done, {len(failed)} failed"
+    print(f"study {plan.spec.name!r}: {counts['done']} of {len(cells)} cells done, {len(failed)} failed"
           + (f", {len(blocked)} not run" if blocked else "")
           + (f", {elsewhere} still running elsewhere" if elsewhere else ""), file=sys.stderr)
     for cell, detail in failed + blocked:
         print(f"  failed: {cell}: {detail}", file=sys.stderr)
     if failed:
         print("  (fix the cause, then run again with --retry-failed)", file=sys.stderr)
+    if decision is not None:
+        print(f"seeds: {stop_line(decision, elsewhere)}", file=sys.stderr)
     if build and counts["done"]:
         report(source, plan.spec.name, out)
     return 1 if failed or blocked else 0
 
 
+def stop_line(decision, elsewhere: int) -> str:
+    """Why an adaptive study stopped, or that it waits (for cells running elsewhere)."""
+    if decision.stopped:
+        return f"the study stopped: {decision.reason}"
+    where = "cells running elsewhere" if elsewhere else "cells still to run"
+    return (f"the study is waiting ({where}): {decision.reason}; run the same command again to go on once they "
+            f"are done")
+
+
 def follow(ref, plan, alive, progress: bool) -> None:
-    """Show the study's progress until ``alive()`` is False."""
+    """Show the study's progress until ``alive()`` is False (adaptive seeds: the total grows with the seeds)."""
     from swin_lit.ablate import store
 
     bar = None
@@ -185,13 +221,16 @@ def follow(ref, plan, alive, progress: bool) -> None:
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(plan.cells), desc=plan.spec.name, unit="cell", file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(total=len(store.active_cells(ref, plan.cells_of)[0]), desc=plan.spec.name, unit="cell",
+                       file=sys.stderr, dynamic_ncols=True)
         finished = -1
         while True:
             running = alive()
-            counts = store.progress_counts(ref, plan.cells)
+            cells = store.active_cells(ref, plan.cells_of)[0]
+            counts = store.progress_counts(ref, cells)
             now = counts["done"] + counts[contract.FAILED]
-            if bar is not None and now != finished:
+            if bar is not None and (now != finished or bar.total != len(cells)):
+                bar.total = len(cells)
                 bar.n = now
                 bar.set_postfix(running=counts[contract.RUNNING], failed=counts[contract.FAILED], refresh=False)
                 bar.refresh()
@@ -301,13 +340,18 @@ def dry_run(plan, out: Path, target: str) -> int:
         opened = None
     ref = store.find_study(opened, plan.spec.name)
     by_cell = ref.by_cell() if ref is not None else {}
-    states = store.cell_statuses(ref, plan.cells)
     spec = plan.spec
-    print(f"study {spec.name!r} ({spec.mode}, {len(plan.cells)} cells: {len(spec.variant_list())} variants x "
-          f"{len(spec.seeds)} seeds) in {target}" + ("" if ref is not None else " (not created yet)"))
+    decision = None
+    if spec.rule is not None:  # the decision on what is stored (nothing stored yet: the first seeds)
+        decision = contract.seed_decision(spec.to_plain(), ref.trials() if ref is not None else [])
+    cells = plan.cells_of(decision.seeds) if decision is not None else plan.cells
+    states = store.cell_statuses(ref, cells)
+    seeds = f"{len(spec.seeds)} seeds" if decision is None else f"seeds {seed_span(decision.seeds)} now"
+    print(f"study {spec.name!r} ({spec.mode}, {len(cells)} cells: {len(spec.variant_list())} variants x "
+          f"{seeds}) in {target}" + ("" if ref is not None else " (not created yet)"))
     print(f"base {plan.base_path}; budget: " + (", ".join(f"{k}={v}" for k, v in spec.budget.items()) or "none"))
     rows = []
-    for cell in plan.cells:
+    for cell in cells:
         status, detail = states[cell.id]
         trials = by_cell.get(cell.id, [])
         run_dir = next((t.user_attrs["run_dir"] for t in reversed(trials) if t.user_attrs.get("run_dir")),
@@ -324,7 +368,47 @@ def dry_run(plan, out: Path, target: str) -> int:
     for status, _ in states.values():
         totals[status] = totals.get(status, 0) + 1
     print("total: " + ", ".join(f"{v} {k}" for k, v in totals.items()))
+    if decision is not None:
+        print_seed_decision(plan, decision, ref.trials() if ref is not None else [],
+                            store.cells_to_queue(by_cell, cells))
     return 0
+
+
+def print_seed_decision(plan, decision, trials: list, todo: list) -> None:
+    """The adaptive-seed rule in a dry run: each variant's 95% half-width vs the baseline against the precision,
+    the seeds it has and will get, and what a run would queue now."""
+    spec, rule = plan.spec, plan.spec.rule
+    plain = spec.to_plain()
+    baseline = contract.baseline_variant(plain)
+    finished, failed = contract.seed_outcomes(trials, spec.objective)
+    print(f"\nadaptive seeds: start {rule.start}, step {rule.step}, max {rule.max}, precision {rule.precision:g} "
+          f"(95% half-width of each variant - {baseline!r} on {spec.objective})")
+    at = decision.evaluated_at
+    header = ("VARIANT", f"HALF-WIDTH AT {at} SEEDS" if at else "HALF-WIDTH", "FINISHED SEEDS", "SEEDS NOW")
+    rows = []
+    for variant in spec.variant_names():
+        if variant == baseline:
+            width = "(baseline)"
+        elif variant not in decision.widths:
+            width = f"- (seeds 0–{rule.start - 1} not all settled)"
+        elif math.isfinite(decision.widths[variant]):
+            w = decision.widths[variant]
+            width = f"{w:.3g} {'<=' if w <= rule.precision else '>'} {rule.precision:g}"
+        else:
+            width = f"inf > {rule.precision:g} (fewer than 2 pairs)"
+        done = seed_span(sorted(finished.get(variant, {})))
+        lost = sorted(s for v, s in failed if v == variant)
+        rows.append((variant, width, done + (f" (failed: {seed_span(lost)})" if lost else ""),
+                     seed_span(decision.seeds)))
+    widths = [max(len(r[i]) for r in [*rows, header]) for i in range(3)]
+    for r in [header, *rows]:
+        print("  ".join(x.ljust(w) for x, w in zip(r[:3], widths)) + "  " + r[3])
+    print(f"decision: {decision.reason}")
+    if todo:
+        print(f"would queue now: {len(todo)} cell(s): " + ", ".join(cell.id for cell, _ in todo))
+    else:
+        print("would queue now: nothing" + (" (the study stopped)" if decision.stopped else
+                                            " (the cells of these seeds are queued or running)"))
 
 
 def report(source, study: str, out: Path) -> None:

@@ -6,6 +6,10 @@ training run. Everything is validated before anything runs: every override of ev
 with the real config loader, so a wrong key or value raises ``ConfigError`` naming where it came from,
 e.g. ``factors.model.shift: got 'diagonal'; allowed values are 'cyclic', 'none'``.
 
+Seeds are a list, or adaptive (``seeds: {start, max, step, precision}``, ``swin_lit.stats.SeedRule``): the plan
+then holds the cells of every seed up to ``max`` (all validated up front), and which of them run is decided
+from the stored results while the study runs (``swin_lit.study.seed_decision``; ``Plan.cells_of``).
+
 ``mode: search`` replaces the seeds-only grid by a TPE search over ``search.params`` ranges: each cell is
 one search trial of a variant (``"<variant>|trial=<k>|seed=<s>"``); its sampled values are drawn by the
 worker that claims it.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +31,7 @@ from swin_lit.stats import SeedRule
 from swin_lit.study import SCALAR_RESULTS, SPLIT_METRICS, TRANSFER_METHODS, factorial_name, metric_value
 from swin_lit.typed import ConfigError, fail, from_dict, to_dict
 
-__all__ = ["Cell", "Plan", "Spec", "load_plan", "factorial_name", "metric_value", "followups"]
+__all__ = ["Cell", "Plan", "Spec", "load_plan", "factorial_name", "metric_value", "followups", "seed_cells"]
 
 
 @dataclass(frozen=True)
@@ -307,15 +312,17 @@ class Spec:
 
     def find_variant(self, name: str) -> str | None:
         """The variant called ``name``; factorial names match in any order of their ``key=value`` parts."""
-        names = self.variant_names()
-        if name in names:
-            return name
-        if self.factors is not None:
-            parts = sorted(p.strip() for p in str(name).split(","))
-            for n in names:
-                if sorted(n.split(",")) == parts:
-                    return n
-        return None
+        return contract.find_variant(self.variant_names(), name, self.factors is not None)
+
+    @property
+    def rule(self) -> SeedRule | None:
+        """The adaptive-seed rule, or None for listed seeds."""
+        return self.seeds if isinstance(self.seeds, SeedRule) else None
+
+    @property
+    def first_seeds(self) -> tuple[int, ...]:
+        """The seeds planned before any result is stored: the listed ones, or the rule's first ``start``."""
+        return tuple(range(self.rule.start)) if self.rule is not None else tuple(self.seeds)
 
     def direction(self) -> str:
         return contract.direction(self.objective)
@@ -369,14 +376,24 @@ class Cell:
 
 @dataclass
 class Plan:
+    """Every cell a spec can plan (adaptive seeds: those of seeds 0 .. max-1), resolved and validated."""
+
     spec: Spec
     path: Path
     base_path: Path
     cells: list[Cell]
 
+    def cells_of(self, seeds: Iterable[int] | None) -> list[Cell]:
+        """The cells of ``seeds`` (train cells and the transfer cells that follow them); None: every cell."""
+        if seeds is None:
+            return list(self.cells)
+        wanted = {int(s) for s in seeds}
+        return [c for c in self.cells if c.seed in wanted]
+
     @property
     def cell_ids(self) -> list[str]:
-        return [c.id for c in self.cells]
+        """The ids of the cells planned before any result is stored (the study's ``cells`` attr)."""
+        return [c.id for c in self.cells_of(self.spec.first_seeds)]
 
 
 # -- loading -------------------------------------------------------------------------------------------
@@ -430,9 +447,6 @@ def load_plan(path: str | Path) -> Plan:
     """Read and validate a spec and resolve every cell's config (ConfigError before anything runs)."""
     path = Path(path)
     spec = read_spec(path)
-    if isinstance(spec.seeds, SeedRule):  # decided by swin_lit.stats.seed_decision, which the driver does not call yet
-        raise ConfigError("seeds: adaptive seeds ({start, max, step, precision}) are not run by swin-lit ablate yet; "
-                          "list the seeds, e.g. seeds: [0, 1, 2]")
     base_path = resolve_base(spec.base, path)
     try:
         base = compose(base_path)
@@ -456,9 +470,10 @@ def load_plan(path: str | Path) -> Plan:
                 _check_overrides(budgeted, {key: v}, "search.params.")
     plain = spec.to_plain()
     cells: list[Cell] = []
+    seeds = range(spec.rule.max) if spec.rule is not None else spec.seeds  # adaptive: every seed the rule may reach
     for vname, ov in spec.variant_list():
         if spec.mode == "grid":
-            for seed in spec.seeds:
+            for seed in seeds:
                 cfg = _resolve(budgeted, {**ov, "seed": seed}, f"variant {vname!r} (seed {seed})")
                 cells.append(Cell(contract.train_cell_id(vname, seed), vname, seed, copy.deepcopy(ov), cfg,
                                   params=contract.cell_params(plain, ov, vname, seed)))
@@ -511,6 +526,25 @@ def followups(plain: dict, source_attrs: dict) -> list[Cell]:
     source = Cell(source_attrs["cell"], source_attrs["variant"], int(source_attrs["seed"]),
                   dict(source_attrs.get("overrides") or {}), config_from_dict(source_attrs["config"]))
     return transfer_cells(plain, from_dict(TransferSpec, plain["transfer"], prefix="transfer"), [source])
+
+
+def seed_cells(plain: dict, templates: dict[str, dict], seeds: Iterable[int]) -> list[Cell]:
+    """The train cells of every variant in ``templates`` at ``seeds``, and the transfer cells that follow them,
+    built from what the study stores: ``templates`` maps a variant to the user attrs of one of its stored train
+    trials, whose resolved config is the variant's config at another seed. The run config's ``seed`` is the
+    only field that differs between a variant's seeds (``load_plan`` resolves base + budget + overrides +
+    seed), so these are the cells ``load_plan`` plans. Workers plan a study's next seeds this way: they hold
+    the stored spec, not the spec file or its base config."""
+    out = []
+    for variant, attrs in templates.items():
+        overrides = dict(attrs.get("overrides") or {})
+        for seed in seeds:
+            cfg = config_from_dict({**attrs["config"], "seed": int(seed)})
+            out.append(Cell(contract.train_cell_id(variant, seed), variant, int(seed), copy.deepcopy(overrides), cfg,
+                            params=contract.cell_params(plain, overrides, variant, seed)))
+    if plain.get("transfer"):
+        out += transfer_cells(plain, from_dict(TransferSpec, plain["transfer"], prefix="transfer"), out)
+    return out
 
 
 def apply_search_values(config: dict, values: dict) -> RunConfig:

@@ -21,6 +21,20 @@ sharing one storage:
   otherwise it gives the trial up (PRUNED, ``error: duplicate``). The lowest active trial of a cell is
   a single trial at any instant and can only be claimed once, so at most one worker trains a cell, and
   a give-up never leaves the cell without a live trial (the lower one is still WAITING or RUNNING).
+- Adaptive seeds (``seeds: {start, max, step, precision}``): which seeds every variant must have is a pure
+  function of the stored trials (finished objective values and failures for good: ``swin_lit.study.
+  seed_decision``), replayed from ``start`` seeds at every evaluation; nothing of the decision itself is stored.
+  Acting on it is planning the cells of the seeds it names, by the rules above, so a cell that racing
+  planners queue twice still runs once. Once every cell of a seed count is settled its widths are fixed, so
+  the replay only grows: a planner that read an older snapshot asks for a prefix of what a newer one asks
+  for, never for a seed beyond it, and a planner killed mid-queueing leaves cells that the next evaluation
+  queues. Who evaluates: every worker, after it records a train cell's outcome and once more before it exits
+  for lack of work (it builds the next seeds' cells from each variant's stored cells, ``spec.seed_cells``),
+  and the driver when it starts and after its workers exit. Workers, because one of them is there when the
+  last cell of a step finishes: on several machines (a SLURM array, a shared PostgreSQL) the study goes on
+  growing without the driver that started it, and an idle worker re-evaluates before leaving, so it does not
+  exit while another is between finishing that cell and queueing the next step. The driver, because a study
+  nobody works on (a restart after a kill -9 of everything, even mid-queueing) has no other planner.
 - Liveness, kept out of the study's permanent record: on RDB storages Optuna's own heartbeat
   (``RDBStorage(heartbeat_interval=, grace_period=, heartbeat_stale_trial_callback=)``, and
   ``optuna.storages.fail_stale_trials``); Optuna's journal storage has no heartbeat, so there the driver
@@ -48,6 +62,7 @@ import os
 import socket
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +77,7 @@ from swin_lit.record import write_json_atomic
 
 HEARTBEAT_S = 10.0
 GRACE_S = 60.0
-MAX_DEATHS = 3  # a cell whose worker died this often is left FAILED (a retry needs --retry-failed)
+MAX_DEATHS = contract.MAX_DEATHS  # a cell whose worker died this often is left FAILED (a retry needs --retry-failed)
 EMPTY_QUEUE = "empty queue"  # ``error`` of a fresh trial that ask() made because a racing worker emptied the queue
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -328,8 +343,7 @@ def add_waiting(study: optuna.Study, attrs: dict, params: dict, distributions: d
         user_attrs={k: attrs[k] for k in CELL_ATTRS if k in attrs}, system_attrs=system_attrs or {}))
 
 
-def deaths(trials: list[FrozenTrial]) -> int:
-    return sum(1 for t in trials if t.state == TrialState.FAIL and contract.error_of(t) == contract.DIED)
+deaths = contract.deaths
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> None:
@@ -380,14 +394,13 @@ def reap_stale(ref: StudyRef) -> list[int]:
     return ref.liveness.fail_stale(ref)
 
 
-def plan_cells(ref: StudyRef, cells: list, retry_failed: bool = False) -> int:
-    """Queue a WAITING trial for every cell that needs one and can run now; returns how many were queued."""
-    reap_stale(ref)
-    ref.liveness.clean(ref)
-    by_cell = ref.by_cell()
-    spec = ref.spec()
-    dists = contract.param_distributions(spec)
-    n = 0
+def cells_to_queue(by_cell: dict[str, list[FrozenTrial]], cells: list,
+                   retry_failed: bool = False) -> list[tuple[Any, FrozenTrial | None]]:
+    """The cells of ``cells`` that need a WAITING trial now (reads only): (cell, None) to queue the cell's own
+    params, or (cell, its last FAIL trial) to re-queue that trial as it was (a search trial keeps its sampled
+    values). A cell with a WAITING, RUNNING or finished trial needs none; a cell that needs another waits for
+    it to finish; a failed cell is re-queued when ``retried_by_itself`` or with ``retry_failed``."""
+    out = []
     for cell in cells:
         trials = by_cell.get(cell.id, [])
         status, _ = contract.cell_status(trials)
@@ -397,18 +410,60 @@ def plan_cells(ref: StudyRef, cells: list, retry_failed: bool = False) -> int:
             if contract.cell_status(by_cell.get(cell.after, []))[0] != contract.FINISHED:
                 continue  # planned when the cell it needs has finished
         if status == contract.FAILED:
+            if not retry_failed and not contract.retried_by_itself(trials):
+                continue
             failed = [t for t in trials if t.state == TrialState.FAIL]
-            last = failed[-1] if failed else None
-            auto = last is not None and contract.error_of(last) in contract.AUTO_RETRY and deaths(trials) < MAX_DEATHS
-            if not retry_failed and not auto:
+            if failed and set(failed[-1].params) > set(cell.params):  # a search trial: its sampled values
+                out.append((cell, failed[-1]))
                 continue
-            if last is not None and set(last.params) > set(cell.params):  # a search trial: its sampled values
-                requeue(ref.study, last)
-                n += 1
-                continue
-        add_waiting(ref.study, cell.user_attrs(), cell.params, dists)
-        n += 1
-    return n
+        out.append((cell, None))
+    return out
+
+
+def plan_cells(ref: StudyRef, cells: list, retry_failed: bool = False) -> int:
+    """Queue a WAITING trial for every cell that needs one and can run now; returns how many were queued."""
+    reap_stale(ref)
+    ref.liveness.clean(ref)
+    dists = contract.param_distributions(ref.spec())
+    todo = cells_to_queue(ref.by_cell(), cells, retry_failed)
+    for cell, last in todo:
+        if last is not None:
+            requeue(ref.study, last)
+        else:
+            add_waiting(ref.study, cell.user_attrs(), cell.params, dists)
+    return len(todo)
+
+
+def decide(ref: StudyRef, settle_failures: bool = True):
+    """The adaptive-seed decision on the study's stored trials (``swin_lit.study.seed_decision``), or None for
+    listed seeds."""
+    return contract.seed_decision(ref.spec(), ref.trials(), settle_failures=settle_failures)
+
+
+def active_cells(ref: StudyRef, cells_of: Callable[[list[int] | None], list],
+                 retry_failed: bool = False) -> tuple[list, Any]:
+    """(the cells the study holds to now, the adaptive-seed decision or None). ``cells_of(seeds)`` gives the
+    cells of those seeds (None: of every seed; listed seeds). Adaptive seeds: the cells of the seeds the
+    decision names; with ``retry_failed`` failures are not settled (they are about to run again, so the
+    decision waits for them instead of adding seeds past them), and failed cells of seeds an earlier decision
+    queued are included so they are retried too."""
+    decision = decide(ref, settle_failures=not retry_failed)
+    if decision is None:
+        return cells_of(None), None
+    seeds = set(decision.seeds)
+    if retry_failed:
+        seeds |= {int(t.user_attrs["seed"]) for t in ref.trials(states=(TrialState.FAIL,))
+                  if contract.kind_of(t) == contract.TRAIN and t.user_attrs.get("seed") is not None}
+    return cells_of(sorted(seeds)), decision
+
+
+def plan_study(ref: StudyRef, cells_of: Callable[[list[int] | None], list],
+               retry_failed: bool = False) -> tuple[int, Any]:
+    """Plan what the study needs now, from what it stores: the cells of ``active_cells`` that need a trial.
+    Returns (how many were queued, the adaptive-seed decision or None)."""
+    reap_stale(ref)  # first: a dead worker's cell becomes a re-queued, unsettled cell before the decision
+    cells, decision = active_cells(ref, cells_of, retry_failed)
+    return plan_cells(ref, cells, retry_failed), decision
 
 
 # -- claiming -------------------------------------------------------------------------------------------------

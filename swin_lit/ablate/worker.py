@@ -13,8 +13,12 @@ becomes a FAILED cell with a one-line reason; the worker goes on. The child dies
 preemption, which submitit turns into SystemExit) the worker hands its cell back (FAIL ``interrupted``
 plus a fresh WAITING trial that resumes the checkpoint) and stops.
 
-The worker exits when the study has no WAITING or RUNNING cell trial left (it keeps polling while other
-workers' cells run, so it can take over a cell whose worker died).
+Adaptive seeds: after recording a train cell's outcome, and before exiting for lack of work, the worker
+evaluates the seed rule on what the study stores and queues the cells of the seeds it asks for (see
+``swin_lit.ablate.store``: who evaluates the rule, and why), so the study grows with no driver around.
+
+The worker exits when the study has no WAITING or RUNNING cell trial left and the seed rule asks for nothing
+more (it keeps polling while other workers' cells run, so it can take over a cell whose worker died).
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class Worker:
             self.fixed = {key: contract.search_distribution(rng) for key, rng in search["params"].items()}
         self.ref = ref
         self.spec = spec
+        self.rule = contract.seed_rule(spec)  # adaptive seeds: None for listed seeds
         self.ctx = Context(self.out, self.runs, spec)
         self.child: int | None = None
         self.stopping = False
@@ -103,6 +108,8 @@ class Worker:
                 active = [t for t in self.ref.trials(states=(TrialState.WAITING, TrialState.RUNNING))
                           if contract.cell_of(t) is not None]
                 if not active:
+                    if self.plan_seeds("no cell left"):
+                        continue  # the rule asked for more seeds (their planner may have died mid-queueing)
                     return 0
                 time.sleep(POLL_S)
                 continue
@@ -278,7 +285,8 @@ class Worker:
                 error = str(err)
         if error is not None:
             log(f"trial {trial.number}: failed: {error}")
-            store.finish(ref, trial, TrialState.FAIL, attrs={"error": error})
+            if store.finish(ref, trial, TrialState.FAIL, attrs={"error": error}) and kind.name == contract.TRAIN:
+                self.plan_seeds(f"trial {trial.number}")  # a failed cell is settled: the rule may go on
             return
         ok = store.finish(ref, trial, TrialState.COMPLETE, value, attrs={"result": record})
         took = f" ({record['wall_time_s']:.1f} s)" if isinstance(record.get("wall_time_s"), int | float) else ""
@@ -286,6 +294,8 @@ class Worker:
             + took)
         if ok:
             self.plan_followups(trial)
+            if kind.name == contract.TRAIN:
+                self.plan_seeds(f"trial {trial.number}")
 
     def plan_followups(self, trial) -> None:
         from swin_lit.ablate.spec import followups
@@ -294,6 +304,24 @@ class Worker:
         if cells:
             n = store.plan_cells(self.ref, cells)
             log(f"trial {trial.number}: {n} cell(s) that waited for it queued")
+
+
+    def plan_seeds(self, why: str) -> int:
+        """Adaptive seeds: evaluate the rule on what the study stores and queue the cells of the seeds it asks
+        for (and the transfer cells of finished ones); returns how many were queued (0 for listed seeds)."""
+        if self.rule is None:
+            return 0
+        from swin_lit.ablate.spec import seed_cells
+
+        templates: dict[str, dict] = {}  # each variant's lowest stored train cell: its config at another seed
+        for t in self.ref.trials():
+            attrs = t.user_attrs
+            if contract.kind_of(t) == contract.TRAIN and contract.cell_of(t) and isinstance(attrs.get("config"), dict):
+                templates.setdefault(attrs["variant"], dict(attrs))
+        n, decision = store.plan_study(self.ref, lambda seeds: seed_cells(self.spec, templates, seeds))
+        if n:
+            log(f"{why}: seeds: {decision.reason}; {n} cell(s) queued")
+        return n
 
 
 def log(msg: str) -> None:

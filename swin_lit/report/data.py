@@ -107,12 +107,7 @@ class TransferPaperNumbers:
 
 def seed_rule(spec: dict) -> stats.SeedRule | None:
     """The adaptive-seed rule of a stored spec (``seeds: {start, max, step, precision}``), else None."""
-    seeds = spec.get("seeds")
-    if isinstance(seeds, dict):
-        from swin_lit.typed import from_dict
-
-        return from_dict(stats.SeedRule, seeds, prefix="seeds")
-    return None
+    return contract.seed_rule(spec)
 
 
 def paper_numbers(spec: dict, match) -> PaperNumbers | None:
@@ -346,15 +341,8 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
              "error": error}
         )
     decision = None
-    if rule is not None and plan:
-        finished = {}
-        for row in rows:
-            value = _num(row.get(spec.get("objective") or "test.top1"))
-            if math.isfinite(value):
-                finished.setdefault(row["variant"], {})[int(row["seed"])] = value
-        failed = [(r["variant"], r["seed"]) for r in cell_rows if r["status"] in ("failed", "pruned")]
-        decision = stats.seed_decision(rule, baseline, [n for n, _ in plan], finished, failed,
-                                       metric=spec.get("objective") or "test.top1")
+    if rule is not None and plan:  # the driver's decision, from the same stored trials (swin_lit.study)
+        decision = contract.seed_decision(spec, train, baseline, variant_of)
         seeds = list(decision.seeds)
         planned = [(name, s) for name, _ in plan for s in seeds]
     attempted = {(r["variant"], r["seed"]) for r in cell_rows}
