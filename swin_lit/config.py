@@ -26,8 +26,9 @@ from typing import Any, Literal
 
 import yaml
 
-from swin_lit.data.config import DataConfig
+from swin_lit.data.config import CLASSIFICATION_SOURCES, SEGMENTATION_SOURCES, DataConfig
 from swin_lit.models.config import SwinConfig
+from swin_lit.models.head_config import HeadConfig
 from swin_lit.typed import ConfigError, fail, from_dict, to_dict
 
 CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
@@ -35,7 +36,8 @@ CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW with linear warmup then cosine decay, stepped per iteration (the official recipe)."""
+    """AdamW with linear warmup then cosine (the official classification recipe) or poly (the segmentation one)
+    decay, stepped per iteration."""
 
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -44,6 +46,7 @@ class OptimConfig:
     warmup_epochs: float = 1.0
     warmup_lr: float = 1e-6
     min_lr: float = 1e-5
+    schedule: Literal["cosine", "poly"] = "cosine"  # after warmup, down to min_lr; poly: power 1 (mmseg's)
     grad_clip: float = 5.0  # max global grad norm; 0 disables
     label_smoothing: float = 0.1
     mixup_alpha: float = 0.0  # 0 disables; official 0.8
@@ -88,6 +91,10 @@ class TrainerConfig:
     checkpoint_every_n_steps: int = 50  # mid-epoch checkpoints (last.ckpt) so a stopped run resumes
     log_every_n_steps: int = 10
     progress: bool = True
+    # segmentation evaluation: each image whole at its own size, or sliding crops of the model's img_size every
+    # slide_stride x crop pixels (overlaps averaged)
+    inference: Literal["whole", "slide"] = "whole"
+    slide_stride: float = 2 / 3
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1:
@@ -101,16 +108,25 @@ class TrainerConfig:
                 fail(name, f"must be a fraction in (0, 1] or a whole number of batches, got {getattr(self, name)}")
         if self.checkpoint_every_n_steps < 0:
             fail("checkpoint_every_n_steps", f"must be >= 0, got {self.checkpoint_every_n_steps}")
+        if not 0 < self.slide_stride <= 1:
+            fail("slide_stride", f"is a fraction of the crop in (0, 1], got {self.slide_stride}")
 
 
 # Fields that change how a run is watched, not what it computes: left out of the run hash.
 NON_RESULT_FIELDS = {("trainer", "progress"), ("trainer", "log_every_n_steps"), ("trainer", "checkpoint_every_n_steps")}
 
 
+TASKS = ("classification", "segmentation")
+
+
 @dataclass(frozen=True)
 class RunConfig:
+    """``task: classification`` trains ``model`` as a classifier; ``task: segmentation`` uses it as the backbone of
+    ``head`` (``swin_lit.models.segmenter``; ``head`` defaults to UPerNet at the recipe's widths)."""
+
     name: str = "swin"
     seed: int = 0
+    task: Literal["classification", "segmentation"] = "classification"
     model: SwinConfig = field(default_factory=SwinConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -118,12 +134,51 @@ class RunConfig:
     # Start from the weights of a trained run folder (fine-tuning at another image/window size): the
     # weights are carried over with the official recipe (V1 tables resized bicubically, CPB as is).
     init_from: str | None = None
+    head: HeadConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\ "):
             fail("name", f"must be a non-empty name without slashes or spaces, got {self.name!r}")
+        if self.task == "classification":
+            self._check_classification()
+        else:
+            self._check_segmentation()
+
+    def _check_classification(self) -> None:
         if not isinstance(self.model.img_size, int):  # the classification data pipeline draws square images
             fail("model.img_size", f"a training run takes square images (one integer), got {list(self.model.img_size)}")
+        if self.head is not None:
+            fail("head", "is the decode head of task 'segmentation'; remove it, or set task: segmentation")
+        if self.data.source not in CLASSIFICATION_SOURCES:
+            fail("data.source", f"{self.data.source!r} is segmentation data; for task 'classification' use one of "
+                                f"{', '.join(map(repr, CLASSIFICATION_SOURCES))}, or set task: segmentation")
+        if self.data.augment is not None:
+            fail("data.augment", "is segmentation augmentation; classification uses optim.randaugment_* / mixup")
+        if self.trainer.inference != "whole":
+            fail("trainer.inference", "'slide' is segmentation inference; remove it for task 'classification'")
+
+    def _check_segmentation(self) -> None:
+        if self.head is None:
+            object.__setattr__(self, "head", HeadConfig())  # the resolved config shows the head that ran
+        if self.data.source not in SEGMENTATION_SOURCES:
+            fail("data.source", f"{self.data.source!r} is classification data; for task 'segmentation' use one of "
+                                f"{', '.join(map(repr, SEGMENTATION_SOURCES))}")
+        if self.model.out_indices:
+            fail("model.out_indices", "is set by the segmentation model itself (every stage); remove it")
+        size = tuple(self.model.image_size)
+        if self.data.augment is not None and tuple(self.data.augment.crop) != size:
+            fail("data.augment.crop", f"must be the model's img_size {list(size)} (the training crop is what the "
+                                      f"model is built for), got {list(self.data.augment.crop)}")
+        if self.data.source == "synthetic" and size[0] != size[1]:
+            fail("model.img_size", f"the embedded scenes are square; got {list(size)}")
+        if self.data.source == "synthetic" and self.data.augment is not None:
+            fail("data.augment", "the embedded scenes' labels are relations (left/right): flips and crops break "
+                                 "them; remove data.augment for source 'synthetic'")
+        if any(s % self.model.patch_size for s in size):
+            fail("model.img_size", f"{list(size)} must be a multiple of patch_size {self.model.patch_size}")
+        if self.optim.mixup_alpha or self.optim.cutmix_alpha or self.optim.randaugment_ops or self.optim.random_erasing:
+            fail("optim", "mixup, cutmix, randaugment and random_erasing are classification augmentations; "
+                          "segmentation uses data.augment")
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -221,17 +276,21 @@ def with_data_classes(data: dict) -> dict:
         return data  # from_dict names the bad section
     section = data.get("data") if data.get("data") is not None else {}
     dcfg = from_dict(DataConfig, section, prefix="data")
+    task = data.get("task", "classification")
+    allowed = {"classification": CLASSIFICATION_SOURCES, "segmentation": SEGMENTATION_SOURCES}.get(task)
+    if allowed is None or dcfg.source not in allowed:
+        return data  # RunConfig names the bad task or the source that does not fit it
     out = copy.deepcopy(data)
-    out["model"] = {**(out.get("model") or {}), "num_classes": _data_classes(dcfg)}
+    out["model"] = {**(out.get("model") or {}), "num_classes": _data_classes(dcfg, task)}
     return out
 
 
 @functools.lru_cache(maxsize=64)
-def _data_classes(cfg: DataConfig) -> int:
+def _data_classes(cfg: DataConfig, task: str) -> int:
     """Number of classes of the configured data (folder names / metadata only; cached: planning resolves often)."""
     from swin_lit.data.classes import class_names
 
-    return len(class_names(cfg))
+    return len(class_names(cfg, task))
 
 
 def load_config(path: str | Path | None = None, overrides: dict | list | None = None) -> RunConfig:

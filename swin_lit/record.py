@@ -7,6 +7,7 @@ that names those fields.
 ``result.json`` / trial user attr ``result``::
 
     {
+      "task": "classification",
       "val":  {"top1": float, "top5": float, "loss": float, "ece": float},   # best checkpoint, % for top-k
       "test": {"top1": float, "top5": float, "loss": float, "ece": float},
       "params": int, "flops": int,            # flops: multiply-adds per image (paper convention)
@@ -18,6 +19,15 @@ that names those fields.
       "history": [{"epoch": int, "train_loss": float, "val_loss": float, "val_top1": float,
                    "val_top5": float, "val_ece": float}, ...]     # val_top5 / val_ece: newer runs only
     }
+
+``task: segmentation`` runs report, instead of the classification metrics::
+
+      "val":  {"miou": float, "aacc": float, "loss": float},                # %, best checkpoint (val mIoU)
+      "test": {"miou": float, "aacc": float, "loss": float, "iou": [float per class, NaN: class absent]},
+      "params": int (backbone + decode head), "params_backbone": int, "params_head": int,
+      "params_aux_head": int (training only), "flops": int, "flops_backbone": int, "flops_head": int,
+      "flops_size": [H, W] (the test images' size the FLOPs are counted at), "class_names": [str, ...],
+      "history": [{"epoch", "train_loss", "val_loss", "val_miou", "val_aacc"}, ...]
 
 ``history.json`` (rewritten after each validation while the run trains): ``{"history": [...]}``, the same
 list as the record's ``history``.

@@ -403,10 +403,12 @@ def seed_decision(spec: dict, trials, baseline: str | None = None,
 # -- metric directions -------------------------------------------------------------------------------------
 
 # Dotted result paths a spec may name in ``metrics`` / ``objective`` (see swin_lit.record).
-SPLIT_METRICS = ("top1", "top5", "loss", "ece")
+SPLIT_METRICS = ("top1", "top5", "loss", "ece", "miou", "aacc")
+TASK_METRICS = {"classification": ("top1", "top5", "loss", "ece"), "segmentation": ("miou", "aacc", "loss")}
 SCALAR_RESULTS = ("params", "flops", "train_images_per_s", "eval_images_per_s", "wall_time_s", "train_time_s",
-                  "epochs")
-MINIMIZED = ("loss", "ece", "params", "flops", "wall_time_s", "train_time_s")  # last part of a metric path
+                  "epochs", "params_backbone", "params_head", "flops_backbone", "flops_head")
+MINIMIZED = ("loss", "ece", "params", "flops", "wall_time_s", "train_time_s", "params_backbone", "params_head",
+             "flops_backbone", "flops_head")  # last part of a metric path
 
 
 def lower_is_better(metric: str) -> bool:

@@ -443,6 +443,17 @@ def _check_overrides(base: dict, overrides: dict, where: str) -> None:
     raise ConfigError(f"{where.rstrip('.')}: {whole}")
 
 
+def _check_task_metrics(spec: Spec, task: str) -> None:
+    """Split metrics the base config's task does not report are a ConfigError naming the spec key."""
+    own = contract.TASK_METRICS[task]
+    for where, metric in [("objective", spec.objective), *((f"metrics[{i}]", m) for i, m in enumerate(spec.metrics))]:
+        parts = metric.split(".")
+        if len(parts) == 2 and parts[1] not in own:
+            example = "test.miou" if task == "segmentation" else "test.top1"
+            raise ConfigError(f"{where}: {metric!r} is not reported by task {task!r} (the base config's); its split "
+                              f"metrics are {', '.join(own)}, e.g. objective: {example}")
+
+
 def load_plan(path: str | Path) -> Plan:
     """Read and validate a spec and resolve every cell's config (ConfigError before anything runs)."""
     path = Path(path)
@@ -455,7 +466,8 @@ def load_plan(path: str | Path) -> Plan:
     _resolve(base, {}, "base")
     _check_overrides(base, spec.budget, "budget.")
     budgeted = apply_overrides(base, spec.budget)
-    _resolve(budgeted, {}, "budget")
+    task = _resolve(budgeted, {}, "budget").task
+    _check_task_metrics(spec, task)
     if spec.factors is not None:
         for key, values in spec.factors.items():
             for v in values:

@@ -10,12 +10,18 @@ from swin_lit.data.config import DataConfig
 # The embedded relation scenes (``swin_lit.data.synthetic``): direction of the disc from the square x colour.
 DIRECTIONS = ("right", "left", "above", "below")
 SYNTHETIC_CLASS_NAMES = tuple(f"{d}-{c}" for c in ("same", "diff") for d in DIRECTIONS)
+# Their dense version (``swin_lit.data.synthetic.render_label_maps``): the disc's pixels carry the scene's relation.
+DENSE_CLASS_NAMES = ("background", "distractor", "square", *(f"disc-{n}" for n in SYNTHETIC_CLASS_NAMES))
 
 
-def class_names(cfg: DataConfig) -> tuple[str, ...]:
-    """Class names of the configured data (raises DataError for data that cannot be read)."""
+def class_names(cfg: DataConfig, task: str = "classification") -> tuple[str, ...]:
+    """Class names of the configured data for ``task`` (raises DataError for data that cannot be read)."""
     if cfg.source == "synthetic":
-        return SYNTHETIC_CLASS_NAMES
+        return DENSE_CLASS_NAMES if task == "segmentation" else SYNTHETIC_CLASS_NAMES
+    if cfg.source in ("camvid", "ade20k"):
+        from swin_lit.data import segmentation
+
+        return segmentation.class_names(cfg.source, Path(cfg.root))
     from swin_lit.data import formats
 
     return formats.class_names(cfg.source, Path(cfg.root))

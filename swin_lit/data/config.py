@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from swin_lit.data.seg_config import SegAugmentConfig
 from swin_lit.typed import fail
 
-Source = Literal["synthetic", "folder", "cifar", "idx"]
+Source = Literal["synthetic", "folder", "cifar", "idx", "camvid", "ade20k"]
+CLASSIFICATION_SOURCES = ("synthetic", "folder", "cifar", "idx")
+SEGMENTATION_SOURCES = ("synthetic", "camvid", "ade20k")
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,9 @@ class DataConfig:
 
     - ``source``: ``synthetic`` (embedded procedural scenes, no files), ``folder`` (image-folder tree
       ``root/train/<class>/*.png`` with optional ``val/`` and ``test/``, or bare ``root/<class>/``),
-      ``cifar`` (CIFAR-10/100 python pickle folder), ``idx`` (MNIST / Fashion-MNIST ``.gz`` IDX files).
+      ``cifar`` (CIFAR-10/100 python pickle folder), ``idx`` (MNIST / Fashion-MNIST ``.gz`` IDX files);
+      for ``task: segmentation``: ``synthetic`` (the scenes with label maps), ``camvid``, ``ade20k`` (their
+      published layouts, ``swin_lit.data.segmentation``).
     - ``root``: data folder; required for every source except ``synthetic``.
     - ``cache_dir``: where decoded image folders are cached (default ``root/.swin_lit_cache`` when
       writable, else ``~/.cache/swin_lit``).
@@ -34,6 +39,9 @@ class DataConfig:
     - ``hflip``: random horizontal flips for training. It changes left/right relations, so it breaks
       the synthetic task's labels and is off by default.
     - ``limit_train``: use only the first N training samples (quick runs).
+    - ``augment``: segmentation training augmentation (random resize, crop, flip, photometric jitter;
+      ``swin_lit.data.seg_augment``); its ``crop`` must be the model's ``img_size``. None: the images as they are
+      (the embedded scenes, rendered at ``img_size``; their labels break under flips).
     """
 
     source: Source = "synthetic"
@@ -51,6 +59,7 @@ class DataConfig:
     normalize: bool = True
     hflip: bool = False
     limit_train: int | None = None
+    augment: SegAugmentConfig | None = None
 
     def __post_init__(self) -> None:
         if self.source != "synthetic" and not self.root:

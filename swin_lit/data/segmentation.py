@@ -440,3 +440,12 @@ def read(fmt: str, root: str | Path, cache_dir: str | Path | None = None, max_si
     if fmt == "ade20k":
         return read_ade20k(root, cache_dir, max_side=max_side, **options)
     raise ValueError(f"unknown segmentation format {fmt!r}; known: {', '.join(SEG_FORMATS)}")
+
+
+def class_names(fmt: str, root: str | Path, cache_dir: str | Path | None = None) -> tuple[str, ...]:
+    """The class names of a segmentation folder (DataError for a bad layout): CamVid's 11 after the structural
+    check; ADE20K's from ``objectInfo150`` when present, else from the decoded (and cached) label maps."""
+    if fmt == "camvid":
+        scan_camvid(root)
+        return CAMVID_CLASSES
+    return read(fmt, root, cache_dir).class_names

@@ -234,6 +234,34 @@ def render_scenes(scenes: Scenes, img_size: int, seed: int = 0, noise: float = 0
     return img.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
 
 
+# Dense labels (``render_label_maps``, ``swin_lit.data.classes.DENSE_CLASS_NAMES``)
+BACKGROUND, DISTRACTOR, SQUARE_CLASS, DISC_CLASSES = 0, 1, 2, 3  # disc pixels: DISC_CLASSES + the scene's label
+
+
+def render_label_maps(scenes: Scenes, img_size: int) -> torch.Tensor:
+    """Pixel labels of a batch of scenes at ``img_size``: uint8 (B, H, W), each pixel the class of the topmost
+    object covering at least half of it (the draw order of ``render_scenes``), else background.
+
+    The embedded dense task: background, distractor (any of the four) and square are local appearance; a disc
+    pixel's class is the scene's relation (``disc-<direction>-<same|diff>``: where the disc lies relative to the
+    square, and whether the two share a colour), so labelling it needs the square, 0.32-0.60 image widths away:
+    usually in another attention window, so shifted windows and position bias decide whether it can be read."""
+    res = int(img_size)
+    grid = (torch.arange(res, dtype=torch.float32) + 0.5) / res
+    labels = torch.full((len(scenes.labels), 1, res, res), BACKGROUND, dtype=torch.uint8)
+    classes = [DISTRACTOR] * NUM_DISTRACTORS + [None, SQUARE_CLASS]
+    for slot, kind in enumerate(SLOT_KINDS):
+        cx, cy = scenes.centres[:, slot, 0], scenes.centres[:, slot, 1]
+        dx = grid[None, None, None, :] - cx[:, None, None, None]
+        dy = grid[None, None, :, None] - cy[:, None, None, None]
+        hx, hy = scenes.half[:, slot, 0, None, None, None], scenes.half[:, slot, 1, None, None, None]
+        covered = _coverage(kind, dx, dy, hx, hy, res) >= 0.5  # (B, 1, H, W)
+        value = (DISC_CLASSES + scenes.labels) if classes[slot] is None else torch.full_like(scenes.labels,
+                                                                                              classes[slot])
+        labels = torch.where(covered, value.to(torch.uint8)[:, None, None, None], labels)
+    return labels[:, 0]
+
+
 class SyntheticScenes(Dataset):
     """``size`` relation scenes of split ``split`` (train/val/test streams never coincide).
 
@@ -275,6 +303,13 @@ class SyntheticScenes(Dataset):
         """Images uint8 (B, 3, S, S) at ``img_size`` (default: the dataset's) and labels int64 (B,)."""
         scenes = self.scenes(indices)
         return render_scenes(scenes, img_size or self.img_size, self.seed, self.noise), scenes.labels
+
+    def render_dense(self, indices: Sequence[int] | np.ndarray, img_size: int | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images uint8 (B, 3, S, S) and their label maps uint8 (B, S, S) (``render_label_maps``)."""
+        scenes = self.scenes(indices)
+        size = img_size or self.img_size
+        return render_scenes(scenes, size, self.seed, self.noise), render_label_maps(scenes, size)
 
     def render_all(self, img_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The whole split: uint8 (N, 3, S, S) and int64 (N,), rendered in cache-sized chunks."""

@@ -127,7 +127,9 @@ class SwinConfig:
     def __post_init__(self) -> None:
         if isinstance(self.img_size, tuple) and self.img_size[0] == self.img_size[1]:
             object.__setattr__(self, "img_size", self.img_size[0])  # one spelling of a square size
-        positive = ("patch_size", "in_chans", "num_classes", "embed_dim", "window_size")
+        if self.num_classes < 0:
+            fail("num_classes", f"must be >= 1, or 0 for a backbone without a classifier, got {self.num_classes}")
+        positive = ("patch_size", "in_chans", "embed_dim", "window_size")
         for name in positive:
             if getattr(self, name) < 1:
                 fail(name, f"must be >= 1, got {getattr(self, name)}")

@@ -167,11 +167,18 @@ def load_pretrained(model: SwinTransformer, state_dict: Mapping, method: str | N
                 raise KeyError(f"absolute_pos_embed: {embed.shape[1]} tokens is not a square grid; pass source_grid")
             source_grid = (side, side)
         sd["absolute_pos_embed"] = resize_absolute(embed, source_grid, model.cfg.grid)
+    allow_missing = set()
+    for part in ("head", "norm"):  # a dense backbone (num_classes 0, stage norms) has no classifier and final norm
+        if f"{part}.weight" not in target:
+            sd = {k: v for k, v in sd.items() if not k.startswith(f"{part}.")}
+    # the stage norms of a dense backbone that the checkpoint lacks keep their init (ones / zeros)
+    allow_missing |= {k for k in target if k.split(".")[0] in {f"norm{i}" for i in model.cfg.out_indices}} - set(sd)
     head_changed = "head.weight" in sd and sd["head.weight"].shape != target["head.weight"].shape
     if head_changed:
         del sd["head.weight"], sd["head.bias"]
         torch.nn.init.zeros_(model.head.weight)
         torch.nn.init.zeros_(model.head.bias)
-    _check_keys(model, sd, allow_missing={"head.weight", "head.bias"} if head_changed else set())
-    model.load_state_dict(sd, strict=not head_changed)
+        allow_missing |= {"head.weight", "head.bias"}
+    _check_keys(model, sd, allow_missing=allow_missing)
+    model.load_state_dict(sd, strict=not allow_missing)
     return model

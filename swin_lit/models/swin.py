@@ -65,7 +65,8 @@ class SwinTransformer(nn.Module):
         for i in cfg.out_indices:  # per-stage output norms for dense heads (official names norm0..norm3)
             self.add_module(f"norm{i}", nn.LayerNorm(geometry[i].dim))
         self.norm = nn.LayerNorm(cfg.num_features)
-        self.head = nn.Linear(cfg.num_features, cfg.num_classes)
+        # num_classes 0: a backbone without a classifier (timm's convention), forward() gives pooled features
+        self.head = nn.Linear(cfg.num_features, cfg.num_classes) if cfg.num_classes else nn.Identity()
         self.apply(_init_weights)
         if cfg.norm == "res_post":
             for stage in self.layers:

@@ -54,14 +54,25 @@ class StudyData:
     seed_decision: stats.SeedDecision | None = None  # adaptive seeds: the rule's decision on the stored values
     paper: PaperNumbers | None = None
     transfer_paper: TransferPaperNumbers | None = None
+    data_config: dict[str, Any] = field(default_factory=dict)  # the trained cells' data section and task
 
     @property
     def metrics(self) -> list[str]:
         """The spec's metrics, else the usual test metrics found in the runs."""
         wanted = list(self.spec.get("metrics") or [])
         if not wanted:
-            wanted = [c for c in ("test.top1", "test.top5", "test.loss", "test.ece") if c in self.runs.columns]
+            wanted = [c for c in ("test.top1", "test.top5", "test.miou", "test.aacc", "test.loss", "test.ece")
+                      if c in self.runs.columns]
         return wanted
+
+    @property
+    def task(self) -> str:
+        """The trained cells' task (their configs, else their records' ``task`` field), else classification."""
+        if self.data_config.get("task"):
+            return str(self.data_config["task"])
+        if "task" in self.runs.columns and (self.runs["task"] == "segmentation").any():
+            return "segmentation"
+        return "classification"
 
     @property
     def factors(self) -> dict[str, list]:
@@ -383,7 +394,17 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         transfer_cells=_transfer_cells(transfer, attrs.get("cells") or [], variant_of, match),
         num_classes=num_classes, num_classes_source=source, trained_geometry=geometry, seed_decision=decision,
         paper=paper_numbers(spec, match), transfer_paper=transfer_paper_numbers(spec, match),
+        data_config=_data_facts(train),
     )
+
+
+def _data_facts(train: list) -> dict[str, Any]:
+    """The data section of the first trained cell's resolved config, with its ``task``; {} when not stored."""
+    for t in train:
+        config = t.user_attrs.get("config") or {}
+        if isinstance(config.get("data"), dict):
+            return {**config["data"], "task": config.get("task", "classification")}
+    return {}
 
 
 def _trained_facts(train: list, variant_of, spec: dict) -> tuple[int | None, str, dict[str, tuple[int, int]]]:

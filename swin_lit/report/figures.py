@@ -8,6 +8,7 @@ saved without tight cropping so their size is fixed.
 from __future__ import annotations
 
 import math
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from swin_lit import stats
+from swin_lit import study as contract
 from swin_lit.report.data import StudyData
 from swin_lit.report.tables import (
     MetricComparison,
@@ -103,7 +105,8 @@ def metric_figure(data: StudyData, mc: MetricComparison, path: Path) -> Path:
 
 
 def learning_curves(data: StudyData, path: Path, key: str = "val_top1") -> Path | None:
-    """Validation top-1 vs epoch per variant: mean over seeds as a line, min-max over seeds as a band."""
+    """A validation metric of the runs' histories (``key``, e.g. val_top1, val_miou) vs epoch per variant: mean
+    over seeds as a line, min-max over seeds as a band."""
     frames = []
     for (variant, seed), history in data.histories.items():
         for point in history:
@@ -260,9 +263,18 @@ def draw_all(report, folder: Path) -> list[Path]:
         old.unlink()
     data = report.data
     written = [metric_figure(data, mc, folder / figure_name(mc.metric)) for mc in report.comparisons]
-    extras = (learning_curves(data, folder / "learning_curves.png"),
+    curve_key = contract.intermediate_metric(data.objective).replace(".", "_")  # what the runs' histories hold
+    extras = (learning_curves(data, folder / "learning_curves.png", curve_key),
               interaction_figure(data, data.objective if data.objective in report.shown else report.shown[0],
                                  folder / "interaction.png") if report.shown else None,
               transfer_figure(data, report.transfer, folder / "transfer.png"))
     written += [p for p in extras if p is not None]
+    if data.task == "segmentation":
+        from swin_lit.report.predictions import prediction_figure
+
+        drawn, why = prediction_figure(data, folder / "predictions.png")
+        if drawn is not None:
+            written.append(drawn)
+        else:
+            print(f"report: no prediction figure: {why}", file=sys.stderr)
     return written

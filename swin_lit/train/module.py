@@ -1,4 +1,7 @@
-"""The LightningModule that trains and evaluates any Swin variant."""
+"""The LightningModules that train and evaluate any Swin variant: ``SwinClassifier`` here, ``SwinSegmentation``
+(``swin_lit.train.seg_module``) for dense prediction. ``RunModule`` holds what both share: the official AdamW
+groups and the warmup + cosine / poly schedule, gradient clipping, the training-time clock behind images/s, the
+learning curve and the checkpointed state that makes a mid-epoch resume exact."""
 
 from __future__ import annotations
 
@@ -30,24 +33,16 @@ def split_metrics(num_classes: int, calibration: bool) -> torchmetrics.MetricCol
     return torchmetrics.MetricCollection(metrics)
 
 
-class SwinClassifier(pl.LightningModule):
+class RunModule(pl.LightningModule):
+    """The parts of a training module that do not depend on the task; subclasses build ``self.model`` (with a
+    ``no_weight_decay()`` of parameter names) and the metrics, and set ``HP_METRICS``."""
+
+    HP_METRICS: dict[str, float] = {}
+
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__()
         self.save_hyperparameters({"config": cfg.to_dict()})  # plain JSON types only (weights_only loads)
         self.cfg = cfg
-        self.model = SwinTransformer(cfg.model)
-        if cfg.trainer.compile:
-            self.model.compile()
-        n = cfg.model.num_classes
-        self.train_metrics = split_metrics(n, calibration=False).clone(prefix="train/")
-        self.val_metrics = split_metrics(n, calibration=True).clone(prefix="val/")
-        self.test_metrics = split_metrics(n, calibration=True).clone(prefix="test/")
-        self.train_loss = torchmetrics.MeanMetric()
-        self.val_loss = torchmetrics.MeanMetric()
-        self.test_loss = torchmetrics.MeanMetric()
-        for metric in (self.train_metrics, self.train_loss):  # in checkpoints: a resumed epoch's mean is whole
-            metric.persistent(True)
-        self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.history: list[dict] = []  # per-epoch curve, kept in checkpoints
         # Training time (for images/s): the training loop only (not validation), summed over the run's processes
         # through the checkpoints; a segment runs from an epoch's start (or a resume) to its validation.
@@ -55,9 +50,6 @@ class SwinClassifier(pl.LightningModule):
         self.train_images = 0
         self._segment_start: float | None = None
         self.test_seconds, self.test_images = 0.0, 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
 
     # -- optimisation ----------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -76,8 +68,9 @@ class SwinClassifier(pl.LightningModule):
         def factor(step: int) -> float:  # multiplies o.lr
             if step < warmup:
                 return (o.warmup_lr + (o.lr - o.warmup_lr) * step / warmup) / o.lr
-            progress = (step - warmup) / max(total - warmup, 1)
-            return (o.min_lr + (o.lr - o.min_lr) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))) / o.lr
+            progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+            decay = 1.0 - progress if o.schedule == "poly" else 0.5 * (1 + math.cos(math.pi * progress))
+            return (o.min_lr + (o.lr - o.min_lr) * decay) / o.lr
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
@@ -85,6 +78,89 @@ class SwinClassifier(pl.LightningModule):
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
         if self.cfg.optim.grad_clip > 0:
             self.clip_gradients(optimizer, gradient_clip_val=self.cfg.optim.grad_clip, gradient_clip_algorithm="norm")
+
+    # -- the training clock ----------------------------------------------------------------------
+    def _open_segment(self) -> None:
+        if self._segment_start is None:
+            self._segment_start = time.perf_counter()
+
+    def _close_segment(self) -> None:
+        if self._segment_start is not None:
+            self.train_seconds += time.perf_counter() - self._segment_start
+            self._segment_start = None
+
+    def on_train_start(self):
+        if self.logger is not None:
+            self.logger.log_hyperparams(flat_hparams(self.cfg.to_dict()), self.HP_METRICS)
+        # Resumed mid-epoch: the loader starts the epoch's (seed, epoch) order again, so skip what was done.
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        sampler = getattr(self.trainer.train_dataloader, "sampler", None)
+        if 0 < done < self.trainer.num_training_batches and hasattr(sampler, "skip_batches"):
+            sampler.skip_batches(done, self.trainer.train_dataloader.batch_size)
+        if 0 < done < self.trainer.num_training_batches:
+            self._open_segment()  # Lightning calls no on_train_epoch_start for the epoch it resumes into
+
+    def on_train_epoch_start(self):
+        self._open_segment()
+
+    def on_validation_start(self):
+        if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
+            self._close_segment()  # validation is not training time
+
+    def on_test_epoch_start(self):
+        self._test_start = time.perf_counter()
+        self.test_images = 0
+
+    def _record_test_time(self) -> None:
+        self.test_seconds = time.perf_counter() - self._test_start  # the test loop alone (images/s in result.json)
+
+    # -- checkpointed state ----------------------------------------------------------------------
+    def extra_state(self) -> dict:
+        """Task-specific state kept in checkpoints (restored by ``load_extra_state``)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+    def on_save_checkpoint(self, checkpoint):
+        # the RNG states too, so that a run resumed mid-epoch continues exactly as if never stopped
+        open_segment = time.perf_counter() - self._segment_start if self._segment_start is not None else 0.0
+        checkpoint["swin_lit"] = {"history": self.history, "train_seconds": self.train_seconds + open_segment,
+                                  "train_images": self.train_images, "torch_rng": torch.get_rng_state(),
+                                  **self.extra_state()}
+
+    def on_load_checkpoint(self, checkpoint):
+        state = checkpoint.get("swin_lit", {})
+        self.history = state.get("history", [])
+        self.train_seconds = state.get("train_seconds", 0.0)  # up to the checkpoint, as are train_images
+        self.train_images = state.get("train_images", 0)
+        self._segment_start = None
+        self.load_extra_state(state)
+        if "torch_rng" in state and self.trainer.state.fn == "fit":
+            torch.set_rng_state(state["torch_rng"])
+
+
+class SwinClassifier(RunModule):
+    HP_METRICS = HP_METRICS
+
+    def __init__(self, cfg: RunConfig) -> None:
+        super().__init__(cfg)
+        self.model = SwinTransformer(cfg.model)
+        if cfg.trainer.compile:
+            self.model.compile()
+        n = cfg.model.num_classes
+        self.train_metrics = split_metrics(n, calibration=False).clone(prefix="train/")
+        self.val_metrics = split_metrics(n, calibration=True).clone(prefix="val/")
+        self.test_metrics = split_metrics(n, calibration=True).clone(prefix="test/")
+        self.train_loss = torchmetrics.MeanMetric()
+        self.val_loss = torchmetrics.MeanMetric()
+        self.test_loss = torchmetrics.MeanMetric()
+        for metric in (self.train_metrics, self.train_loss):  # in checkpoints: a resumed epoch's mean is whole
+            metric.persistent(True)
+        self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
 
     # -- steps -----------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
@@ -118,33 +194,6 @@ class SwinClassifier(pl.LightningModule):
         self.test_images += batch[0].shape[0]
 
     # -- epoch ends: log through the metric objects, keep the curve ----------------------------------
-    def _open_segment(self) -> None:
-        if self._segment_start is None:
-            self._segment_start = time.perf_counter()
-
-    def _close_segment(self) -> None:
-        if self._segment_start is not None:
-            self.train_seconds += time.perf_counter() - self._segment_start
-            self._segment_start = None
-
-    def on_train_start(self):
-        if self.logger is not None:
-            self.logger.log_hyperparams(flat_hparams(self.cfg.to_dict()), HP_METRICS)
-        # Resumed mid-epoch: the loader starts the epoch's (seed, epoch) order again, so skip what was done.
-        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        sampler = getattr(self.trainer.train_dataloader, "sampler", None)
-        if 0 < done < self.trainer.num_training_batches and hasattr(sampler, "skip_batches"):
-            sampler.skip_batches(done, self.trainer.train_dataloader.batch_size)
-        if 0 < done < self.trainer.num_training_batches:
-            self._open_segment()  # Lightning calls no on_train_epoch_start for the epoch it resumes into
-
-    def on_train_epoch_start(self):
-        self._open_segment()
-
-    def on_validation_start(self):
-        if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
-            self._close_segment()  # validation is not training time
-
     def on_train_epoch_end(self):
         self._close_segment()
         loss = self.train_loss.compute()
@@ -170,33 +219,18 @@ class SwinClassifier(pl.LightningModule):
         self.log_dict(self.val_metrics)
         self.log("val/loss", self.val_loss)
 
-    def on_test_epoch_start(self):
-        self._test_start = time.perf_counter()
-        self.test_images = 0
-
     def on_test_epoch_end(self):
-        self.test_seconds = time.perf_counter() - self._test_start  # the test loop alone (images/s in result.json)
+        self._record_test_time()
         self.log("hp/test_top1", self.test_metrics["top1"].compute())
         self.log_dict(self.test_metrics)
         self.log("test/loss", self.test_loss)
 
-    def on_save_checkpoint(self, checkpoint):
-        # the RNG states too, so that a run resumed mid-epoch continues exactly as if never stopped
-        open_segment = time.perf_counter() - self._segment_start if self._segment_start is not None else 0.0
-        checkpoint["swin_lit"] = {"history": self.history, "train_seconds": self.train_seconds + open_segment,
-                                  "train_images": self.train_images, "aug_gen": self.aug_gen.get_state(),
-                                  "torch_rng": torch.get_rng_state()}
+    def extra_state(self) -> dict:
+        return {"aug_gen": self.aug_gen.get_state()}
 
-    def on_load_checkpoint(self, checkpoint):
-        state = checkpoint.get("swin_lit", {})
-        self.history = state.get("history", [])
-        self.train_seconds = state.get("train_seconds", 0.0)  # up to the checkpoint, as are train_images
-        self.train_images = state.get("train_images", 0)
-        self._segment_start = None
+    def load_extra_state(self, state: dict) -> None:
         if "aug_gen" in state:
             self.aug_gen.set_state(state["aug_gen"])
-        if "torch_rng" in state and self.trainer.state.fn == "fit":
-            torch.set_rng_state(state["torch_rng"])
 
 
 class HistoryFile(pl.Callback):

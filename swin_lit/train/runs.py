@@ -77,11 +77,19 @@ def _quiet_lightning() -> None:
 
 
 def build_datamodule(cfg: RunConfig):
-    """The datamodule for ``cfg``, checked (DataError before any work) and matched to the model."""
-    from swin_lit.data.datamodule import SwinDataModule
+    """The datamodule for ``cfg``'s task, checked (DataError before any work) and matched to the model."""
     from swin_lit.typed import ConfigError
 
-    dm = SwinDataModule(cfg.data, img_size=cfg.model.img_size, in_chans=cfg.model.in_chans, seed=cfg.seed)
+    if cfg.task == "segmentation":
+        from swin_lit.data.seg_datamodule import SegDataModule
+
+        if cfg.model.in_chans != 3:
+            raise ConfigError(f"model.in_chans: segmentation data is RGB (3 channels), got {cfg.model.in_chans}")
+        dm = SegDataModule(cfg.data, img_size=cfg.model.image_size, seed=cfg.seed)
+    else:
+        from swin_lit.data.datamodule import SwinDataModule
+
+        dm = SwinDataModule(cfg.data, img_size=cfg.model.img_size, in_chans=cfg.model.in_chans, seed=cfg.seed)
     dm.check()
     if dm.num_classes != cfg.model.num_classes:
         raise ConfigError(f"model.num_classes: the model has {cfg.model.num_classes} classes but the data has "
@@ -109,8 +117,7 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from swin_lit.models.flops import count_flops
-    from swin_lit.train.module import HistoryFile, MidEpochCheckpoint, SwinClassifier
+    from swin_lit.train.module import HistoryFile, MidEpochCheckpoint
 
     _quiet_lightning()
     dm = build_datamodule(cfg)  # bad data fails here, before the run folder exists
@@ -124,14 +131,16 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     resume = last if last.is_file() else None
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    module = SwinClassifier(cfg)
+    task = TASKS[cfg.task]
+    module = task.module(cfg)
     if source is not None and resume is None:
         from swin_lit.models.official import load_pretrained
 
-        load_pretrained(module.model, source.state_dict())
+        # the backbone's weights: of a classification run, or of a segmentation run's backbone
+        load_pretrained(task.backbone(module), getattr(source, "backbone", source).state_dict())
     t = cfg.trainer
     accelerator = "cpu" if t.accelerator == "auto" and not torch.cuda.is_available() else t.accelerator
-    best_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/top1", mode="max", save_top_k=1,
+    best_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=task.monitor, mode="max", save_top_k=1,
                                 auto_insert_metric_name=False, enable_version_counter=False)
     # last.ckpt after every epoch's validation, and every n steps inside an epoch (never on its last batch: a
     # checkpoint between the last batch and the validation would resume past that validation)
@@ -171,10 +180,10 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     if trainer.global_rank != 0:
         return run_dir, {}
     record = {
-        "val": _split(val, "val"),
-        "test": _split(test, "test"),
-        "params": sum(p.numel() for p in module.model.parameters()),
-        "flops": count_flops(cfg.model),
+        "task": cfg.task,
+        "val": task.split(val, "val", module),
+        "test": task.split(test, "test", module),
+        **task.size(cfg, module, dm),
         "train_images_per_s": train_images / train_seconds if train_seconds else None,
         "eval_images_per_s": module.test_images / module.test_seconds if module.test_seconds else None,
         "wall_time_s": time.perf_counter() - started,
@@ -192,12 +201,65 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     return run_dir, record
 
 
-def _split(metrics: dict, prefix: str) -> dict:
+def _split(metrics: dict, prefix: str, module=None) -> dict:
     out = {}
     for name in ("top1", "top5", "loss", "ece"):
         value = float(metrics[f"{prefix}/{name}"])
         out[name] = 100.0 * value if name in ("top1", "top5") else value
     return out
+
+
+def _seg_split(metrics: dict, prefix: str, module) -> dict:
+    """mIoU and aAcc in percent, the loss; the test split adds the per-class IoU (percent, NaN: class absent)."""
+    out = {"miou": 100.0 * float(metrics[f"{prefix}/miou"]), "aacc": 100.0 * float(metrics[f"{prefix}/aacc"]),
+           "loss": float(metrics[f"{prefix}/loss"])}
+    if prefix == "test":
+        out["iou"] = list(module.test_scores["iou"])
+    return out
+
+
+def _cls_size(cfg: RunConfig, module, dm) -> dict:
+    from swin_lit.models.flops import count_flops
+
+    return {"params": sum(p.numel() for p in module.model.parameters()), "flops": count_flops(cfg.model)}
+
+
+def _seg_size(cfg: RunConfig, module, dm) -> dict:
+    """Parameters of backbone and decode head (the auxiliary head, training only, apart), inference FLOPs of
+    both at the test images' size (the crop size where they differ in size), and the class names."""
+    from swin_lit.models.segmenter import segmenter_flops
+
+    model = module.model
+    params = {"backbone": sum(p.numel() for p in model.backbone.parameters()),
+              "head": sum(p.numel() for p in model.decode_head.parameters()),
+              "aux_head": sum(p.numel() for p in model.aux_head.parameters()) if model.aux_head is not None else 0}
+    size = dm.splits["test"].size or tuple(cfg.model.image_size)
+    flops = segmenter_flops(cfg.model, cfg.head, cfg.model.num_classes, size)
+    return {"params": params["backbone"] + params["head"], "params_backbone": params["backbone"],
+            "params_head": params["head"], "params_aux_head": params["aux_head"], "flops": flops["total"],
+            "flops_backbone": flops["backbone"], "flops_head": flops["head"], "flops_size": list(size),
+            "class_names": list(dm.class_names)}
+
+
+class _Task:
+    """What ``train`` does differently per task: the module, the checkpoint monitor, the record's parts."""
+
+    def __init__(self, module: str, monitor: str, split, size, backbone) -> None:
+        self._module, self.monitor, self.split, self.size, self.backbone = module, monitor, split, size, backbone
+
+    def module(self, cfg: RunConfig):
+        import importlib
+
+        path, name = self._module.rsplit(".", 1)
+        return getattr(importlib.import_module(path), name)(cfg)
+
+
+TASKS = {
+    "classification": _Task("swin_lit.train.module.SwinClassifier", "val/top1", _split, _cls_size,
+                            lambda module: module.model),
+    "segmentation": _Task("swin_lit.train.seg_module.SwinSegmentation", "val/miou", _seg_split, _seg_size,
+                          lambda module: module.model.backbone),
+}
 
 
 def _device_name(accelerator: str) -> str:
@@ -218,7 +280,8 @@ def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
 
 
 def load_trained_model(run_dir: str | os.PathLike, which: str = "best"):
-    """The trained ``SwinTransformer`` of a run folder (``which``: "best" or "last"), in eval mode."""
+    """The trained model of a run folder (``which``: "best" or "last"), in eval mode: a ``SwinTransformer``, or
+    for a segmentation run its ``SwinSegmenter``."""
     import torch
 
     from swin_lit.errors import BadInput
@@ -229,6 +292,11 @@ def load_trained_model(run_dir: str | os.PathLike, which: str = "best"):
     if not ckpt.is_file():
         raise BadInput(f"{run_dir}: no finished checkpoint ({ckpt.name} missing)")
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    model = SwinTransformer(cfg.model)
+    if cfg.task == "segmentation":
+        from swin_lit.models.segmenter import SwinSegmenter
+
+        model = SwinSegmenter(cfg.model, cfg.head, cfg.model.num_classes)
+    else:
+        model = SwinTransformer(cfg.model)
     model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
     return model.eval()

@@ -1,0 +1,217 @@
+"""``SegDataModule``: segmentation data (the embedded scenes with label maps, CamVid, ADE20K) behind one
+LightningDataModule, batched like the classification data.
+
+Splits are ``SegSplit`` (uint8 pixels and label maps in memory, ``swin_lit.data.segmentation``). Training batches
+are crops of the model's ``img_size``: with ``data.augment`` through ``SegAugment`` (random resize, crop, flip,
+photometric jitter; each sample's draws a function of (run seed, epoch, index)), otherwise the images as they are
+(the embedded scenes are rendered at ``img_size``). Evaluation batches are whole images at their own size,
+``eval_batch_size`` at a time where a split's images share one size, one at a time otherwise. A batch is
+normalised with the train split's per-channel mean and std (``channel_stats``), as the classification data.
+
+The training order is ``EpochSampler``'s (seed, epoch) permutation, handed to the dataset as (epoch, index) keys,
+so a run stopped mid-epoch resumes with exactly the batches, and augmentation draws, it had left.
+Real data without a val split (ADE20K) validates on a held-out share of train (``val_fraction``); real data
+without a test split is tested on its val split (``has_test`` False), like the classification data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from swin_lit.data.config import DataConfig
+from swin_lit.data.datamodule import EpochSampler, _whole_batch, channel_stats, holdout
+from swin_lit.data.formats import DataError
+from swin_lit.data.seg_augment import AugmentedPairs, SegAugment, SegmentationPairs
+from swin_lit.data.segmentation import IGNORE_INDEX, SegSplit
+from swin_lit.data.synthetic import SyntheticScenes
+
+Batch = tuple[torch.Tensor, torch.Tensor]  # float32 images (B, 3, H, W), int64 labels (B, H, W)
+
+
+def pack(images: torch.Tensor, labels: torch.Tensor, names: Sequence[str] | None = None) -> SegSplit:
+    """uint8 images (N, 3, H, W) and label maps (N, H, W) as a ``SegSplit``."""
+    n, _, h, w = images.shape
+    return SegSplit(pixels=images.permute(0, 2, 3, 1).contiguous().numpy().reshape(-1),
+                    label_pixels=labels.contiguous().numpy().reshape(-1),
+                    shapes=np.tile(np.array([[h, w]], dtype=np.int64), (n, 1)),
+                    names=tuple(names) if names is not None else tuple(str(i) for i in range(n)))
+
+
+def subset(split: SegSplit, indices: torch.Tensor) -> SegSplit:
+    """The images of ``split`` at ``indices``, packed anew."""
+    idx = [int(i) for i in indices]
+    images = [split.image(i) for i in idx]
+    labels = [split.label(i) for i in idx]
+    return SegSplit(pixels=np.concatenate([im.reshape(-1) for im in images]),
+                    label_pixels=np.concatenate([lb.reshape(-1) for lb in labels]),
+                    shapes=split.shapes[idx].copy(), names=tuple(split.names[i] for i in idx))
+
+
+def split_stats(split: SegSplit) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std (3,) in [0, 1] units of every pixel of a split."""
+    pixels = torch.from_numpy(split.pixels).view(-1, 3).T.contiguous()  # (3, all pixels)
+    return channel_stats(pixels.view(1, 3, -1, 1))
+
+
+class EpochKeys(EpochSampler):
+    """``EpochSampler``'s order as (epoch, index) keys: ``AugmentedPairs`` draws each epoch's augmentation anew."""
+
+    def __iter__(self):
+        return ((self.epoch, i) for i in super().__iter__())
+
+
+class NormalisedPairs(Dataset):
+    """A pair dataset's batches as float images normalised with (mean, std) and int64 labels."""
+
+    def __init__(self, pairs: Dataset, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.pairs = pairs
+        self.scale = (1.0 / (255.0 * std)).view(-1, 1, 1)
+        self.shift = (-mean / std).view(-1, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitems__(self, keys: Sequence) -> Batch:
+        if hasattr(self.pairs, "__getitems__"):
+            images, labels = self.pairs.__getitems__(keys)
+        else:
+            images, labels = map(torch.stack, zip(*(self.pairs[k] for k in keys)))
+        return images.float().mul_(self.scale).add_(self.shift), labels.long()
+
+
+class SegDataModule(pl.LightningDataModule):
+    """Segmentation data for one run whose model is built for ``img_size`` (H, W) crops.
+
+    After ``setup``: ``splits`` (train / val / test ``SegSplit``), ``class_names``, ``mean`` / ``std`` (3,)."""
+
+    def __init__(self, cfg: DataConfig, img_size: int | Sequence[int], seed: int = 0,
+                 stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+        super().__init__()
+        self.cfg, self.seed = cfg, seed
+        self.img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(int(s) for s in img_size)
+        self._given_stats = stats
+        self.splits: dict[str, SegSplit] = {}
+        self.has_test = True
+        self._class_names: tuple[str, ...] | None = None
+        self._read = None  # real data decoded by check()
+        self.mean = self.std = None
+
+    # -- validation and loading --------------------------------------------------------------------
+    def check(self) -> None:
+        """Fail fast (DataError, one line) before any training: the layout (missing folders, unpaired files,
+        label maps of another size) from the file headers, then every label value, as the data is decoded into
+        its cache (kept for ``setup``)."""
+        if self.cfg.source != "synthetic" and self._read is None:
+            from swin_lit.data import segmentation
+
+            segmentation.scan(self.cfg.source, Path(self.cfg.root))
+            self._read = segmentation.read(self.cfg.source, Path(self.cfg.root), self.cfg.cache_dir)
+
+    def prepare_data(self) -> None:
+        self.check()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        splits = self._synthetic() if self.cfg.source == "synthetic" else self._real()
+        if self.cfg.limit_train is not None:
+            splits["train"] = subset(splits["train"], torch.arange(min(self.cfg.limit_train, len(splits["train"]))))
+        if self._given_stats is not None:
+            self.mean, self.std = self._given_stats
+        elif self.cfg.normalize:
+            self.mean, self.std = split_stats(splits["train"])
+        else:
+            self.mean, self.std = torch.zeros(3), torch.ones(3)
+        self.splits = splits
+
+    def _synthetic(self) -> dict[str, SegSplit]:
+        from swin_lit.data.classes import DENSE_CLASS_NAMES
+
+        cfg, size = self.cfg, self.img_size[0]
+        self._class_names = DENSE_CLASS_NAMES
+        sizes = {"train": min(cfg.train_size, cfg.limit_train or cfg.train_size), "val": cfg.val_size,
+                 "test": cfg.test_size}
+        return {split: pack(*SyntheticScenes(n, size, cfg.synthetic_seed, split).render_dense(np.arange(n)))
+                for split, n in sizes.items()}
+
+    def _real(self) -> dict[str, SegSplit]:
+        from swin_lit.data import segmentation
+
+        cfg = self.cfg
+        data = self._read if self._read is not None else segmentation.read(cfg.source, Path(cfg.root), cfg.cache_dir)
+        self._class_names = data.class_names
+        out = {"train": data.train}
+        if data.val is None:
+            keep, held = holdout(len(data.train), cfg.val_fraction, cfg.split_seed)
+            out["train"], out["val"] = subset(data.train, keep), subset(data.train, held)
+        else:
+            out["val"] = data.val
+        self.has_test = data.test is not None
+        out["test"] = data.test if data.test is not None else out["val"]
+        return out
+
+    # -- derived ------------------------------------------------------------------------------------
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        if self._class_names is None:
+            from swin_lit.data.classes import class_names
+
+            self._class_names = class_names(self.cfg, "segmentation")
+        return self._class_names
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def resolution(self, img_size: int | Sequence[int]) -> SegDataModule:
+        """The same data for a model built at another size (the embedded scenes re-rendered; real data as it is,
+        whole images), normalised with this module's statistics so that inputs stay comparable."""
+        stats = (self.mean, self.std) if self.splits else self._given_stats
+        return SegDataModule(self.cfg, img_size, self.seed, stats=stats)
+
+    # -- loaders -------------------------------------------------------------------------------------
+    def dataset(self, split: str, train: bool = False) -> NormalisedPairs:
+        if not self.splits:
+            self.setup()
+        pairs: Dataset = SegmentationPairs(self.splits[split])
+        if train and self.cfg.augment is not None:
+            pairs = AugmentedPairs(pairs, SegAugment(self.cfg.augment), self.seed)
+        elif train and self.splits[split].size != self.img_size:
+            raise DataError(f"data.augment: the {split} images are {self.splits[split].size or 'of mixed sizes'}, "
+                            f"not the model's {self.img_size}: set data.augment (its crop = model.img_size)")
+        return NormalisedPairs(pairs, self.mean, self.std)
+
+    def _loader(self, dataset: NormalisedPairs, batch_size: int, train: bool) -> DataLoader:
+        workers = self.cfg.num_workers
+        sampler = None
+        if train:
+            sampler = (EpochKeys if isinstance(dataset.pairs, AugmentedPairs) else EpochSampler)(len(dataset),
+                                                                                                self.seed)
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                          generator=torch.Generator().manual_seed(self.seed),
+                          drop_last=train and len(dataset) >= batch_size, num_workers=workers,
+                          persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
+                          collate_fn=_whole_batch)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = self.dataset(split)
+        same_size = self.splits[split].size is not None
+        return self._loader(dataset, self.cfg.eval_batch_size if same_size else 1, train=False)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("train", train=True), self.cfg.batch_size, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+
+__all__ = ["SegDataModule", "IGNORE_INDEX", "pack", "subset"]
