@@ -107,7 +107,8 @@ def test_bad_spec_exit_code_in_a_real_process(tmp_path):
 
 
 def test_shipped_specs_plan_and_dry_run(tmp_path, capsys):
-    expected = {"quick": None, "swin_v1_table4": 5, "swin_v2_table6": 4, "factorial": 16, "swin_v2_table1": None}
+    expected = {"quick": None, "swin_v1_table4": 5, "swin_v2_table6": 4, "factorial": 16, "swin_v2_table1": None,
+                "swin_v1_table4_dense": 5}
     for name, variants in expected.items():
         plan = load_plan(ROOT / "ablations" / f"{name}.yaml")
         train = [c for c in plan.cells if c.kind == "train"]

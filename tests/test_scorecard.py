@@ -31,7 +31,8 @@ def test_scorecard_rows_match_the_reports_verdicts(tmp_path, capsys):
         f"{diffs.mean():+.2f} [{diffs.mean() - half:+.2f}, {diffs.mean() + half:+.2f}]")
     assert "Swin V1 Table 4" in top1.loc["big ± é vs base ≥ 2×", "paper Δ (source)"]
     assert top1.loc["big ± é vs base ≥ 2×", "study"] == "[known](known/report.md)"
-    assert text.splitlines()[2].startswith("2 of 4 of the paper's orderings reproduced, 1 contradicted, the rest (1) unresolved (4 claims from 1 study;")
+    assert text.splitlines()[2].startswith(
+        "2 of 4 of the paper's orderings reproduced, 1 contradicted, the rest (1) unresolved (4 claims from 1 study;")
     assert "`" + str(results / "empty") + "` (study 'empty' has no finished cell yet" in text
     # the README section between the markers, links relative to the README
     body = readme.read_text()
