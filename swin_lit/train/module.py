@@ -107,6 +107,15 @@ class RunModule(pl.LightningModule):
         if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
             self._close_segment()  # validation is not training time
 
+    def on_train_epoch_end(self):
+        """Stop the clock, log the epoch's mean training loss (``self.train_loss``); a non-finite one fails."""
+        self._close_segment()
+        loss = self.train_loss.compute()
+        self.train_loss.reset()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss ({loss.item()}) in epoch {self.current_epoch}")
+        self.log("train/loss", loss)
+
     def on_test_epoch_start(self):
         self._test_start = time.perf_counter()
         self.test_images = 0
@@ -195,12 +204,7 @@ class SwinClassifier(RunModule):
 
     # -- epoch ends: log through the metric objects, keep the curve ----------------------------------
     def on_train_epoch_end(self):
-        self._close_segment()
-        loss = self.train_loss.compute()
-        self.train_loss.reset()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss ({loss.item()}) in epoch {self.current_epoch}")
-        self.log("train/loss", loss)
+        super().on_train_epoch_end()
         self.log_dict(self.train_metrics)
 
     def on_validation_epoch_end(self):

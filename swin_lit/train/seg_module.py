@@ -86,14 +86,6 @@ class SwinSegmentation(RunModule):
         metrics.reset()
         return scores
 
-    def on_train_epoch_end(self):
-        self._close_segment()
-        loss = self.train_loss.compute()
-        self.train_loss.reset()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss ({loss.item()}) in epoch {self.current_epoch}")
-        self.log("train/loss", loss)
-
     def on_validation_epoch_end(self):
         if self.trainer.sanity_checking:
             self.val_metrics.reset()
