@@ -28,29 +28,23 @@ from swin_lit.data.config import DataConfig
 from swin_lit.data.datamodule import EpochSampler, _whole_batch, channel_stats, holdout
 from swin_lit.data.formats import DataError
 from swin_lit.data.seg_augment import AugmentedPairs, SegAugment, SegmentationPairs
-from swin_lit.data.segmentation import IGNORE_INDEX, SegSplit
+from swin_lit.data.segmentation import IGNORE_INDEX, SegSplit, pack_split
 from swin_lit.data.synthetic import SyntheticScenes
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # float32 images (B, 3, H, W), int64 labels (B, H, W)
 
 
-def pack(images: torch.Tensor, labels: torch.Tensor, names: Sequence[str] | None = None) -> SegSplit:
-    """uint8 images (N, 3, H, W) and label maps (N, H, W) as a ``SegSplit``."""
-    n, _, h, w = images.shape
-    return SegSplit(pixels=images.permute(0, 2, 3, 1).contiguous().numpy().reshape(-1),
-                    label_pixels=labels.contiguous().numpy().reshape(-1),
-                    shapes=np.tile(np.array([[h, w]], dtype=np.int64), (n, 1)),
-                    names=tuple(names) if names is not None else tuple(str(i) for i in range(n)))
+def pack(images: torch.Tensor, labels: torch.Tensor) -> SegSplit:
+    """uint8 images (N, 3, H, W) and label maps (N, H, W) as a ``SegSplit`` (names: the indices)."""
+    return pack_split(list(images.permute(0, 2, 3, 1).numpy()), list(labels.numpy()),
+                      tuple(str(i) for i in range(len(images))))
 
 
 def subset(split: SegSplit, indices: torch.Tensor) -> SegSplit:
     """The images of ``split`` at ``indices``, packed anew."""
     idx = [int(i) for i in indices]
-    images = [split.image(i) for i in idx]
-    labels = [split.label(i) for i in idx]
-    return SegSplit(pixels=np.concatenate([im.reshape(-1) for im in images]),
-                    label_pixels=np.concatenate([lb.reshape(-1) for lb in labels]),
-                    shapes=split.shapes[idx].copy(), names=tuple(split.names[i] for i in idx))
+    return pack_split([split.image(i) for i in idx], [split.label(i) for i in idx],
+                      tuple(split.names[i] for i in idx))
 
 
 def split_stats(split: SegSplit) -> tuple[torch.Tensor, torch.Tensor]:

@@ -339,7 +339,8 @@ def _save_cached(path: Path, split: SegSplit) -> None:
     os.replace(tmp, path)
 
 
-def _pack(images: list[np.ndarray], labels: list[np.ndarray], names: tuple[str, ...]) -> SegSplit:
+def pack_split(images: list[np.ndarray], labels: list[np.ndarray], names: tuple[str, ...]) -> SegSplit:
+    """Images (H, W, 3) and label maps (H, W), each at its own size, as one packed ``SegSplit``."""
     shapes = np.array([lab.shape for lab in labels], dtype=np.int64).reshape(-1, 2)
     return SegSplit(np.concatenate([im.reshape(-1) for im in images]),
                     np.concatenate([lab.reshape(-1) for lab in labels]), shapes, names)
@@ -369,7 +370,7 @@ def read_tree(tree: SegTree, cache_dir: str | Path | None = None, max_side: int 
             if image.shape[:2] != label.shape:  # headers agreed; a decoder disagreeing is a corrupt file
                 raise DataError(f"image {image_path} decodes to {image.shape[1]}x{image.shape[0]}, its label map to "
                                 f"{label.shape[1]}x{label.shape[0]}")
-        split = _pack(images, labels[name], tuple(Path(im).stem for im, _ in pairs))
+        split = pack_split(images, labels[name], tuple(Path(im).stem for im, _ in pairs))
         try:
             _save_cached(path, split)
         except OSError:
