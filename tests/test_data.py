@@ -369,3 +369,21 @@ def test_held_out_val_split(tmp_path):
     assert not torch.equal(other.holdout_indices[1], val)
     assert not dm.has_test and dm.splits["test"] is dm.splits["val"]
     assert len(dm.splits["train"][1]) == 15
+
+
+def test_limit_train_draws_from_every_class(tmp_path):
+    # Folders are read class by class; the first 10 samples would all be class "a".
+    root = tmp_path / "ordered"
+    for name, shade in (("a", 0), ("b", 100), ("c", 200)):
+        for i in range(10):
+            _write_image(root / "train" / name / f"{i}.png", (shade, i, 0))
+            _write_image(root / "test" / name / f"{i}.png", (shade, i, 0))
+    cfg = DataConfig(source="folder", root=str(root), val_fraction=0.1, limit_train=10)
+    dm = SwinDataModule(cfg, img_size=8)
+    dm.prepare_data()
+    dm.setup()
+    labels = dm.splits["train"][1]
+    assert len(labels) == 10 and set(labels.tolist()) == {0, 1, 2}
+    again = SwinDataModule(cfg, img_size=8)
+    again.setup()
+    assert torch.equal(again.splits["train"][0], dm.splits["train"][0])  # the same subset every time

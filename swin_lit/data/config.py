@@ -38,7 +38,8 @@ class DataConfig:
     - ``normalize``: standardise with the train split's per-channel mean/std (else scale to [0, 1]).
     - ``hflip``: random horizontal flips for training. It changes left/right relations, so it breaks
       the synthetic task's labels and is off by default.
-    - ``limit_train``: use only the first N training samples (quick runs).
+    - ``limit_train``: train on N of the training samples (quick runs): a fixed random subset drawn with
+      ``split_seed``, the same for every run seed, so that a study's variants see the same images.
     - ``augment``: segmentation training augmentation (random resize, crop, flip, photometric jitter;
       ``swin_lit.data.seg_augment``); its ``crop`` must be the model's ``img_size``. None: the images as they are
       (the embedded scenes, rendered at ``img_size``; their labels break under flips).

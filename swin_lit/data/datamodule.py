@@ -94,6 +94,16 @@ def holdout(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Ten
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
 
+def limited(n: int, limit: int | None, seed: int) -> torch.Tensor | None:
+    """Indices (sorted) of ``limit_train``'s subset of ``n`` training samples, or None to keep them all.
+
+    A fixed random draw (``seed``: the data's ``split_seed``), not the first ``limit``: real training sets are
+    stored class by class, so their head would hold only the first classes."""
+    if limit is None or limit >= n:
+        return None
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit].sort().values
+
+
 def _whole_batch(batch):
     """collate_fn for datasets whose ``__getitems__`` already returns the finished batch."""
     return batch
@@ -197,8 +207,9 @@ class SwinDataModule(pl.LightningDataModule):
             return
         splits = self._load_synthetic() if self.cfg.source == "synthetic" else self._load_real()
         train_x, train_y = splits["train"]
-        if self.cfg.limit_train is not None:
-            splits["train"] = (train_x[: self.cfg.limit_train], train_y[: self.cfg.limit_train])
+        keep = limited(len(train_y), self.cfg.limit_train, self.cfg.split_seed)
+        if keep is not None:
+            splits["train"] = (train_x[keep], train_y[keep])
         if self._given_stats is not None:
             self.mean, self.std = self._given_stats
         elif self.cfg.normalize:

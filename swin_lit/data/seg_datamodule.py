@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from swin_lit.data.config import DataConfig
-from swin_lit.data.datamodule import EpochSampler, _whole_batch, channel_stats, holdout
+from swin_lit.data.datamodule import EpochSampler, _whole_batch, channel_stats, holdout, limited
 from swin_lit.data.formats import DataError
 from swin_lit.data.seg_augment import AugmentedPairs, SegAugment, SegmentationPairs
 from swin_lit.data.segmentation import IGNORE_INDEX, SegSplit, pack_split
@@ -114,8 +114,9 @@ class SegDataModule(pl.LightningDataModule):
         if self.splits:
             return
         splits = self._synthetic() if self.cfg.source == "synthetic" else self._real()
-        if self.cfg.limit_train is not None:
-            splits["train"] = subset(splits["train"], torch.arange(min(self.cfg.limit_train, len(splits["train"]))))
+        keep = limited(len(splits["train"]), self.cfg.limit_train, self.cfg.split_seed)
+        if keep is not None:
+            splits["train"] = subset(splits["train"], keep)
         if self._given_stats is not None:
             self.mean, self.std = self._given_stats
         elif self.cfg.normalize:
