@@ -83,7 +83,7 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed", "64-true"] = "auto"
-    compile: bool = False
+    compile: bool | Literal["auto"] = "auto"  # torch.compile the model: always, never, or where it pays back
     deterministic: bool = True
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default (all cores)
     limit_train_batches: float = 1.0
@@ -188,6 +188,9 @@ class RunConfig:
         d = self.to_dict()
         for section, key in NON_RESULT_FIELDS:
             d[section].pop(key, None)
+        # Compiled and eager runs compute the same model (to rounding), like any thread count: one run. Hashed as
+        # the value every run had before ``auto`` existed, so that those run folders keep their names.
+        d["trainer"]["compile"] = False
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     def run_id(self) -> str:

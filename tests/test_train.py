@@ -118,18 +118,34 @@ def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, stop_at):
                                                                                 uninterrupted["train_time_s"])
 
 
-def test_compiled_run_matches_the_eager_run(tmp_path):
+def test_compiled_run_matches_the_eager_run(tmp_path, monkeypatch):
     """``trainer.compile: true`` (torch.compile, inductor) trains the same model: the same losses up to float
-    rounding, and a checkpoint that loads into a plain, uncompiled model."""
+    rounding, and a checkpoint that loads into a plain, uncompiled model. ``auto`` leaves this tiny run eager;
+    the records say which path ran, and the compiled run marks its architecture in inductor's cache."""
     import torch
     from torch._dynamo.utils import counters
 
+    from swin_lit.train.compile import architecture_key
     from swin_lit.train.runs import load_trained_model
 
-    eager_dir, eager = train(tiny_config("trainer.max_epochs=1"), tmp_path / "eager")
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    eager_cfg = tiny_config("trainer.max_epochs=1")
+    assert eager_cfg.trainer.compile == "auto"
+    eager_dir, eager = train(eager_cfg, tmp_path / "eager")
+    assert eager["compile"]["path"] == "eager" and eager["compile"]["compile_s"] is None
+    assert eager["compile"]["reason"].startswith("auto: ") and "< 20" in eager["compile"]["reason"]
     counters.clear()
-    compiled_dir, compiled = train(tiny_config("trainer.max_epochs=1", "trainer.compile=true"), tmp_path / "compiled")
+    compiled_cfg = tiny_config("trainer.max_epochs=1", "trainer.compile=true")
+    assert compiled_cfg.hash() == eager_cfg.hash()  # one experiment, two ways to compute it
+    cache = tmp_path / "inductor"
+    compiled_dir, compiled = train(compiled_cfg, tmp_path / "compiled", compile_cache=cache)
+    assert os.environ.pop("TORCHINDUCTOR_CACHE_DIR") == str(cache.resolve())
     assert counters["stats"]["unique_graphs"] >= 2  # a training and an eval graph were really compiled
+    assert compiled["compile"]["path"] == "compiled" and compiled["compile"]["reason"] == "trainer.compile: true"
+    assert compiled["compile"]["compile_s"] > 1.0 and not compiled["compile"]["warm"]
+    marker = cache / "swin_lit_compiled" / architecture_key(compiled_cfg)
+    assert json.loads(marker.read_text())["compile_s"] == compiled["compile"]["compile_s"]
+    assert any(p.is_file() for p in cache.rglob("*") if p.parent.name != "swin_lit_compiled")  # inductor's own files
     for key in ("train_loss", "val_loss"):
         assert compiled["history"][0][key] == pytest.approx(eager["history"][0][key], rel=1e-4)
     assert compiled["test"]["loss"] == pytest.approx(eager["test"]["loss"], rel=1e-4)

@@ -24,6 +24,9 @@ from swin_lit import study as contract
 from swin_lit.errors import SwinLitError
 
 
+COMPILE_CACHE = Path("cache") / "inductor"  # in the study folder; not a result (git-ignored)
+
+
 class CellFailed(SwinLitError):
     """The cell ran but its result must not count (the message is the trial's ``error``)."""
 
@@ -72,7 +75,9 @@ class TrainKind:
         key = contract.intermediate_metric(ctx.spec.get("objective", "test.top1"))
         if search:
             key = "val." + str(search.get("monitor", "val/top1")).split("/")[-1]
-        return Job(attrs["cell"], run_dir.name, run_dir, {"config": cfg, "history_key": key.replace(".", "_")})
+        # one inductor cache per study: the later seeds of an architecture compile from it (trainer.compile)
+        return Job(attrs["cell"], run_dir.name, run_dir, {"config": cfg, "history_key": key.replace(".", "_"),
+                                                          "compile_cache": ctx.out / COMPILE_CACHE})
 
     def run(self, job: Job) -> None:
         from swin_lit.train.runs import train
@@ -81,7 +86,7 @@ class TrainKind:
         if marker:
             with open(marker, "a") as f:
                 f.write(f"{os.getpid()} {job.run_dir.name}\n")
-        train(job.inputs["config"], job.run_dir.parent, progress=False)
+        train(job.inputs["config"], job.run_dir.parent, progress=False, compile_cache=job.inputs["compile_cache"])
 
     def progress(self, job: Job) -> dict[int, float]:
         from swin_lit.record import HISTORY_FILE, read_json

@@ -155,8 +155,6 @@ class SwinClassifier(RunModule):
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
         self.model = SwinTransformer(cfg.model)
-        if cfg.trainer.compile:
-            self.model.compile()
         n = cfg.model.num_classes
         self.train_metrics = split_metrics(n, calibration=False).clone(prefix="train/")
         self.val_metrics = split_metrics(n, calibration=True).clone(prefix="val/")

@@ -14,6 +14,7 @@ Running the same config again resumes from ``last.ckpt``; after a finished run i
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import subprocess
@@ -30,6 +31,7 @@ from swin_lit.record import HISTORY_FILE, RESULT_FILE, read_result, write_json_a
 DEFAULT_OUT = Path("runs")
 CONFIG_FILE = "config.yaml"
 PACKAGES = ("swin-lit", "torch", "lightning", "torchmetrics", "optuna", "pandas", "numpy")
+log = logging.getLogger(__name__)
 
 
 def run_dir_for(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT) -> Path:
@@ -104,9 +106,10 @@ def precision_for(cfg: RunConfig, accelerator: str) -> str:
 
 
 def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool | None = None,
-          callbacks: list | None = None) -> tuple[Path, dict]:
+          callbacks: list | None = None, compile_cache: str | os.PathLike | None = None) -> tuple[Path, dict]:
     """Train and evaluate one config; returns (run folder, result record). Resumes an interrupted run;
-    returns the existing record of a finished one without doing anything."""
+    returns the existing record of a finished one without doing anything. ``compile_cache``: the inductor
+    cache folder for a compiled run (a study's cells share one); default inductor's own."""
     run_dir = run_dir_for(cfg, out)
     done = read_result(run_dir)
     if done is not None:
@@ -117,6 +120,7 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
 
+    from swin_lit.train.compile import compile_seconds, mark_compiled
     from swin_lit.train.module import HistoryFile, MidEpochCheckpoint
 
     _quiet_lightning()
@@ -138,6 +142,9 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
 
         # the backbone's weights: of a classification run, or of a segmentation run's backbone
         load_pretrained(task.backbone(module), getattr(source, "backbone", source).state_dict())
+    compiling = _plan_compile(cfg, task, dm, compile_cache)
+    if compiling.compiled:
+        module.model.compile()
     t = cfg.trainer
     accelerator = "cpu" if t.accelerator == "auto" and not torch.cuda.is_available() else t.accelerator
     best_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=task.monitor, mode="max", save_top_k=1,
@@ -195,10 +202,25 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
         "git": git_revision(),
         "device": _device_name(accelerator),
         "threads": torch.get_num_threads(),
+        "compile": compiling.record(compile_seconds() if compiling.compiled else None),
         "history": history,
     }
+    if compiling.compiled:
+        mark_compiled(cfg, record["compile"]["compile_s"])
     write_json_atomic(run_dir / RESULT_FILE, record)
     return run_dir, record
+
+
+def _plan_compile(cfg: RunConfig, task, dm, cache):
+    """``trainer.compile`` resolved for this run (``swin_lit.train.compile``), logged in one line."""
+    from swin_lit.train import compile as compiling
+
+    if cache is not None and cfg.trainer.compile is not False:
+        compiling.use_cache(cache)
+    dm.setup("fit")
+    plan = compiling.plan(cfg, task.work(cfg, dm), len(dm.dataset("train")))
+    log.info("%s: %s", "compiled" if plan.compiled else "eager", plan.reason)
+    return plan
 
 
 def _split(metrics: dict, prefix: str, module=None) -> dict:
@@ -241,11 +263,25 @@ def _seg_size(cfg: RunConfig, module, dm) -> dict:
             "class_names": list(dm.class_names)}
 
 
-class _Task:
-    """What ``train`` does differently per task: the module, the checkpoint monitor, the record's parts."""
+def _cls_work(cfg: RunConfig, dm) -> int:
+    from swin_lit.models.flops import count_flops
 
-    def __init__(self, module: str, monitor: str, split, size, backbone) -> None:
+    return count_flops(cfg.model)
+
+
+def _seg_work(cfg: RunConfig, dm) -> int:
+    from swin_lit.models.segmenter import segmenter_flops
+
+    return segmenter_flops(cfg.model, cfg.head, cfg.model.num_classes, tuple(cfg.model.image_size))["total"]
+
+
+class _Task:
+    """What ``train`` does differently per task: the module, the checkpoint monitor, the record's parts, the
+    forward MACs of one training image (for ``trainer.compile: auto``)."""
+
+    def __init__(self, module: str, monitor: str, split, size, backbone, work) -> None:
         self._module, self.monitor, self.split, self.size, self.backbone = module, monitor, split, size, backbone
+        self.work = work
 
     def module(self, cfg: RunConfig):
         import importlib
@@ -256,9 +292,9 @@ class _Task:
 
 TASKS = {
     "classification": _Task("swin_lit.train.module.SwinClassifier", "val/top1", _split, _cls_size,
-                            lambda module: module.model),
+                            lambda module: module.model, _cls_work),
     "segmentation": _Task("swin_lit.train.seg_module.SwinSegmentation", "val/miou", _seg_split, _seg_size,
-                          lambda module: module.model.backbone),
+                          lambda module: module.model.backbone, _seg_work),
 }
 
 

@@ -31,8 +31,6 @@ class SwinSegmentation(RunModule):
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
         self.model = SwinSegmenter(cfg.model, cfg.head, cfg.model.num_classes)
-        if cfg.trainer.compile:
-            self.model.compile()
         k = cfg.model.num_classes
         self.val_metrics = SegmentationMetrics(k, validate_args=False)
         self.test_metrics = SegmentationMetrics(k, validate_args=False)

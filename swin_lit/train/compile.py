@@ -1,0 +1,113 @@
+"""``trainer.compile``: whether a run's model goes through ``torch.compile`` (inductor), and ``auto``'s rule.
+
+``true`` / ``false`` force the path. ``auto`` (the default) compiles when the run's planned training work pays
+back the compile: compiled training ran about 14% faster than eager in ``benchmarks/compile_payback.py``, and a
+cold compile (empty inductor cache) cost about 50 s of the run, so a run pays back once eager training would
+take longer than ~50 s / 0.14 ~ 360 s: about 20 TMAC of training work (3 x the forward MACs per image x the
+planned images) at the 55 GMAC/s that benchmark's eager run trained at. Where inductor's cache already holds the
+architecture (marked by an earlier compiled run with the same shapes, see ``mark_compiled``), the compile is
+a cache lookup of a few seconds and the threshold is a tenth of that. Host speed moves both sides of the
+rule together, so the threshold is in work, not seconds.
+
+A study keeps one inductor cache for all its cells (``<study>/cache/inductor``), so that the later seeds of an
+architecture start warm. ``result.json`` records the path taken, why, and the compile seconds
+(``torch._dynamo``'s own accounting of the time spent compiling).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from swin_lit.config import RunConfig
+
+COLD_PAYBACK_TMAC = 20.0  # planned training work (tera multiply-accumulates) that repays a cold compile
+WARM_PAYBACK_TMAC = 2.0  # ... and a compile from a warm inductor cache
+MARKERS = "swin_lit_compiled"  # subfolder of the inductor cache: one marker file per compiled architecture
+
+
+@dataclass(frozen=True)
+class CompilePlan:
+    """The path a run takes. ``work_tmac``: its planned training work; ``warm``: inductor's cache holds the
+    architecture; ``reason``: one line for the record and the log."""
+
+    compiled: bool
+    reason: str
+    work_tmac: float
+    warm: bool
+
+    def record(self, seconds: float | None) -> dict:
+        return {**asdict(self), "path": "compiled" if self.compiled else "eager", "compile_s": seconds}
+
+
+def training_work_tmac(forward_macs: int, images: int) -> float:
+    """Forward + backward ~ 3 forwards, per planned training image."""
+    return 3.0 * forward_macs * images / 1e12
+
+
+def planned_images(cfg: RunConfig, train_samples: int) -> int:
+    """Training images the run will see: every epoch's batches (``limit_train_batches`` applied) x epochs."""
+    t, batch = cfg.trainer, cfg.data.batch_size
+    batches = -(-train_samples // batch)
+    if t.limit_train_batches > 1:
+        batches = min(batches, int(t.limit_train_batches))
+    else:
+        batches = max(1, int(batches * t.limit_train_batches))
+    return t.max_epochs * min(batches * batch, train_samples)
+
+
+def architecture_key(cfg: RunConfig) -> str:
+    """What inductor's compiled graphs depend on: the network, its input shapes and the numeric precision."""
+    import torch
+
+    d = cfg.to_dict()
+    key = {"task": cfg.task, "model": d["model"], "head": d.get("head"), "batch": cfg.data.batch_size,
+           "eval_batch": cfg.data.eval_batch_size, "precision": cfg.trainer.precision, "torch": torch.__version__}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def inductor_cache() -> Path:
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    return Path(cache_dir())
+
+
+def is_warm(cfg: RunConfig) -> bool:
+    return (inductor_cache() / MARKERS / architecture_key(cfg)).is_file()
+
+
+def mark_compiled(cfg: RunConfig, seconds: float | None) -> None:
+    """Note in inductor's cache that ``cfg``'s architecture has been compiled there (for ``is_warm``)."""
+    folder = inductor_cache() / MARKERS
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / architecture_key(cfg)).write_text(json.dumps({"compile_s": seconds}))
+
+
+def plan(cfg: RunConfig, forward_macs: int, train_samples: int) -> CompilePlan:
+    """``trainer.compile`` resolved for this run (``auto``: by its planned work, see the module docstring)."""
+    work = training_work_tmac(forward_macs, planned_images(cfg, train_samples))
+    warm = is_warm(cfg)
+    setting = cfg.trainer.compile
+    if setting is True or setting is False:
+        return CompilePlan(setting, f"trainer.compile: {str(setting).lower()}", work, warm)
+    threshold = WARM_PAYBACK_TMAC if warm else COLD_PAYBACK_TMAC
+    cache = "warm" if warm else "cold"
+    if work >= threshold:
+        return CompilePlan(True, f"auto: {work:.1f} TMAC of training >= {threshold:g} ({cache} cache)", work, warm)
+    return CompilePlan(False, f"auto: {work:.1f} TMAC of training < {threshold:g} ({cache} cache)", work, warm)
+
+
+def use_cache(folder: str | os.PathLike) -> None:
+    """Point inductor's cache at ``folder`` for this process (a study's cells share one)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(folder).resolve())
+
+
+def compile_seconds() -> float:
+    """Seconds this process has spent compiling so far (dynamo + inductor, forward and backward graphs)."""
+    from torch._dynamo.utils import calculate_time_spent
+
+    return float(calculate_time_spent().get("total_wall_time", 0.0))
