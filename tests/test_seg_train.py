@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 from test_train import StopAt
 
@@ -206,6 +207,9 @@ def test_a_segmentation_spec_must_name_segmentation_metrics(tmp_path):
                     "metrics: [test.miou, test.aacc, test.loss]\n")
     plan = load_plan(spec)
     assert plan.cells[0].config.task == "segmentation"
+    spec.write_text(spec.read_text() + "transfer: {targets: ['16:8']}\n")
+    with pytest.raises(ConfigError, match="transfer: study transfer tables are for classification runs"):
+        load_plan(spec)
 
 
 def test_a_segmentation_study_runs_and_reports_with_predictions(tmp_path):
@@ -247,3 +251,39 @@ def test_a_segmentation_study_runs_and_reports_with_predictions(tmp_path):
     assert "### test.miou" in md and "### test.aacc" in md and "top1" not in md
     assert "Swin V1 Table 4, Swin-T + UperNet, ADE20K" in md
     assert (folder / "figures" / "predictions.png").is_file() and "predictions.png" in md
+
+
+def test_transfer_a_segmentation_run_to_a_larger_window(tmp_path, capsys):
+    """Moved to its own crop and window, a segmentation run scores exactly its own test mIoU and aAcc (the moved
+    model and the transfer's evaluation are the run's); moved to window 8 (stage 0's table resized bicubically),
+    evaluated and fine-tuned one epoch at that window; the CLI prints mIoU, writes transfer.json, and a target the
+    patch does not divide is one line with exit 2."""
+    from swin_lit.models.transfer import transfer_segmenter
+    from swin_lit.train.transfer import transfer_cell
+
+    run_dir, record = train(tiny("trainer.max_epochs=1"), tmp_path / "runs")
+    same = transfer_cell(run_dir, 16, 4, "bicubic")
+    assert same["miou"] == pytest.approx(record["test"]["miou"], abs=1e-4)
+    assert same["aacc"] == pytest.approx(record["test"]["aacc"], abs=1e-4)
+    model = load_trained_model(run_dir)
+    wider = transfer_segmenter(model, 16, 8, "bicubic")
+    assert wider.cfg.window_size == 8 and wider.cfg.stages()[0].window == 8
+    assert torch.equal(wider.decode_head.state_dict()["classifier.1.weight"],
+                       model.decode_head.state_dict()["classifier.1.weight"])
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert not torch.allclose(wider(x), model(x))  # stage 0 now attends over all 8x8 tokens at once
+    moved = transfer_cell(run_dir, (16, 16), 8, "bicubic", finetune_epochs=1, out=tmp_path / "ft")
+    assert 0.0 <= moved["miou"] <= 100.0 and 0.0 <= moved["aacc"] <= 100.0
+    ft_cfg = yaml.safe_load((Path(moved["ft_run_dir"]) / "config.yaml").read_text())
+    assert ft_cfg["model"]["window_size"] == 8 and ft_cfg["task"] == "segmentation"
+    assert json.loads((Path(moved["ft_run_dir"]) / "result.json").read_text())["test"]["miou"] == moved["miou_ft"]
+    capsys.readouterr()
+    assert main(["transfer", str(run_dir), "--to", "16x16:8", "--method", "bicubic"]) == 0
+    out = capsys.readouterr().out
+    assert "miou" in out.splitlines()[0] and "16x16:8" in out
+    rows = json.loads((run_dir / "transfer.json").read_text())["rows"]
+    assert rows[0]["miou"] == pytest.approx(moved["miou"]) and rows[0]["miou_ft"] is None
+    assert main(["transfer", str(run_dir), "--to", "15:8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "target 15:8" in err[0]

@@ -23,7 +23,6 @@ from typing import Any
 from swin_lit import study as contract
 from swin_lit.errors import SwinLitError
 
-
 COMPILE_CACHE = Path("cache") / "inductor"  # in the study folder; not a result (git-ignored)
 
 

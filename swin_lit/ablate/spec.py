@@ -510,6 +510,9 @@ def transfer_cells(plain: dict, tspec: TransferSpec, trained: list[Cell]) -> lis
 
     out = []
     for cell in trained:
+        if cell.config.task != "classification":
+            raise ConfigError("transfer: study transfer tables are for classification runs; move a segmentation "
+                              "run with `swin-lit transfer RUN --to HxW:WINDOW`")
         methods = tspec.methods_for(cell.config.model.relative)
         if not methods:
             raise ConfigError(f"transfer.methods: none of {list(tspec.methods)} fits variant {cell.variant!r} "

@@ -63,3 +63,14 @@ def slide_inference(logits_fn: LogitsFn, x: torch.Tensor, crop: tuple[int, int],
         total[..., t : t + ch, l : l + cw] += logits[i * B : (i + 1) * B]
         count[..., t : t + ch, l : l + cw] += 1
     return total / count
+
+
+def segment(model, x: torch.Tensor, inference: str = "whole", slide_stride: float = 2 / 3) -> torch.Tensor:
+    """Logits (B, K, H, W) of a ``SwinSegmenter`` on images ``x`` (B, C, H, W) of any size, as a run evaluates them
+    (``trainer.inference``): ``whole``, or ``slide`` on crops of the model's ``img_size`` every ``slide_stride`` x
+    crop pixels."""
+    if inference == "slide":
+        crop = tuple(model.cfg.image_size)
+        stride = tuple(max(1, round(c * slide_stride)) for c in crop)
+        return slide_inference(model, x, crop, stride, pad_stride=model.stride)
+    return whole_inference(model, x, stride=model.stride)

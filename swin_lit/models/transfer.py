@@ -46,7 +46,7 @@ def transfer_config(cfg: SwinConfig, img_size: int, window_size: int, method: st
     return cfg.replace(**changes)
 
 
-def transfer(model: SwinTransformer, img_size: int, window_size: int, method: str) -> SwinTransformer:
+def transfer(model: SwinTransformer, img_size, window_size: int, method: str) -> SwinTransformer:
     """A new model at ``img_size`` / ``window_size`` carrying ``model``'s weights by ``method``
     (same dtype and device; derived tensors rebuilt for the new resolution)."""
     method = _ALIASES.get(method, method)
@@ -55,3 +55,20 @@ def transfer(model: SwinTransformer, img_size: int, window_size: int, method: st
     moved = SwinTransformer(cfg).to(device=param.device, dtype=param.dtype)
     return load_pretrained(moved, model.state_dict(), method=method if relative_kind(cfg.relative) else None,
                            source_grid=model.cfg.grid)
+
+
+def transfer_segmenter(model, img_size, window_size: int, method: str):
+    """A ``SwinSegmenter`` whose backbone is moved like ``transfer`` (``img_size``: the new crop, an int or
+    (H, W)); the decode and auxiliary heads do not depend on the window and keep their weights as they are."""
+    from swin_lit.models.segmenter import SwinSegmenter
+
+    method = _ALIASES.get(method, method)
+    cfg = transfer_config(model.cfg, img_size, window_size, method)
+    param = next(model.parameters())
+    moved = SwinSegmenter(cfg, model.head_cfg, model.num_classes).to(device=param.device, dtype=param.dtype)
+    load_pretrained(moved.backbone, model.backbone.state_dict(),
+                    method=method if relative_kind(cfg.relative) else None, source_grid=model.cfg.grid)
+    moved.decode_head.load_state_dict(model.decode_head.state_dict())
+    if model.aux_head is not None:
+        moved.aux_head.load_state_dict(model.aux_head.state_dict())
+    return moved.train(model.training)

@@ -65,7 +65,7 @@ def prediction_figure(data: StudyData, path: Path, images: int = 4) -> tuple[Pat
         return None, "no run folder with a trained model next to the study"
     import torch
 
-    from swin_lit.models.seg_inference import whole_inference
+    from swin_lit.models.seg_inference import segment
     from swin_lit.train.runs import build_datamodule, load_run_config, load_trained_model
 
     first = next(iter(runs.values()))
@@ -78,13 +78,14 @@ def prediction_figure(data: StudyData, path: Path, images: int = 4) -> tuple[Pat
     predictions = {}
     for variant, run_dir in runs.items():
         model = load_trained_model(run_dir)
+        t = load_run_config(run_dir).trainer  # each run's own inference (whole or slide), as its scores were
         with torch.inference_mode():
             if inputs is not None:
-                predictions[variant] = whole_inference(model, inputs, model.stride).argmax(1).numpy()
+                predictions[variant] = segment(model, inputs, t.inference, t.slide_stride).argmax(1).numpy()
             else:
                 ds = dm.dataset("test")
-                predictions[variant] = [whole_inference(model, ds.__getitems__([i])[0], model.stride).argmax(1)[0]
-                                        .numpy() for i in range(count)]
+                predictions[variant] = [segment(model, ds.__getitems__([i])[0], t.inference, t.slide_stride)
+                                        .argmax(1)[0].numpy() for i in range(count)]
     colours = palette(dm.num_classes)
     import matplotlib
 

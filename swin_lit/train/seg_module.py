@@ -17,7 +17,7 @@ import torchmetrics
 
 from swin_lit.config import RunConfig
 from swin_lit.data.segmentation import IGNORE_INDEX
-from swin_lit.models.seg_inference import slide_inference, whole_inference
+from swin_lit.models.seg_inference import segment
 from swin_lit.models.segmenter import SwinSegmenter
 from swin_lit.train.module import RunModule
 from swin_lit.train.seg_metrics import SegmentationMetrics
@@ -42,12 +42,7 @@ class SwinSegmentation(RunModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, K, H, W) of whole images (B, C, H, W) of any size, as evaluation computes them."""
-        t = self.cfg.trainer
-        if t.inference == "slide":
-            crop = tuple(self.cfg.model.image_size)
-            stride = tuple(max(1, round(c * t.slide_stride)) for c in crop)
-            return slide_inference(self.model, x, crop, stride, pad_stride=self.model.stride)
-        return whole_inference(self.model, x, stride=self.model.stride)
+        return segment(self.model, x, self.cfg.trainer.inference, self.cfg.trainer.slide_stride)
 
     # -- steps -----------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):

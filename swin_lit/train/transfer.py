@@ -8,6 +8,11 @@ One transfer cell = (trained run, target image size, target window, method):
      run, it has its own run folder and resumes after a stop.
 The embedded dataset is re-rendered at the target size (same scenes, more pixels); real images are
 resized bicubically.
+
+Segmentation runs (``task: segmentation``) move the same way, their backbone by the method and their heads as
+they are; the target image size is the new crop (``IMG`` or ``HxW``), and the test images are segmented at their
+own size (``trainer.inference``), so a target with the run's crop and a larger window asks how the model does
+with larger windows at test time. Their records hold mIoU / aAcc instead of top-1 / top-5.
 """
 
 from __future__ import annotations
@@ -22,24 +27,35 @@ from swin_lit.models.transfer import methods_for, transfer_config
 from swin_lit.typed import ConfigError
 
 
-def parse_target(text: str) -> tuple[int, int]:
-    """``"64:8"`` -> (64, 8): image size and window size."""
+def parse_target(text: str) -> tuple[int | tuple[int, int], int]:
+    """``"64:8"`` -> (64, 8): image size and window size; ``"128x160:8"`` -> ((128, 160), 8)."""
     try:
-        img, window = (int(v) for v in text.split(":"))
+        img, window = text.split(":")
+        sides = tuple(int(v) for v in img.lower().split("x"))
+        if len(sides) not in (1, 2):
+            raise ValueError(img)
+        return (sides[0] if len(sides) == 1 else sides), int(window)
     except ValueError:
-        raise ConfigError(f"--to {text!r}: expected IMG:WINDOW, e.g. 64:8") from None
-    return img, window
+        raise ConfigError(f"--to {text!r}: expected IMG:WINDOW or HxW:WINDOW, e.g. 64:8 or 128x160:8") from None
 
 
-def check_target(cfg: SwinConfig, img_size: int, window_size: int, method: str) -> SwinConfig:
+def target_name(img_size, window_size: int) -> str:
+    img = img_size if isinstance(img_size, int) else "x".join(str(v) for v in img_size)
+    return f"{img}:{window_size}"
+
+
+def check_target(cfg: SwinConfig, img_size, window_size: int, method: str,
+                 task: str = "classification") -> SwinConfig:
     """The moved model's config; ConfigError (naming the target) if the model cannot take it: an image
-    the patch does not divide, a window that does not tile a stage map larger than it, a method that
-    does not fit the relative-bias kind."""
-    where = f"target {img_size}:{window_size}"
+    the patch does not divide, a method that does not fit the relative-bias kind, and for classification a
+    window that does not tile a stage map larger than it (segmentation pads every image to its windows)."""
+    where = f"target {target_name(img_size, window_size)}"
     try:
         moved = transfer_config(cfg, img_size, window_size, method)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
+    if task == "segmentation":
+        return moved
     for i, g in enumerate(moved.stages()):
         if g.padded != g.resolution:
             H, W = g.resolution
@@ -55,9 +71,17 @@ def plan(cfg: RunConfig, targets: list[tuple[int, int]], methods: list[str] | No
     cells = []
     for img, window in targets:
         for method in methods:
-            check_target(cfg.model, img, window, method)
+            check_target(cfg.model, img, window, method, cfg.task)
             cells.append((img, window, method))
     return cells
+
+
+def at_target(cfg: RunConfig, moved: SwinConfig) -> RunConfig:
+    """``cfg`` with the moved model (and a segmentation run's training crop, which is the model's size)."""
+    data = cfg.data
+    if data.augment is not None:
+        data = dataclasses.replace(data, augment=dataclasses.replace(data.augment, crop=moved.image_size))
+    return dataclasses.replace(cfg, model=moved, data=data)
 
 
 def finetune_config(cfg: RunConfig, run_dir: str | os.PathLike, moved: SwinConfig, epochs: int,
@@ -66,7 +90,7 @@ def finetune_config(cfg: RunConfig, run_dir: str | os.PathLike, moved: SwinConfi
     constant-ish lr, tiny weight decay, no warmup)."""
     optim = dataclasses.replace(cfg.optim, lr=lr, min_lr=lr * 0.1, warmup_epochs=0.0, weight_decay=1e-8)
     trainer = dataclasses.replace(cfg.trainer, max_epochs=epochs)
-    return dataclasses.replace(cfg, name=f"{cfg.name}-ft", model=moved, optim=optim, trainer=trainer,
+    return dataclasses.replace(at_target(cfg, moved), name=f"{cfg.name}-ft", optim=optim, trainer=trainer,
                                init_from=str(Path(run_dir).resolve()))
 
 
@@ -89,26 +113,58 @@ def evaluate(model, loader) -> dict:
     return {"top1": 100.0 * correct1 / total, "top5": 100.0 * correct5 / total, "loss": loss / total}
 
 
-def transfer_cell(run_dir: str | os.PathLike, img_size: int, window_size: int, method: str,
+def evaluate_segmentation(model, loader, trainer) -> dict:
+    """mIoU / aAcc (%) and pixel loss of a ``SwinSegmenter`` on a loader of whole images, inferred as the run's
+    ``trainer.inference`` says; no Lightning."""
+    import torch
+    import torch.nn.functional as F
+
+    from swin_lit.data.segmentation import IGNORE_INDEX
+    from swin_lit.models.seg_inference import segment
+    from swin_lit.train.seg_metrics import SegmentationMetrics
+
+    model.eval()
+    metrics = SegmentationMetrics(model.num_classes, validate_args=False)
+    loss = pixels = 0.0
+    with torch.inference_mode():
+        for x, y in loader:
+            logits = segment(model, x, trainer.inference, trainer.slide_stride)
+            loss += F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="sum").item()
+            pixels += (y != IGNORE_INDEX).sum().item()
+            metrics.update(logits.argmax(1), y)
+    scores = metrics.compute()
+    return {"miou": 100.0 * scores["miou"].item(), "aacc": 100.0 * scores["aacc"].item(),
+            "loss": loss / max(pixels, 1)}
+
+
+def transfer_cell(run_dir: str | os.PathLike, img_size, window_size: int, method: str,
                   finetune_epochs: int = 0, finetune_lr: float = 2e-4, out: str | os.PathLike | None = None) -> dict:
-    """Run one transfer cell; returns the transfer record (see ``swin_lit.record``)."""
+    """Run one transfer cell; returns the transfer record (see ``swin_lit.record``): top1 / top5 (segmentation:
+    miou / aacc), loss, the same metrics after fine-tuning (``*_ft``, None without) and the fine-tune run folder."""
     import torch
 
-    from swin_lit.data.datamodule import SwinDataModule
-    from swin_lit.models.transfer import transfer
-    from swin_lit.train.runs import load_run_config, load_trained_model, train
+    from swin_lit.train.runs import build_datamodule, load_run_config, load_trained_model, train
 
     cfg = load_run_config(run_dir)
-    moved_cfg = check_target(cfg.model, img_size, window_size, method)
+    moved_cfg = check_target(cfg.model, img_size, window_size, method, cfg.task)
     model = load_trained_model(run_dir)
     torch.manual_seed(cfg.seed)
-    dm = SwinDataModule(cfg.data, img_size=img_size, in_chans=cfg.model.in_chans, seed=cfg.seed)
-    dm.check()
+    dm = build_datamodule(at_target(cfg, moved_cfg))  # the test split drawn at the target size
     dm.setup("test")
-    moved = transfer(model, img_size, window_size, method)
-    record = {**evaluate(moved, dm.test_dataloader()), "top1_ft": None, "top5_ft": None, "ft_run_dir": None}
+    if cfg.task == "segmentation":
+        from swin_lit.models.transfer import transfer_segmenter
+
+        names = ("miou", "aacc")
+        scores = evaluate_segmentation(transfer_segmenter(model, img_size, window_size, method),
+                                       dm.test_dataloader(), cfg.trainer)
+    else:
+        from swin_lit.models.transfer import transfer
+
+        names = ("top1", "top5")
+        scores = evaluate(transfer(model, img_size, window_size, method), dm.test_dataloader())
+    record = {**scores, **{f"{n}_ft": None for n in names}, "ft_run_dir": None}
     if finetune_epochs > 0:
         ft_cfg = finetune_config(cfg, run_dir, moved_cfg, finetune_epochs, finetune_lr)
         ft_dir, ft = train(ft_cfg, out if out is not None else Path(run_dir).parent, progress=False)
-        record.update(top1_ft=ft["test"]["top1"], top5_ft=ft["test"]["top5"], ft_run_dir=str(ft_dir))
+        record.update({f"{n}_ft": ft["test"][n] for n in names}, ft_run_dir=str(ft_dir))
     return record
