@@ -39,8 +39,8 @@ Worker logs (tracebacks of failed cells): <out>/logs/ (SLURM: <out>/slurm/). Stu
 committed; <out>/runs/ is ignored (a .gitignore is written there).
 """
 
-GITIGNORE = ("# run folders (checkpoints, TensorBoard), worker logs and leases stay local; commit the study log "
-             "and reports\nruns/\nlogs/\nslurm/\n*.leases/\n")
+GITIGNORE = ("# run folders (checkpoints, TensorBoard), worker logs, leases and the compile cache stay local; commit "
+             "the study log and reports\nruns/\nlogs/\nslurm/\n*.leases/\ncache/\n")
 
 # --slurm KEY=VALUE: our key -> submitit AutoExecutor parameter (and how to read the value)
 SLURM_KEYS = {

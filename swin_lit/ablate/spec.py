@@ -209,6 +209,28 @@ class TransferSpec:
 
 
 @dataclass(frozen=True)
+class CounterpartSpec:
+    """``counterpart:``: the same rows in another study (typically a dense study's rows in a classification
+    study), for the papers' claim that an effect is larger in one task than in the other. ``study``: the other
+    study's name; ``rows``: each of our variants -> the other study's variant of the same design change. Both
+    studies' specs give the paper's numbers of those rows (``paper:``); the scorecard compares our row's effect
+    (its per-seed Δ to our baseline, on our objective) with theirs on their objective: a Welch interval on the
+    two studies' per-seed Δs (different data: no pairing), beside the paper's difference of the two Δs."""
+
+    study: str = ""
+    rows: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.study:
+            fail("study", "must name the counterpart study (its name: field)")
+        if not self.rows:
+            fail("rows", "must map at least one of our variants to the counterpart's variant of the same change")
+        for vname, theirs in self.rows.items():
+            if not isinstance(theirs, str) or not theirs:
+                fail(f"rows.{vname}", f"must name the counterpart study's variant, got {theirs!r}")
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str
     base: str = "configs/default.yaml"
@@ -226,6 +248,7 @@ class Spec:
     mode: Literal["grid", "search"] = "grid"
     search: SearchSpec | None = None
     transfer: TransferSpec | None = None
+    counterpart: CounterpartSpec | None = None
 
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\ |"):
@@ -295,6 +318,14 @@ class Spec:
             for vname in self.transfer.paper.rows:
                 if self.find_variant(vname) is None:
                     fail(f"transfer.paper.rows.{vname}", f"unknown variant; allowed values are {allowed}")
+        if self.counterpart is not None:
+            papered = {self.find_variant(v) for v in (self.paper.rows if self.paper is not None else {})}
+            for vname in self.counterpart.rows:
+                if self.find_variant(vname) is None:
+                    fail(f"counterpart.rows.{vname}", f"unknown variant; allowed values are {allowed}")
+                if self.find_variant(vname) not in papered:
+                    fail(f"counterpart.rows.{vname}", "needs the paper's own number under paper.rows (the claim "
+                                                     "compares the paper's two deltas)")
 
     # -- variants and cells ---------------------------------------------------------------------------
     def variant_list(self) -> list[tuple[str, dict]]:

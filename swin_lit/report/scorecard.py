@@ -96,6 +96,51 @@ def study_folders(root: Path) -> list[Path]:
     return sorted(set(found))
 
 
+def _objective(report):
+    return next((mc for mc in report.comparisons if mc.metric == report.data.objective), None)
+
+
+def _effects(mc, variant: str, baseline: str) -> list[float]:
+    """Per-seed Δ of ``variant`` to ``baseline`` (the seeds both finished)."""
+    a, b = mc.values.get(variant, {}), mc.values.get(baseline, {})
+    return [a[s] - b[s] for s in sorted(set(a) & set(b)) if math.isfinite(a[s]) and math.isfinite(b[s])]
+
+
+def counterpart_claims(report, link: str, others: dict) -> tuple[list[Claim], str | None]:
+    """The claims that one of ``report``'s effects is larger than the same change's in its ``counterpart:``
+    study (``others``: study name -> (report, link)); (claims, why there are none, or None)."""
+    cp = report.data.spec.get("counterpart")
+    if not cp:
+        return [], None
+    if cp["study"] not in others:
+        return [], f"its counterpart study {cp['study']!r} is not among the studies read"
+    other, _ = others[cp["study"]]
+    ours, theirs = _objective(report), _objective(other)
+    if ours is None or theirs is None:
+        return [], "no comparison on the objective in it or its counterpart"
+    rows = []
+    for mine, their in cp["rows"].items():
+        a = _effects(ours, mine, report.data.baseline)
+        b = _effects(theirs, their, other.data.baseline)
+        pa, pb = ours.paper_delta.get(mine, math.nan), theirs.paper_delta.get(their, math.nan)
+        if len(a) < 2 or len(b) < 2:
+            continue
+        rows.append((mine, their, stats.welch(a, b), pa - pb, len(a), len(b)))
+    if not rows:
+        return [], f"fewer than 2 seeds of a counterpart row in {report.data.name} or {other.data.name}"
+    adjusted = stats.holm([r[2].p for r in rows])
+    source = report.data.paper.source if report.data.paper is not None else "source not in the stored spec"
+    other_source = other.data.paper.source if other.data.paper is not None else "source not in the stored spec"
+    out = []
+    for (mine, their, c, paper, na, nb), p in zip(rows, adjusted):
+        claim = f"effect of {mine} here minus that of {their} in {other.data.name}"
+        out.append(Claim(report.data.name, claim, f"{ours.metric} - {theirs.metric}",
+                         f"{_fmt(paper)} ({source} minus {other_source})", f"{_fmt(c.estimate)} [{_fmt(c.low)}, "
+                         f"{_fmt(c.high)}] (Welch)", f"{_data_label(report)} vs {_data_label(other)}, n={na} and "
+                         f"{nb} seeds", stats.reproduction(paper, c, p, report.data.alpha), link))
+    return out, None
+
+
 def scorecard(root: str | Path) -> tuple[list[Claim], list[tuple[str, str]]]:
     """(every claim of the studies under ``root``, [(study folder, why it gave none)])."""
     from swin_lit.report.build import make_report
@@ -103,18 +148,22 @@ def scorecard(root: str | Path) -> tuple[list[Claim], list[tuple[str, str]]]:
     root = Path(root)
     if not root.is_dir():
         raise BadInput(f"{root}: not a folder of studies (e.g. results/)")
-    claims, skipped = [], []
+    reports, skipped = [], []
     for folder in study_folders(root):
-        link = str(folder.relative_to(root) / "report.md")
         try:
-            report = make_report(folder, out=folder)
+            reports.append((make_report(folder, out=folder), str(folder.relative_to(root) / "report.md"), folder))
         except BadInput as err:
             skipped.append((str(folder), str(err)))
-            continue
+    by_name = {report.data.name: (report, link) for report, link, _ in reports}
+    claims = []
+    for report, link, folder in reports:
         mine = claims_of(report, link)
-        if not mine:
+        cross, why = counterpart_claims(report, link, by_name)
+        if why is not None:
+            skipped.append((str(folder), f"no counterpart rows: {why}"))
+        if not mine and not cross:
             skipped.append((str(folder), "its spec names no paper numbers with an ordering"))
-        claims += mine
+        claims += mine + cross
     return claims, skipped
 
 
