@@ -89,6 +89,8 @@ def worker_logs(out: Path) -> str:
     ({"variants": {"a": {}}, "baseline": "b"}, "baseline: got 'b'; allowed values are 'a'"),
     ({"variants": {"a": {}}, "objective": "test.acc"}, "objective: got 'test.acc'"),
     ({"variants": {"a": {}}, "factors": {"model.shift": ["none"]}}, "exactly one of factors"),
+    ({"factors": {"trainer.compile": [True, False]}}, "factors.trainer.compile: cannot tell variants apart"),
+    ({"variants": {"a": {}, "b": {"trainer.compile": True}}}, "variants.b.trainer.compile: cannot tell variants"),
 ])
 def test_bad_spec_fails_before_anything(tmp_path, capsys, fields, expected):
     spec = write_spec(tmp_path, "bad", **fields)

@@ -258,7 +258,7 @@ def test_transfer_a_segmentation_run_to_a_larger_window(tmp_path, capsys):
     model and the transfer's evaluation are the run's); moved to window 8 (stage 0's table resized bicubically),
     evaluated and fine-tuned one epoch at that window; the CLI prints mIoU, writes transfer.json, and a target the
     patch does not divide is one line with exit 2."""
-    from swin_lit.models.transfer import transfer_segmenter
+    from swin_lit.models.transfer import initialise_from, transfer_segmenter
     from swin_lit.train.transfer import transfer_cell
 
     run_dir, record = train(tiny("trainer.max_epochs=1"), tmp_path / "runs")
@@ -273,6 +273,10 @@ def test_transfer_a_segmentation_run_to_a_larger_window(tmp_path, capsys):
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         assert not torch.allclose(wider(x), model(x))  # stage 0 now attends over all 8x8 tokens at once
+    fresh = SwinSegmenter(wider.cfg, model.head_cfg, model.num_classes)  # what a fine-tune run starts from
+    initialise_from(fresh, model)
+    for a, b in zip(fresh.state_dict().values(), wider.state_dict().values()):
+        assert torch.equal(a, b)  # backbone moved by the recipe, heads kept: the same as transfer_segmenter's
     moved = transfer_cell(run_dir, (16, 16), 8, "bicubic", finetune_epochs=1, out=tmp_path / "ft")
     assert 0.0 <= moved["miou"] <= 100.0 and 0.0 <= moved["aacc"] <= 100.0
     ft_cfg = yaml.safe_load((Path(moved["ft_run_dir"]) / "config.yaml").read_text())

@@ -126,9 +126,9 @@ def test_compiled_run_matches_the_eager_run(tmp_path, monkeypatch):
     from torch._dynamo.utils import counters
 
     from swin_lit.train.compile import architecture_key
-    from swin_lit.train.runs import load_trained_model
+    from swin_lit.train.runs import _device_name, load_trained_model
 
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "default-cache"))  # no marker of this machine's
     eager_cfg = tiny_config("trainer.max_epochs=1")
     assert eager_cfg.trainer.compile == "auto"
     eager_dir, eager = train(eager_cfg, tmp_path / "eager")
@@ -139,13 +139,14 @@ def test_compiled_run_matches_the_eager_run(tmp_path, monkeypatch):
     assert compiled_cfg.hash() == eager_cfg.hash()  # one experiment, two ways to compute it
     cache = tmp_path / "inductor"
     compiled_dir, compiled = train(compiled_cfg, tmp_path / "compiled", compile_cache=cache)
-    assert os.environ.pop("TORCHINDUCTOR_CACHE_DIR") == str(cache.resolve())
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "default-cache")  # restored after the run
     assert counters["stats"]["unique_graphs"] >= 2  # a training and an eval graph were really compiled
     assert compiled["compile"]["path"] == "compiled" and compiled["compile"]["reason"] == "trainer.compile: true"
     assert compiled["compile"]["compile_s"] > 1.0 and not compiled["compile"]["warm"]
-    marker = cache / "swin_lit_compiled" / architecture_key(compiled_cfg)
+    marker = cache / "swin_lit_compiled" / architecture_key(compiled_cfg, _device_name("cpu"), "32-true")
     assert json.loads(marker.read_text())["compile_s"] == compiled["compile"]["compile_s"]
     assert any(p.is_file() for p in cache.rglob("*") if p.parent.name != "swin_lit_compiled")  # inductor's own files
+    assert json.loads((compiled_dir / "compile.json").read_text())["compiled"]  # the plan a resume reuses
     for key in ("train_loss", "val_loss"):
         assert compiled["history"][0][key] == pytest.approx(eager["history"][0][key], rel=1e-4)
     assert compiled["test"]["loss"] == pytest.approx(eager["test"]["loss"], rel=1e-4)

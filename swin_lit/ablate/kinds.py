@@ -122,15 +122,15 @@ class TransferKind:
         attrs = trial.user_attrs
         run_dir = run_dir_for(config_from_dict(attrs["config"]), ctx.runs)  # the trained cell's run folder
         lock = f"{run_dir.name}-to{attrs['img_size']}x{attrs['window_size']}-{attrs['method']}"
-        return Job(attrs["cell"], lock, run_dir, {k: attrs.get(k) for k in ("img_size", "window_size", "method",
-                                                                             "finetune_epochs", "finetune_lr")})
+        inputs = {k: attrs.get(k) for k in ("img_size", "window_size", "method", "finetune_epochs", "finetune_lr")}
+        return Job(attrs["cell"], lock, run_dir, {**inputs, "compile_cache": ctx.out / COMPILE_CACHE})
 
     def run(self, job: Job) -> dict:
         from swin_lit.train.transfer import transfer_cell
 
         a = job.inputs
         return transfer_cell(job.run_dir, a["img_size"], a["window_size"], a["method"], a.get("finetune_epochs") or 0,
-                             a.get("finetune_lr") or 2e-4, out=job.run_dir.parent)
+                             a.get("finetune_lr") or 2e-4, out=job.run_dir.parent, compile_cache=a["compile_cache"])
 
     def progress(self, job: Job) -> dict[int, float]:
         return {}

@@ -208,6 +208,10 @@ class TransferSpec:
         return [m for m in self.methods if m in allowed]
 
 
+SAME_RUN = ("cannot tell variants apart: compiled and eager runs compute the same model and share a run folder "
+            "(set it in budget, or time the two paths with benchmarks/compile_payback.py)")
+
+
 @dataclass(frozen=True)
 class CounterpartSpec:
     """``counterpart:``: the same rows in another study (typically a dense study's rows in a classification
@@ -261,6 +265,8 @@ class Spec:
             for key, values in self.factors.items():
                 if key in ("seed", "name"):
                     fail(f"factors.{key}", "is set by the driver; list seeds under seeds")
+                if key == "trainer.compile":
+                    fail(f"factors.{key}", SAME_RUN)
                 if not isinstance(values, list) or not values:
                     fail(f"factors.{key}", f"must be a non-empty list of values, got {values!r}")
                 stored = [repr(contract.encode(v)) for v in values]  # as the study's param choices hold them
@@ -277,6 +283,8 @@ class Spec:
                 for key in overrides or {}:
                     if key in ("seed", "name"):
                         fail(f"variants.{vname}.{key}", "is set by the driver; list seeds under seeds")
+                    if key == "trainer.compile":
+                        fail(f"variants.{vname}.{key}", SAME_RUN)
         for key in self.budget:
             if key in ("seed", "name"):
                 fail(f"budget.{key}", "is set by the driver; list seeds under seeds")

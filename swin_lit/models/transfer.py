@@ -57,6 +57,22 @@ def transfer(model: SwinTransformer, img_size, window_size: int, method: str) ->
                            source_grid=model.cfg.grid)
 
 
+def initialise_from(model, source) -> None:
+    """Load a trained ``source`` (a ``SwinTransformer`` or ``SwinSegmenter``) into ``model`` (either kind) at
+    ``model``'s own image and window size, by the official recipe (``load_pretrained``: V1 tables resized
+    bicubically, CPB as is, a learned absolute embedding resized from the source's token grid): a classifier's
+    whole network (a classifier for other classes gets a fresh head), a segmenter's backbone, and a segmenter's
+    decode and auxiliary heads when ``source`` is a segmenter with the same head and classes."""
+    target_backbone = getattr(model, "backbone", model)
+    source_backbone = getattr(source, "backbone", source)
+    load_pretrained(target_backbone, source_backbone.state_dict(), source_grid=source_backbone.cfg.grid)
+    if hasattr(model, "decode_head") and hasattr(source, "decode_head") and \
+            (model.head_cfg, model.num_classes) == (source.head_cfg, source.num_classes):
+        model.decode_head.load_state_dict(source.decode_head.state_dict())
+        if model.aux_head is not None:
+            model.aux_head.load_state_dict(source.aux_head.state_dict())
+
+
 def transfer_segmenter(model, img_size, window_size: int, method: str):
     """A ``SwinSegmenter`` whose backbone is moved like ``transfer`` (``img_size``: the new crop, an int or
     (H, W)); the decode and auxiliary heads do not depend on the window and keep their weights as they are."""

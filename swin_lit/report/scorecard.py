@@ -100,6 +100,13 @@ def _objective(report):
     return next((mc for mc in report.comparisons if mc.metric == report.data.objective), None)
 
 
+def _variant(data, name: str) -> str | None:
+    """A study's variant called ``name`` (factorial names in any order of their parts)."""
+    from swin_lit.study import find_variant
+
+    return find_variant(list(data.variants), name, bool(data.spec.get("factors")))
+
+
 def _effects(mc, variant: str, baseline: str) -> list[float]:
     """Per-seed Δ of ``variant`` to ``baseline`` (the seeds both finished)."""
     a, b = mc.values.get(variant, {}), mc.values.get(baseline, {})
@@ -118,16 +125,23 @@ def counterpart_claims(report, link: str, others: dict) -> tuple[list[Claim], st
     ours, theirs = _objective(report), _objective(other)
     if ours is None or theirs is None:
         return [], "no comparison on the objective in it or its counterpart"
-    rows = []
-    for mine, their in cp["rows"].items():
+    rows, dropped = [], []
+    for mine_named, their_named in cp["rows"].items():
+        mine, their = _variant(report.data, mine_named), _variant(other.data, their_named)
+        if mine is None or their is None:
+            dropped.append(f"{their_named!r} is not a variant of {other.data.name}" if mine is not None
+                           else f"{mine_named!r} is not a variant of {report.data.name}")
+            continue
         a = _effects(ours, mine, report.data.baseline)
         b = _effects(theirs, their, other.data.baseline)
-        pa, pb = ours.paper_delta.get(mine, math.nan), theirs.paper_delta.get(their, math.nan)
         if len(a) < 2 or len(b) < 2:
+            dropped.append(f"{mine} or {their}: fewer than 2 finished seed pairs")
             continue
+        pa, pb = ours.paper_delta.get(mine, math.nan), theirs.paper_delta.get(their, math.nan)
         rows.append((mine, their, stats.welch(a, b), pa - pb, len(a), len(b)))
+    why = "; ".join(dropped) if dropped else None
     if not rows:
-        return [], f"fewer than 2 seeds of a counterpart row in {report.data.name} or {other.data.name}"
+        return [], why
     adjusted = stats.holm([r[2].p for r in rows])
     source = report.data.paper.source if report.data.paper is not None else "source not in the stored spec"
     other_source = other.data.paper.source if other.data.paper is not None else "source not in the stored spec"
@@ -138,7 +152,7 @@ def counterpart_claims(report, link: str, others: dict) -> tuple[list[Claim], st
                          f"{_fmt(paper)} ({source} minus {other_source})", f"{_fmt(c.estimate)} [{_fmt(c.low)}, "
                          f"{_fmt(c.high)}] (Welch)", f"{_data_label(report)} vs {_data_label(other)}, n={na} and "
                          f"{nb} seeds", stats.reproduction(paper, c, p, report.data.alpha), link))
-    return out, None
+    return out, why
 
 
 def scorecard(root: str | Path) -> tuple[list[Claim], list[tuple[str, str]]]:

@@ -6,8 +6,13 @@ cold compile (empty inductor cache) cost about 50 s of the run, so a run pays ba
 take longer than ~50 s / 0.14 ~ 360 s: about 20 TMAC of training work (3 x the forward MACs per image x the
 planned images) at the 55 GMAC/s that benchmark's eager run trained at. Where inductor's cache already holds the
 architecture (marked by an earlier compiled run with the same shapes, see ``mark_compiled``), the compile is
-a cache lookup of a few seconds and the threshold is a tenth of that. Host speed moves both sides of the
-rule together, so the threshold is in work, not seconds.
+a cache lookup and the threshold is a tenth of that: in that benchmark the warm-cache run was 17 s shorter
+than eager over the whole run against a 16 s faster training loop, so its compile cost no more than ~5 s,
+repaid after ~36 s of eager training (~2 TMAC). Host speed moves both sides of the rule together, so the
+threshold is in work, not seconds.
+
+The plan of a run is fixed at its first start (``compile.json`` in the run folder) and reused when it resumes, so
+one run does not change path halfway.
 
 A study keeps one inductor cache for all its cells (``<study>/cache/inductor``), so that the later seeds of an
 architecture start warm. ``result.json`` records the path taken, why, and the compile seconds
@@ -16,14 +21,17 @@ architecture start warm. ``result.json`` records the path taken, why, and the co
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from swin_lit.config import RunConfig
 
+PLAN_FILE = "compile.json"  # in the run folder: the plan of its first start
 COLD_PAYBACK_TMAC = 20.0  # planned training work (tera multiply-accumulates) that repays a cold compile
 WARM_PAYBACK_TMAC = 2.0  # ... and a compile from a warm inductor cache
 MARKERS = "swin_lit_compiled"  # subfolder of the inductor cache: one marker file per compiled architecture
@@ -49,9 +57,10 @@ def training_work_tmac(forward_macs: int, images: int) -> float:
 
 
 def planned_images(cfg: RunConfig, train_samples: int) -> int:
-    """Training images the run will see: every epoch's batches (``limit_train_batches`` applied) x epochs."""
+    """Training images the run will see: every epoch's full batches (the training loader drops a short last
+    batch), ``limit_train_batches`` applied as Lightning does, x epochs."""
     t, batch = cfg.trainer, cfg.data.batch_size
-    batches = -(-train_samples // batch)
+    batches = train_samples // batch if train_samples >= batch else 1
     if t.limit_train_batches > 1:
         batches = min(batches, int(t.limit_train_batches))
     else:
@@ -59,40 +68,44 @@ def planned_images(cfg: RunConfig, train_samples: int) -> int:
     return t.max_epochs * min(batches * batch, train_samples)
 
 
-def architecture_key(cfg: RunConfig) -> str:
-    """What inductor's compiled graphs depend on: the network, its input shapes and the numeric precision."""
+def architecture_key(cfg: RunConfig, device: str, precision: str) -> str:
+    """What inductor's compiled graphs depend on: the network, its input shapes, the device and the numeric
+    precision it runs in (resolved: ``auto`` is 32-true on CPU, bf16-mixed on GPU), torch's version."""
     import torch
 
     d = cfg.to_dict()
     key = {"task": cfg.task, "model": d["model"], "head": d.get("head"), "batch": cfg.data.batch_size,
-           "eval_batch": cfg.data.eval_batch_size, "precision": cfg.trainer.precision, "torch": torch.__version__}
+           "eval_batch": cfg.data.eval_batch_size, "device": device, "precision": precision,
+           "deterministic": cfg.trainer.deterministic, "torch": torch.__version__}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def inductor_cache() -> Path:
-    from torch._inductor.runtime.cache_dir_utils import cache_dir
+    """The inductor cache this process compiles into (``TORCHINDUCTOR_CACHE_DIR``, else inductor's default)."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
-    return Path(cache_dir())
-
-
-def is_warm(cfg: RunConfig) -> bool:
-    return (inductor_cache() / MARKERS / architecture_key(cfg)).is_file()
+    return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR") or default_cache_dir())
 
 
-def mark_compiled(cfg: RunConfig, seconds: float | None) -> None:
-    """Note in inductor's cache that ``cfg``'s architecture has been compiled there (for ``is_warm``)."""
+def is_warm(key: str) -> bool:
+    return (inductor_cache() / MARKERS / key).is_file()
+
+
+def mark_compiled(key: str, seconds: float | None) -> None:
+    """Note in inductor's cache that the architecture ``key`` has been compiled there (for ``is_warm``)."""
     folder = inductor_cache() / MARKERS
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / architecture_key(cfg)).write_text(json.dumps({"compile_s": seconds}))
+    (folder / key).write_text(json.dumps({"compile_s": seconds}))
 
 
-def plan(cfg: RunConfig, forward_macs: int, train_samples: int) -> CompilePlan:
-    """``trainer.compile`` resolved for this run (``auto``: by its planned work, see the module docstring)."""
+def plan(cfg: RunConfig, forward_macs: int, train_samples: int, key: str) -> CompilePlan:
+    """``trainer.compile`` resolved for this run (``auto``: by its planned work, see the module docstring);
+    ``key``: its ``architecture_key``."""
     work = training_work_tmac(forward_macs, planned_images(cfg, train_samples))
-    warm = is_warm(cfg)
     setting = cfg.trainer.compile
     if setting is True or setting is False:
-        return CompilePlan(setting, f"trainer.compile: {str(setting).lower()}", work, warm)
+        return CompilePlan(setting, f"trainer.compile: {str(setting).lower()}", work, False)
+    warm = is_warm(key)
     threshold = WARM_PAYBACK_TMAC if warm else COLD_PAYBACK_TMAC
     cache = "warm" if warm else "cold"
     if work >= threshold:
@@ -100,14 +113,40 @@ def plan(cfg: RunConfig, forward_macs: int, train_samples: int) -> CompilePlan:
     return CompilePlan(False, f"auto: {work:.1f} TMAC of training < {threshold:g} ({cache} cache)", work, warm)
 
 
-def use_cache(folder: str | os.PathLike) -> None:
-    """Point inductor's cache at ``folder`` for this process (a study's cells share one)."""
+def stored_plan(run_dir: Path) -> CompilePlan | None:
+    """The plan a run's first start wrote (None before that)."""
+    path = run_dir / PLAN_FILE
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text())
+    return CompilePlan(d["compiled"], d["reason"], d["work_tmac"], d["warm"])
+
+
+def store_plan(run_dir: Path, plan: CompilePlan) -> None:
+    (run_dir / PLAN_FILE).write_text(json.dumps(asdict(plan)))
+
+
+@contextlib.contextmanager
+def cache_at(folder: str | os.PathLike | None) -> Iterator[None]:
+    """Inductor's cache in ``folder`` while the block runs (a study's cells share one); None: leave it as is."""
+    if folder is None:
+        yield
+        return
     Path(folder).mkdir(parents=True, exist_ok=True)
+    before = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(folder).resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
+        else:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = before
 
 
 def compile_seconds() -> float:
-    """Seconds this process has spent compiling so far (dynamo + inductor, forward and backward graphs)."""
+    """Seconds this process has spent compiling so far (dynamo + inductor, forward and backward graphs; take
+    differences: the count runs over the whole process)."""
     from torch._dynamo.utils import calculate_time_spent
 
     return float(calculate_time_spent().get("total_wall_time", 0.0))

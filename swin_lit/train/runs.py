@@ -109,12 +109,18 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
           callbacks: list | None = None, compile_cache: str | os.PathLike | None = None) -> tuple[Path, dict]:
     """Train and evaluate one config; returns (run folder, result record). Resumes an interrupted run;
     returns the existing record of a finished one without doing anything. ``compile_cache``: the inductor
-    cache folder for a compiled run (a study's cells share one); default inductor's own."""
+    cache folder while the run compiles (a study's cells share one); None: inductor's own."""
     run_dir = run_dir_for(cfg, out)
     done = read_result(run_dir)
     if done is not None:
         return run_dir, done
+    from swin_lit.train.compile import cache_at
 
+    with cache_at(compile_cache if cfg.trainer.compile is not False else None):
+        return _train(cfg, run_dir, progress, callbacks)
+
+
+def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, callbacks: list | None) -> tuple[Path, dict]:
     import lightning.pytorch as pl
     import torch
     from lightning.pytorch.callbacks import ModelCheckpoint
@@ -138,15 +144,15 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
     task = TASKS[cfg.task]
     module = task.module(cfg)
     if source is not None and resume is None:
-        from swin_lit.models.official import load_pretrained
+        from swin_lit.models.transfer import initialise_from
 
-        # the backbone's weights: of a classification run, or of a segmentation run's backbone
-        load_pretrained(task.backbone(module), getattr(source, "backbone", source).state_dict())
-    compiling = _plan_compile(cfg, task, dm, compile_cache)
-    if compiling.compiled:
-        module.model.compile()
+        initialise_from(module.model, source)
     t = cfg.trainer
     accelerator = "cpu" if t.accelerator == "auto" and not torch.cuda.is_available() else t.accelerator
+    compiling, arch = _plan_compile(cfg, task, dm, run_dir, accelerator)
+    compiled_before = compile_seconds()
+    if compiling.compiled:
+        module.model.compile()
     best_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=task.monitor, mode="max", save_top_k=1,
                                 auto_insert_metric_name=False, enable_version_counter=False)
     # last.ckpt after every epoch's validation, and every n steps inside an epoch (never on its last batch: a
@@ -202,25 +208,28 @@ def train(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT, progress: bool |
         "git": git_revision(),
         "device": _device_name(accelerator),
         "threads": torch.get_num_threads(),
-        "compile": compiling.record(compile_seconds() if compiling.compiled else None),
+        "compile": compiling.record(compile_seconds() - compiled_before if compiling.compiled else None),
         "history": history,
     }
     if compiling.compiled:
-        mark_compiled(cfg, record["compile"]["compile_s"])
+        mark_compiled(arch, record["compile"]["compile_s"])
     write_json_atomic(run_dir / RESULT_FILE, record)
     return run_dir, record
 
 
-def _plan_compile(cfg: RunConfig, task, dm, cache):
-    """``trainer.compile`` resolved for this run (``swin_lit.train.compile``), logged in one line."""
+def _plan_compile(cfg: RunConfig, task, dm, run_dir: Path, accelerator: str):
+    """(``trainer.compile`` resolved for this run, its architecture key): planned at the run's first start
+    (``swin_lit.train.compile``), the same plan on every resume; logged in one line."""
     from swin_lit.train import compile as compiling
 
-    if cache is not None and cfg.trainer.compile is not False:
-        compiling.use_cache(cache)
-    dm.setup("fit")
-    plan = compiling.plan(cfg, task.work(cfg, dm), len(dm.dataset("train")))
+    arch = compiling.architecture_key(cfg, _device_name(accelerator), precision_for(cfg, accelerator))
+    plan = compiling.stored_plan(run_dir)
+    if plan is None:
+        dm.setup("fit")
+        plan = compiling.plan(cfg, task.work(cfg, dm), len(dm.dataset("train")), arch)
+        compiling.store_plan(run_dir, plan)
     log.info("%s: %s", "compiled" if plan.compiled else "eager", plan.reason)
-    return plan
+    return plan, arch
 
 
 def _split(metrics: dict, prefix: str, module=None) -> dict:
@@ -279,9 +288,8 @@ class _Task:
     """What ``train`` does differently per task: the module, the checkpoint monitor, the record's parts, the
     forward MACs of one training image (for ``trainer.compile: auto``)."""
 
-    def __init__(self, module: str, monitor: str, split, size, backbone, work) -> None:
-        self._module, self.monitor, self.split, self.size, self.backbone = module, monitor, split, size, backbone
-        self.work = work
+    def __init__(self, module: str, monitor: str, split, size, work) -> None:
+        self._module, self.monitor, self.split, self.size, self.work = module, monitor, split, size, work
 
     def module(self, cfg: RunConfig):
         import importlib
@@ -291,10 +299,9 @@ class _Task:
 
 
 TASKS = {
-    "classification": _Task("swin_lit.train.module.SwinClassifier", "val/top1", _split, _cls_size,
-                            lambda module: module.model, _cls_work),
+    "classification": _Task("swin_lit.train.module.SwinClassifier", "val/top1", _split, _cls_size, _cls_work),
     "segmentation": _Task("swin_lit.train.seg_module.SwinSegmentation", "val/miou", _seg_split, _seg_size,
-                          lambda module: module.model.backbone, _seg_work),
+                          _seg_work),
 }
 
 

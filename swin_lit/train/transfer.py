@@ -56,6 +56,8 @@ def check_target(cfg: SwinConfig, img_size, window_size: int, method: str,
         raise ConfigError(f"{where}: {err}") from None
     if task == "segmentation":
         return moved
+    if not isinstance(img_size, int):
+        raise ConfigError(f"{where}: a classification run moves to square images (IMG:WINDOW, e.g. 64:8)")
     for i, g in enumerate(moved.stages()):
         if g.padded != g.resolution:
             H, W = g.resolution
@@ -138,9 +140,11 @@ def evaluate_segmentation(model, loader, trainer) -> dict:
 
 
 def transfer_cell(run_dir: str | os.PathLike, img_size, window_size: int, method: str,
-                  finetune_epochs: int = 0, finetune_lr: float = 2e-4, out: str | os.PathLike | None = None) -> dict:
+                  finetune_epochs: int = 0, finetune_lr: float = 2e-4, out: str | os.PathLike | None = None,
+                  compile_cache: str | os.PathLike | None = None) -> dict:
     """Run one transfer cell; returns the transfer record (see ``swin_lit.record``): top1 / top5 (segmentation:
-    miou / aacc), loss, the same metrics after fine-tuning (``*_ft``, None without) and the fine-tune run folder."""
+    miou / aacc), loss, the same metrics after fine-tuning (``*_ft``, None without) and the fine-tune run folder
+    (``compile_cache``: as for ``train``)."""
     import torch
 
     from swin_lit.train.runs import build_datamodule, load_run_config, load_trained_model, train
@@ -165,6 +169,7 @@ def transfer_cell(run_dir: str | os.PathLike, img_size, window_size: int, method
     record = {**scores, **{f"{n}_ft": None for n in names}, "ft_run_dir": None}
     if finetune_epochs > 0:
         ft_cfg = finetune_config(cfg, run_dir, moved_cfg, finetune_epochs, finetune_lr)
-        ft_dir, ft = train(ft_cfg, out if out is not None else Path(run_dir).parent, progress=False)
+        ft_dir, ft = train(ft_cfg, out if out is not None else Path(run_dir).parent, progress=False,
+                           compile_cache=compile_cache)
         record.update({f"{n}_ft": ft["test"][n] for n in names}, ft_run_dir=str(ft_dir))
     return record
