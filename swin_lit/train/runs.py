@@ -226,7 +226,7 @@ def _plan_compile(cfg: RunConfig, task, dm, run_dir: Path, accelerator: str):
     plan = compiling.stored_plan(run_dir)
     if plan is None:
         dm.setup("fit")
-        plan = compiling.plan(cfg, task.work(cfg, dm), len(dm.dataset("train")), arch)
+        plan = compiling.plan(cfg, task.work(cfg), len(dm.dataset("train")), arch)
         compiling.store_plan(run_dir, plan)
     log.info("%s: %s", "compiled" if plan.compiled else "eager", plan.reason)
     return plan, arch
@@ -272,13 +272,13 @@ def _seg_size(cfg: RunConfig, module, dm) -> dict:
             "class_names": list(dm.class_names)}
 
 
-def _cls_work(cfg: RunConfig, dm) -> int:
+def _cls_work(cfg: RunConfig) -> int:
     from swin_lit.models.flops import count_flops
 
     return count_flops(cfg.model)
 
 
-def _seg_work(cfg: RunConfig, dm) -> int:
+def _seg_work(cfg: RunConfig) -> int:
     from swin_lit.models.segmenter import segmenter_flops
 
     return segmenter_flops(cfg.model, cfg.head, cfg.model.num_classes, tuple(cfg.model.image_size))["total"]
