@@ -71,9 +71,6 @@ def main() -> None:
             print(runs[-1], flush=True)
 
     result = {"config": sets, "epochs": args.epochs, "rounds": args.rounds, "runs": runs}
-    out = ROOT / "results" / "benchmarks"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compile_payback.json").write_text(json.dumps(result, indent=2))
     md = [
         "# torch.compile on a real run: eager vs compiled, side by side",
         "",
@@ -87,7 +84,15 @@ def main() -> None:
     for r in runs:
         md.append(f"| {r['label']} | {r['command_wall_s']:.0f} | {r['train_time_s']:.0f} | "
                   f"{r['train_images_per_s']:.0f} | {r['test_top1']:.2f} |")
-    (out / "compile_payback.md").write_text("\n".join(md) + "\n")
+    write("compile_payback", result, md)
+
+
+def write(name: str, result: dict, md: list[str]) -> None:
+    """results/benchmarks/<name>.json and .md; the table printed."""
+    out = ROOT / "results" / "benchmarks"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2))
+    (out / f"{name}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 
@@ -117,9 +122,6 @@ def study_view(args) -> None:
     ratio = total["auto"] / total["eager"]
     result = {"config": sets, "epochs": args.epochs, "seeds": args.seeds, "runs": runs, "total_wall_s": total,
               "auto_over_eager": ratio}
-    out = ROOT / "results" / "benchmarks"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compile_payback_study.json").write_text(json.dumps(result, indent=2))
     md = [
         "# trainer.compile: auto in a study: one cell at 3 seeds, eager vs auto, side by side",
         "",
@@ -136,8 +138,7 @@ def study_view(args) -> None:
                   f"{r['command_wall_s']:.0f} | {r['train_time_s']:.0f} | {r['test_top1']:.2f} |")
     md += ["", f"Total wall time: eager {total['eager']:.0f} s, auto {total['auto']:.0f} s; auto / eager "
                f"**{ratio:.2f}** (target 0.85)."]
-    (out / "compile_payback_study.md").write_text("\n".join(md) + "\n")
-    print("\n".join(md))
+    write("compile_payback_study", result, md)
 
 
 if __name__ == "__main__":

@@ -57,15 +57,17 @@ def transfer(model: SwinTransformer, img_size, window_size: int, method: str) ->
                            source_grid=model.cfg.grid)
 
 
-def initialise_from(model, source) -> None:
+def initialise_from(model, source, method: str | None = None) -> None:
     """Load a trained ``source`` (a ``SwinTransformer`` or ``SwinSegmenter``) into ``model`` (either kind) at
     ``model``'s own image and window size, by the official recipe (``load_pretrained``: V1 tables resized
     bicubically, CPB as is, a learned absolute embedding resized from the source's token grid): a classifier's
     whole network (a classifier for other classes gets a fresh head), a segmenter's backbone, and a segmenter's
-    decode and auxiliary heads when ``source`` is a segmenter with the same head and classes."""
+    decode and auxiliary heads when ``source`` is a segmenter with the same head and classes. ``method``: how
+    relative biases move (default: the kind's first, the official recipe)."""
     target_backbone = getattr(model, "backbone", model)
     source_backbone = getattr(source, "backbone", source)
-    load_pretrained(target_backbone, source_backbone.state_dict(), source_grid=source_backbone.cfg.grid)
+    load_pretrained(target_backbone, source_backbone.state_dict(), method=method,
+                    source_grid=source_backbone.cfg.grid)
     if hasattr(model, "decode_head") and hasattr(source, "decode_head") and \
             (model.head_cfg, model.num_classes) == (source.head_cfg, source.num_classes):
         model.decode_head.load_state_dict(source.decode_head.state_dict())
@@ -82,9 +84,5 @@ def transfer_segmenter(model, img_size, window_size: int, method: str):
     cfg = transfer_config(model.cfg, img_size, window_size, method)
     param = next(model.parameters())
     moved = SwinSegmenter(cfg, model.head_cfg, model.num_classes).to(device=param.device, dtype=param.dtype)
-    load_pretrained(moved.backbone, model.backbone.state_dict(),
-                    method=method if relative_kind(cfg.relative) else None, source_grid=model.cfg.grid)
-    moved.decode_head.load_state_dict(model.decode_head.state_dict())
-    if model.aux_head is not None:
-        moved.aux_head.load_state_dict(model.aux_head.state_dict())
+    initialise_from(moved, model, method if relative_kind(cfg.relative) else None)
     return moved.train(model.training)
