@@ -129,13 +129,14 @@ def test_compiled_run_matches_the_eager_run(tmp_path, monkeypatch):
     from swin_lit.train.runs import _device_name, load_trained_model
 
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "default-cache"))  # no marker of this machine's
-    eager_cfg = tiny_config("trainer.max_epochs=1")
+    one_stage = ("model.depths=[2]", "model.num_heads=[2]")  # a plain and a shifted block: a short compile
+    eager_cfg = tiny_config("trainer.max_epochs=1", *one_stage)
     assert eager_cfg.trainer.compile == "auto"
     eager_dir, eager = train(eager_cfg, tmp_path / "eager")
     assert eager["compile"]["path"] == "eager" and eager["compile"]["compile_s"] is None
     assert eager["compile"]["reason"].startswith("auto: ") and "< 20" in eager["compile"]["reason"]
     counters.clear()
-    compiled_cfg = tiny_config("trainer.max_epochs=1", "trainer.compile=true")
+    compiled_cfg = tiny_config("trainer.max_epochs=1", "trainer.compile=true", *one_stage)
     assert compiled_cfg.hash() == eager_cfg.hash()  # one experiment, two ways to compute it
     cache = tmp_path / "inductor"
     compiled_dir, compiled = train(compiled_cfg, tmp_path / "compiled", compile_cache=cache)
