@@ -53,7 +53,9 @@ def _blocked_driver(folder: Path) -> Path:
 
 def test_every_command_turns_bad_input_into_one_line_and_exit_2(tmp_path):
     missing = tmp_path / "no-such-data"
-    bad_data = _spec(tmp_path, "data", budget={**TINY, "data.source": "folder", "data.root": str(missing)})
+    # the class count given, so that nothing but the check before any work reads the folder
+    bad_data = _spec(tmp_path, "data", budget={**TINY, "data.source": "folder", "data.root": str(missing),
+                                               "model.num_classes": 2})
     bad_spec = _spec(tmp_path, "spec", sedes=[0])
     good = _spec(tmp_path, "good")
     foreign = tmp_path / "foreign.log"
@@ -68,6 +70,7 @@ def test_every_command_turns_bad_input_into_one_line_and_exit_2(tmp_path):
         "ablate spec": (["ablate", str(bad_spec), "--out", str(out)], "sedes: unknown key"),
         "ablate storage": (["ablate", str(good), "--out", str(out), "--storage", UNREACHABLE],
                            "cannot open storage postgresql+psycopg2://nobody@127.0.0.1:9/nodb"),
+        "ablate dry-run data": (["ablate", str(bad_data), "--dry-run"], f"data.root: data folder {missing}"),
         "ablate dry-run storage": (["ablate", str(good), "--dry-run", "--storage", UNREACHABLE], "cannot open storage"),
         "report storage": (["report", UNREACHABLE], "cannot open storage"),
         "report folder": (["report", str(tmp_path / "no-study")], "no study at"),

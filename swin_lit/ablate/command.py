@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"--jobs: must be >= 1, got {args.jobs}")
     slurm = slurm_options(args.slurm) if args.launcher == "slurm" else {}
     plan = load_plan(args.spec)  # ConfigError (exit 2) before anything is created
+    check_data(plan)  # DataError (exit 2): a missing or malformed data folder fails here, not in every cell
     out = Path(args.out) if args.out else Path("results") / plan.spec.name
     target = args.storage or str(out / contract.JOURNAL_FILE)
     if args.dry_run:
@@ -326,6 +327,16 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def check_data(plan) -> None:
+    """Every real data folder the plan's cells read exists (DataError, exit 2). Only that: a full layout check
+    of a large tree takes seconds, and each cell's run checks its data before training anyway."""
+    from swin_lit.errors import DataError
+
+    for root in sorted({c.config.data.root for c in plan.cells if c.config.data.source != "synthetic"}):
+        if not Path(root).expanduser().is_dir():
+            raise DataError(f"data.root: data folder {root} does not exist")
 
 
 def dry_run(plan, out: Path, target: str) -> int:
