@@ -32,7 +32,8 @@ Trial user attrs a reader can rely on (written by the driver)::
     run_dir     the run folder, relative to the study folder ("runs/<name>-<hash>")
     worker      {"host", "pid", ...} of the worker that claimed the trial (written once per claim)
     result      the result record (``swin_lit.record``) of a finished train cell, or a transfer record:
-                {"top1", "top5", "loss", "top1_ft", "top5_ft", "ft_run_dir"}
+                {"top1", "top5", "loss", "top1_ft", "top5_ft", "ft_run_dir"} (segmentation: miou / aacc for
+                top1 / top5)
     error       one-line reason (failed, pruned and given-up trials); a FAIL trial without it was failed by
                 Optuna's own heartbeat check (RDB storages): its worker died
     transfer cells also: source_cell, method, img_size, window_size, finetune_epochs, finetune_lr

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -208,7 +209,11 @@ def test_a_segmentation_spec_must_name_segmentation_metrics(tmp_path):
     plan = load_plan(spec)
     assert plan.cells[0].config.task == "segmentation"
     spec.write_text(spec.read_text() + "transfer: {targets: ['16:8']}\n")
-    with pytest.raises(ConfigError, match="transfer: study transfer tables are for classification runs"):
+    moved = [c for c in load_plan(spec).cells if c.kind == "transfer"]  # one per trained cell, the window moved
+    assert [(c.transfer["img_size"], c.transfer["window_size"], c.transfer["method"]) for c in moved] == \
+        [(16, 8, "bicubic")]
+    spec.write_text(spec.read_text().replace("'16:8'", "'15:8'"))
+    with pytest.raises(ConfigError, match="transfer.targets: target 15:8"):  # the patch (2) does not divide 15
         load_plan(spec)
 
 
@@ -236,19 +241,30 @@ def test_a_segmentation_study_runs_and_reports_with_predictions(tmp_path):
         "name": "segstudy", "base": str(base), "variants": {"shifted": {}, "w/o shifting": {"model.shift": "none"}},
         "seeds": [0], "metrics": ["test.miou", "test.aacc"], "objective": "test.miou",
         "paper": {"table": "Swin V1 Table 4", "model": "Swin-T + UperNet", "dataset": "ADE20K",
-                  "rows": {"shifted": {"miou": 46.1}, "w/o shifting": {"miou": 43.3}}}}))
+                  "rows": {"shifted": {"miou": 46.1}, "w/o shifting": {"miou": 43.3}}},
+        "transfer": {"targets": ["16:8"]}}))  # the test images segmented with window 8 (no fine-tuning)
     out = tmp_path / "segstudy"
     r = ablate(spec, out, tmp_path / "marker", "--workers", "1")
     assert r.returncode == 0, r.stderr
-    ts = [t for t in trials(out, "segstudy") if t.state.name == "COMPLETE"]
-    assert len(ts) == 2
+    done = [t for t in trials(out, "segstudy") if t.state.name == "COMPLETE"]
+    ts = [t for t in done if t.user_attrs["kind"] == "train"]
+    moved = [t for t in done if t.user_attrs["kind"] == "transfer"]
+    assert len(ts) == 2 and len(moved) == 2
+    for t in moved:  # the trial's value is the moved model's test mIoU
+        assert t.value == t.user_attrs["result"]["miou"] and 0.0 <= t.value <= 100.0
+        assert t.user_attrs["result"]["miou_ft"] is None
     for t in ts:
         history = t.user_attrs["result"]["history"]
         assert t.intermediate_values == {h["epoch"]: h["val_miou"] for h in history}
         assert t.value == t.user_attrs["result"]["test"]["miou"]
     folder = build_report(out)
     md = (folder / "report.md").read_text()
-    assert "### test.miou" in md and "### test.aacc" in md and "top1" not in md
+    assert "### test.miou" in md and "### test.aacc" in md and "top1" not in md and "top-1" not in md
+    assert "Transfer (Swin V2 Table 1 layout)" in md and "Δ mIoU [95% CI]" in md and "chance" not in md
+    summary = pd.read_csv(folder / "transfer.csv")
+    by_variant = {t.user_attrs["variant"]: t.value for t in moved}
+    for _, r in summary.iterrows():  # the table's numbers are the trials' mIoU (one seed: the mean is the value)
+        assert r["miou mean"] == pytest.approx(by_variant[r["variant"]]) and r["window_size"] == 8
     assert "Swin V1 Table 4, Swin-T + UperNet, ADE20K" in md
     assert (folder / "figures" / "predictions.png").is_file() and "predictions.png" in md
 

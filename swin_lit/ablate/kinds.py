@@ -136,10 +136,11 @@ class TransferKind:
         return {}
 
     def result(self, job: Job, returned: Any, objective: str) -> tuple[float, dict]:
-        if not isinstance(returned, dict) or not is_finite(returned.get("top1")):
-            top1 = returned.get("top1") if isinstance(returned, dict) else None
-            raise CellFailed(f"NaN: top1 is {top1}")
-        return float(returned["top1"]), returned
+        key = "miou" if isinstance(returned, dict) and "miou" in returned else "top1"  # a segmentation run's mIoU
+        if not isinstance(returned, dict) or not is_finite(returned.get(key)):
+            value = returned.get(key) if isinstance(returned, dict) else None
+            raise CellFailed(f"NaN: {key} is {value}")
+        return float(returned[key]), returned
 
 
 KINDS = {kind.name: kind for kind in (TrainKind(), TransferKind())}

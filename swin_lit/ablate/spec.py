@@ -173,9 +173,11 @@ class ReportSpec:
 class TransferSpec:
     """``transfer:``: after training, move each cell's model to larger images/windows (Swin V2 Table 1).
 
-    ``targets``: "IMG:WINDOW" strings; ``methods``: transfer methods (default: the paper's setting of each
-    relative-bias kind, its first method: ``bicubic`` for tables, ``extrapolate`` for CPB); ``finetune_epochs``: 0
-    evaluates without fine-tuning only; K > 0 also fine-tunes K epochs at each target ("without FT / with FT")."""
+    ``targets``: "IMG:WINDOW" strings (a segmentation study: IMG is the fine-tuning crop, IMG x IMG; its test
+    images are segmented at their own size with the new window); ``methods``: transfer methods (default: the
+    paper's setting of each relative-bias kind, its first method: ``bicubic`` for tables, ``extrapolate`` for
+    CPB); ``finetune_epochs``: 0 evaluates without fine-tuning only; K > 0 also fine-tunes K epochs at each
+    target ("without FT / with FT")."""
 
     targets: tuple[str, ...] = ()
     methods: tuple[str, ...] | None = None
@@ -549,9 +551,6 @@ def transfer_cells(plain: dict, tspec: TransferSpec, trained: list[Cell]) -> lis
 
     out = []
     for cell in trained:
-        if cell.config.task != "classification":
-            raise ConfigError("transfer: study transfer tables are for classification runs; move a segmentation "
-                              "run with `swin-lit transfer RUN --to HxW:WINDOW`")
         methods = tspec.methods_for(cell.config.model.relative)
         if not methods:
             raise ConfigError(f"transfer.methods: none of {list(tspec.methods)} fits variant {cell.variant!r} "
@@ -560,7 +559,7 @@ def transfer_cells(plain: dict, tspec: TransferSpec, trained: list[Cell]) -> lis
             img, window = parse_target(target)
             for method in methods:
                 try:
-                    check_target(cell.config.model, img, window, method)
+                    check_target(cell.config.model, img, window, method, cell.config.task)
                 except ConfigError as err:
                     raise ConfigError(f"transfer.targets: {err} (variant {cell.variant!r})") from None
                 info = {"source_cell": cell.id, "method": method, "img_size": img, "window_size": window,

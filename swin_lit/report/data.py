@@ -75,6 +75,16 @@ class StudyData:
         return "classification"
 
     @property
+    def transfer_metric(self) -> str:
+        """The transfer records' main score: ``top1``, or a segmentation study's ``miou``."""
+        return transfer_metrics(self.task)[0]
+
+    @property
+    def transfer_label(self) -> str:
+        """How the tables name it: ``top-1`` or ``mIoU``."""
+        return {"top1": "top-1", "miou": "mIoU"}[self.transfer_metric]
+
+    @property
     def factors(self) -> dict[str, list]:
         return dict(self.spec.get("factors") or {})
 
@@ -387,14 +397,17 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         "study": optuna_study.study_name,
     }
     num_classes, source, geometry = _trained_facts(train, variant_of, spec)
+    facts = _data_facts(train)
+    records = [t.user_attrs.get("result") or {} for t in transfer]
+    task = facts.get("task") or ("segmentation" if any("miou" in r for r in records) else "classification")
     return StudyData(
         name=optuna_study.study_name, spec=spec, folder=folder, variants=names, variant_overrides=overrides_of,
         baseline=baseline, seeds=seeds, planned=planned, runs=runs, cells=cells,
-        transfer=_transfer_frame(transfer, variant_of), histories=histories, environment=environment,
+        transfer=_transfer_frame(transfer, variant_of, task), histories=histories, environment=environment,
         transfer_cells=_transfer_cells(transfer, attrs.get("cells") or [], variant_of, match),
         num_classes=num_classes, num_classes_source=source, trained_geometry=geometry, seed_decision=decision,
         paper=paper_numbers(spec, match), transfer_paper=transfer_paper_numbers(spec, match),
-        data_config=_data_facts(train),
+        data_config=facts,
     )
 
 
@@ -433,11 +446,19 @@ def _parse_factorial(name: str, keys: list[str]) -> list:
     return [yaml.safe_load(parts[k]) if k in parts else None for k in keys]
 
 
-TRANSFER_COLUMNS = ["variant", "seed", "method", "img_size", "window_size", "finetune_epochs",
-                    "top1", "top5", "loss", "top1_ft", "top5_ft", "run_dir", "trial", "cell"]
+def transfer_metrics(task: str) -> tuple[str, str]:
+    """The two scores of a transfer record of ``task``: (top1, top5), or for segmentation (miou, aacc)."""
+    return ("miou", "aacc") if task == "segmentation" else ("top1", "top5")
 
 
-def _transfer_frame(trials: list, variant_of) -> pd.DataFrame:
+def transfer_frame_columns(task: str) -> list[str]:
+    first, second = transfer_metrics(task)
+    return ["variant", "seed", "method", "img_size", "window_size", "finetune_epochs",
+            first, second, "loss", f"{first}_ft", f"{second}_ft", "run_dir", "trial", "cell"]
+
+
+def _transfer_frame(trials: list, variant_of, task: str) -> pd.DataFrame:
+    first, second = transfer_metrics(task)
     groups: dict[Any, list] = {}
     for t in trials:
         a = t.user_attrs
@@ -454,10 +475,10 @@ def _transfer_frame(trials: list, variant_of) -> pd.DataFrame:
             "variant": variant_of(a), "seed": a.get("seed"), "method": a.get("method"),
             "img_size": a.get("img_size"), "window_size": a.get("window_size"),
             "finetune_epochs": a.get("finetune_epochs"),
-            **{k: _num(r.get(k)) for k in ("top1", "top5", "loss", "top1_ft", "top5_ft")},
+            **{k: _num(r.get(k)) for k in (first, second, "loss", f"{first}_ft", f"{second}_ft")},
             "run_dir": a.get("run_dir"), "trial": t.number, "cell": a.get("cell"),
         })
-    return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
+    return pd.DataFrame(rows, columns=transfer_frame_columns(task))
 
 
 TRANSFER_CELL_COLUMNS = ["variant", "seed", "method", "img_size", "window_size", "status", "error"]

@@ -139,9 +139,9 @@ def learning_curves(data: StudyData, path: Path, key: str = "val_top1") -> Path 
 
 
 def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path | None:
-    """Left: our test top-1 vs the transfer ratio per (variant, method), mean with the 95% t-interval over
-    seeds, solid without fine-tuning, dashed with, 1x = as trained, the chance level dotted. Right: the paper's
-    numbers on their own axis (its own data), at the same ratios."""
+    """Left: our test top-1 (segmentation: mIoU) vs the transfer ratio per (variant, method), mean with the 95%
+    t-interval over seeds, solid without fine-tuning, dashed with, 1x = as trained, top-1's chance level dotted.
+    Right: the paper's numbers on their own axis (its own data), at the same ratios."""
     if summary.empty:
         return None
     from matplotlib.lines import Line2D
@@ -153,7 +153,7 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
     ax = axes[0][0]
     columns = [c for c in transfer_columns(data, summary) if c.ours is not None and c.ratio is not None]
     rows = _transfer_rows(data, summary)
-    trained = values_by_variant(data, "test.top1")
+    trained = values_by_variant(data, f"test.{data.transfer_metric}")
     for i, (variant, method) in enumerate(rows):
         colour = f"C{i % 10}"
         for ft, style, marker in ((False, "-", "o"), (True, "--", "s")):
@@ -171,14 +171,14 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
                 hi.append(c.high - c.estimate if np.isfinite(c.high) else 0.0)
             if xs:
                 ax.errorbar(xs, ys, yerr=[lo, hi], color=colour, marker=marker, ls=style, capsize=3, lw=1.4)
-    if data.num_classes:
+    if data.num_classes and data.transfer_metric == "top1":  # top-1's chance level
         ax.axhline(100 / data.num_classes, color="0.4", ls=":", lw=1)
     geometry = next(iter(data.trained_geometry.values()), None)
     ticks = {1.0: f"1×\nW{geometry[1]},I{geometry[0]}" if geometry else "1×"}
     ticks.update({float(c.ratio): f"{float(c.ratio):g}×\nW{c.ours[1]},I{c.ours[0]}" for c in columns})
     ax.set_xticks(list(ticks), list(ticks.values()), fontsize=8)
     ax.set_xlabel("transfer ratio (target window / training window); 1× = as trained")
-    ax.set_ylabel("test top-1 (%)")
+    ax.set_ylabel(f"test {data.transfer_label} (%)")
     ax.set_title(f"ours ({data.name}): mean with 95% CI over seeds", fontsize=9)
     ax.grid(alpha=0.3)
     if tp is not None and tp.trained is not None:
@@ -195,7 +195,7 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
                     ticks.update({p[0]: p[2] for p in pts})
         px.set_xticks(sorted(ticks), [f"{r:g}×\nW{ticks[r][1]},I{ticks[r][0]}" for r in sorted(ticks)], fontsize=8)
         px.set_xlabel("transfer ratio (the paper's windows); 1× = as trained")
-        px.set_ylabel("top-1 (%) on the paper's data")
+        px.set_ylabel(f"{data.transfer_label} (%) on the paper's data")
         px.set_title(f"paper: {tp.source or 'source not stated in the stored spec'}", fontsize=9)
         px.grid(alpha=0.3)
     spans = [list(a.get_xticks()) for a in axes[0]]

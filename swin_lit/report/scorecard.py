@@ -84,7 +84,7 @@ def claims_of(report, link: str) -> list[Claim]:
             ft = "with FT" if r["finetuned"] else "without FT"
             claim = (f"{r['variant']} ({r['method']}) vs the baseline at W{int(r['window_size'])}/"
                      f"I{int(r['img_size'])} ({r['ratio']:g}x, {ft}); paper {r['paper_target']}")
-            out.append(Claim(data.name, claim, "test.top1", f"{_fmt(r['paper_delta'])} ({tsource})",
+            out.append(Claim(data.name, claim, f"test.{data.transfer_metric}", f"{_fmt(r['paper_delta'])} ({tsource})",
                              f"{_fmt(r['delta'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
                              f"{setting}, n={int(r['n'])} seed pairs", r["reproduction"], link))
     return out

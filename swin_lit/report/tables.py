@@ -666,10 +666,11 @@ def cell_means_table(data: StudyData, metric: str) -> Table | None:
 def transfer_summary(data: StudyData) -> pd.DataFrame:
     """Numeric transfer table (``transfer.csv``): one row per (variant, method, img_size, window_size) planned or
     run: ratio (target window / trained window), n, mean/std without and with fine-tuning, failed/missing
-    counts and the first failure's reason."""
-    t, cells = data.transfer, data.transfer_cells
-    columns = ["variant", "method", "img_size", "window_size", "ratio", "n", "top1 mean", "top1 std", "top1_ft mean",
-               "top1_ft std", "top1_ft n", "failed", "missing", "running", "reason"]
+    counts and the first failure's reason. The score is test top-1, or a segmentation study's mIoU
+    (``data.transfer_metric``, which names the columns)."""
+    t, cells, m = data.transfer, data.transfer_cells, data.transfer_metric
+    columns = ["variant", "method", "img_size", "window_size", "ratio", "n", f"{m} mean", f"{m} std", f"{m}_ft mean",
+               f"{m}_ft std", f"{m}_ft n", "failed", "missing", "running", "reason"]
     keys = ["variant", "method", "img_size", "window_size"]
     groups = set()
     for frame in (t, cells):
@@ -684,7 +685,7 @@ def transfer_summary(data: StudyData) -> pd.DataFrame:
               & (t["window_size"] == window)] if not t.empty else t
         c = cells[(cells["variant"] == variant) & (cells["method"] == method) & (cells["img_size"] == img)
                   & (cells["window_size"] == window)] if not cells.empty else cells
-        ft = g["top1_ft"].dropna() if len(g) else pd.Series([], dtype=float)
+        ft = g[f"{m}_ft"].dropna() if len(g) else pd.Series([], dtype=float)
         status = c["status"].value_counts().to_dict() if len(c) else {}
         reasons = [str(e) for e in c.loc[c["status"] == "failed", "error"] if e] if len(c) else []
         missing = c[c["status"] == "missing"] if len(c) else c
@@ -696,9 +697,9 @@ def transfer_summary(data: StudyData) -> pd.DataFrame:
         rows.append({
             "variant": variant, "method": method, "img_size": int(img), "window_size": int(window),
             "ratio": float(ratio) if ratio is not None else math.nan, "n": len(g),
-            "top1 mean": g["top1"].mean() if len(g) else math.nan, "top1 std": _std(list(g["top1"])) if len(g) else
-            math.nan, "top1_ft mean": ft.mean() if len(ft) else math.nan, "top1_ft std": _std(list(ft)),
-            "top1_ft n": len(ft), "failed": int(status.get("failed", 0)), "missing": int(status.get("missing", 0)),
+            f"{m} mean": g[m].mean() if len(g) else math.nan, f"{m} std": _std(list(g[m])) if len(g) else
+            math.nan, f"{m}_ft mean": ft.mean() if len(ft) else math.nan, f"{m}_ft std": _std(list(ft)),
+            f"{m}_ft n": len(ft), "failed": int(status.get("failed", 0)), "missing": int(status.get("missing", 0)),
             "running": int(status.get("running", 0) + status.get("waiting", 0)),
             "reason": _shorten(reasons[0]) if reasons else "",
         })
@@ -730,7 +731,7 @@ def _transfer_values(data: StudyData, variant: str, method: str, img: int, windo
     if t.empty:
         return {}
     g = t[(t["variant"] == variant) & (t["method"] == method) & (t["img_size"] == img) & (t["window_size"] == window)]
-    col = "top1_ft" if ft else "top1"
+    col = f"{data.transfer_metric}_ft" if ft else data.transfer_metric
     return {int(s): float(v) for s, v in zip(g["seed"], g[col]) if pd.notna(v) and s is not None}
 
 
@@ -780,7 +781,8 @@ def transfer_layout(data: StudyData, summary: pd.DataFrame) -> Table | None:
     columns_at = transfer_columns(data, summary)
     tp = data.transfer_paper
     geometry = next(iter(data.trained_geometry.values()), None)
-    d = _decimals(summary["top1 mean"], pd.concat([summary["top1 std"], summary["top1_ft std"]]))
+    m = data.transfer_metric
+    d = _decimals(summary[f"{m} mean"], pd.concat([summary[f"{m} std"], summary[f"{m}_ft std"]]))
 
     def head(title: str, ours, paper) -> str:
         text = f"{title}: ours {_wi(ours) if ours else 'not run'}"
@@ -790,7 +792,7 @@ def transfer_layout(data: StudyData, summary: pd.DataFrame) -> Table | None:
                head("1× as trained", geometry, tp.trained if tp is not None else None) if geometry or tp
                else "1× as trained"]
     columns += [head(col.title or "ratio unknown", col.ours, col.paper) for col in columns_at]
-    trained = _trained_top1(data, d)
+    trained = _trained_score(data, d)
     rows = []
     for variant, method in _transfer_rows(data, summary):
         row = ["ours", short_label(variant), method, trained.get(variant, DASH)]
@@ -798,9 +800,10 @@ def transfer_layout(data: StudyData, summary: pd.DataFrame) -> Table | None:
             hit = summary[(summary["variant"] == variant) & (summary["method"] == method)
                           & (summary["img_size"] == (col.ours or (0, 0))[0])
                           & (summary["window_size"] == (col.ours or (0, 0))[1])]
-            row.append(_layout_cell(hit.iloc[0], d) if len(hit) else ("not run" if col.ours else "not in this study"))
+            missing = "not run" if col.ours else "not in this study"
+            row.append(_layout_cell(hit.iloc[0], d, m) if len(hit) else missing)
         rows.append(row)
-    if data.num_classes:
+    if data.num_classes and m == "top1":  # top-1's chance level; mIoU has no such single number
         chance = _f(100 / data.num_classes, 1)
         rows.append(["ours", f"chance (1/{data.num_classes})", "", chance,
                      *[chance if col.ours else "" for col in columns_at]])
@@ -809,21 +812,26 @@ def transfer_layout(data: StudyData, summary: pd.DataFrame) -> Table | None:
         for variant in tp.rows:
             rows.append(["paper", short_label(variant), "", _paper_cell(tp, variant, tp.trained, as_trained=True),
                          *[_paper_cell(tp, variant, col.paper) for col in columns_at]])
+    label = data.transfer_label
+    scaled = ("the image size scaled with it" if m == "top1" else
+              "I: the fine-tuning crop; the test images are segmented at their own size")
+    chance_note = (f" Chance: 1/number of classes ({data.num_classes_source})." if data.num_classes and m == "top1"
+                   else "")
     source = (f" Paper rows: {tp.source or 'source not stated in the stored spec'}, at its own training size and "
               f"windows, aligned with ours by the ratio; its numbers are on its own data, not comparable with ours "
               f"in absolute terms." if tp is not None else "")
     caption = (f"Transfer to larger windows, study {data.name} (Swin V2 Table 1 layout): one column per transfer "
-               f"ratio (target window / training window, the image size scaled with it), headed by our target and "
-               f"the paper's target of the same ratio; 1× is the model as trained (test top-1 of the trained "
-               f"cells). Our rows: a trained variant and its position-bias transfer method; cells: test top-1 "
+               f"ratio (target window / training window, {scaled}), headed by our target and "
+               f"the paper's target of the same ratio; 1× is the model as trained (test {label} of the trained "
+               f"cells). Our rows: a trained variant and its position-bias transfer method; cells: test {label} "
                f"without fine-tuning / with fine-tuning, mean ± sample std over seeds (n); failed or missing cells "
-               f"say so, with the reason. Chance: 1/number of classes ({data.num_classes_source}).{source}")
+               f"say so, with the reason.{chance_note}{source}")
     return Table("Transfer (Swin V2 Table 1 layout)", caption, columns, rows, f"tab:{data.name}:transfer",
                  cell_width=13, rules={ours_end})
 
 
-def _trained_top1(data: StudyData, d: int) -> dict[str, str]:
-    values = values_by_variant(data, "test.top1")
+def _trained_score(data: StudyData, d: int) -> dict[str, str]:
+    values = values_by_variant(data, f"test.{data.transfer_metric}")
     return {v: f"{_pm(np.mean(list(x.values())), _std(list(x.values())), d)} (n={len(x)})"
             for v, x in values.items()}
 
@@ -836,7 +844,7 @@ def _paper_cell(tp, variant: str, target, as_trained: bool = False) -> str:
     return _f(without, 1) if as_trained or with_ft is None else f"{_f(without, 1)} / {_f(with_ft, 1)}"
 
 
-def _layout_cell(r, d: int) -> str:
+def _layout_cell(r, d: int, m: str) -> str:
     issues = []
     if r["failed"]:
         issues.append(f"{r['failed']} failed" + (f": {r['reason']}" if r["reason"] else ""))
@@ -846,8 +854,8 @@ def _layout_cell(r, d: int) -> str:
         issues.append(f"{r['running']} running")
     if r["n"] == 0:
         return "; ".join(issues) or "missing"
-    ft = _pm(r["top1_ft mean"], r["top1_ft std"], d) if r["top1_ft n"] else "no FT"
-    text = f"{_pm(r['top1 mean'], r['top1 std'], d)} / {ft} (n={r['n']})"
+    ft = _pm(r[f"{m}_ft mean"], r[f"{m}_ft std"], d) if r[f"{m}_ft n"] else "no FT"
+    text = f"{_pm(r[f'{m} mean'], r[f'{m} std'], d)} / {ft} (n={r['n']})"
     return text + (f"; {'; '.join(issues)}" if issues else "")
 
 
@@ -902,7 +910,7 @@ def transfer_tests(data: StudyData, summary: pd.DataFrame) -> pd.DataFrame:
 def transfer_tests_table(data: StudyData, tests: pd.DataFrame, summary: pd.DataFrame) -> Table | None:
     if tests.empty:
         return None
-    d = _decimals(summary["top1 mean"])
+    d = _decimals(summary[f"{data.transfer_metric} mean"])
     base = next(((v, m) for v, m in _transfer_rows(data, summary) if v == data.baseline), None)
     has_paper = data.transfer_paper is not None
     rows = []
@@ -922,11 +930,12 @@ def transfer_tests_table(data: StudyData, tests: pd.DataFrame, summary: pd.DataF
             row += [f"{_f(r['paper_delta'], 1, sign=True)} ({r['paper_target']})" if np.isfinite(r["paper_delta"])
                     else "", r["reproduction"]]
         rows.append(row)
-    columns = ["target", "", "row", "Δ top-1 [95% CI]", "p", "p (Holm)", "verdict"]
+    columns = ["target", "", "row", f"Δ {data.transfer_label} [95% CI]", "p", "p (Holm)", "verdict"]
     if has_paper:
         columns += ["paper Δ", "reproduction"]
     base_name = f"{short_label(base[0])} / {base[1]}" if base else "the first row"
-    caption = (f"Between methods at each target, study {data.name}: each row vs {base_name}, test top-1, "
+    caption = (f"Between methods at each target, study {data.name}: each row vs {base_name}, test "
+               f"{data.transfer_label}, "
                f"paired by the trained seed (Δ: mean per-seed difference, 95% t-interval, two-sided paired "
                f"t-test). {design_sentence()} Family: every comparison at one target (without and with "
                f"fine-tuning), Holm-adjusted, α = {data.alpha:g}; not resolved with the 80%-power detectable |Δ|."
