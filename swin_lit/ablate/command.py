@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"--jobs: must be >= 1, got {args.jobs}")
     slurm = slurm_options(args.slurm) if args.launcher == "slurm" else {}
     plan = load_plan(args.spec)  # ConfigError (exit 2) before anything is created
-    check_data(plan)  # DataError (exit 2): a missing or malformed data folder fails here, not in every cell
+    if args.launcher == "local":  # its workers read the data here (SLURM's may see folders this node does not)
+        check_data(plan)  # DataError (exit 2): a missing data folder fails here, not in every cell
     out = Path(args.out) if args.out else Path("results") / plan.spec.name
     target = args.storage or str(out / contract.JOURNAL_FILE)
     if args.dry_run:
