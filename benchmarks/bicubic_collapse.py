@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 from swin_lit.ablate.spec import load_plan  # noqa: E402
 from swin_lit.models.transfer import transfer  # noqa: E402
 from swin_lit.train.runs import build_datamodule, load_trained_model, train  # noqa: E402
-from swin_lit.train.transfer import at_target, check_target, evaluate, transfer_cell  # noqa: E402
+from swin_lit.train.transfer import at_target, check_target, evaluate, parse_target, transfer_cell  # noqa: E402
+from swin_lit.typed import ConfigError  # noqa: E402
 
 SPEC = ROOT / "ablations" / "swin_v2_table1.yaml"
 VARIANT = "table (bicubic)"
@@ -44,7 +45,7 @@ WINDOWS = (4, 6, 8, 10)
 FINETUNE = ("48:6", "64:4", "64:8", "80:10")  # the study's targets and 64 px at the trained window
 
 
-def test_loader(cfg, moved):
+def test_split(cfg, moved):
     dm = build_datamodule(at_target(cfg, moved))
     dm.setup("test")
     return dm.test_dataloader()
@@ -89,9 +90,7 @@ def main() -> None:
 
     plan = load_plan(SPEC)
     cells = [c for c in plan.cells if c.kind == "train" and c.variant == VARIANT and c.seed in a.seeds]
-    targets = [(t["img_size"], t["window_size"]) for t in
-               ({"img_size": s, "window_size": w} for s, w in
-                (map(int, text.split(":")) for text in plan.spec.transfer.targets))]
+    targets = [parse_target(text) for text in plan.spec.transfer.targets]
     results = {"spec": str(SPEC.relative_to(ROOT)), "variant": VARIANT, "seeds": {}, "geometry": {}}
     t0 = time.time()
     for cell in cells:
@@ -103,17 +102,17 @@ def main() -> None:
             for win in WINDOWS:
                 try:
                     moved_cfg = check_target(cfg.model, img, win, "bicubic", cfg.task)
-                except Exception as error:  # noqa: BLE001 - a size the model cannot take is reported, not fatal
+                except ConfigError as error:  # a size the model cannot take is reported, not fatal
                     seed["grid"][f"{img}:{win}"] = f"refused: {error}"
                     continue
                 moved = transfer(trained, img, win, "bicubic").eval()
-                seed["grid"][f"{img}:{win}"] = top1(moved, test_loader(cfg, moved_cfg))
+                seed["grid"][f"{img}:{win}"] = top1(moved, test_split(cfg, moved_cfg))
                 results["geometry"][f"{img}:{win}"] = geometry(moved)
         for img, win in [(cfg.model.img_size, cfg.model.window_size), *targets]:
             moved_cfg = check_target(cfg.model, img, win, "bicubic", cfg.task)
             moved = transfer(trained, img, win, "bicubic").eval()
-            loader = test_loader(cfg, moved_cfg)
-            row = {"all": top1(moved, loader)}
+            loader = test_split(cfg, moved_cfg)
+            row = {"all": seed["grid"][f"{img}:{win}"]}  # the grid holds every study size
             for stage in range(len(moved.layers)):
                 old = zero_stage_bias(moved, stage)
                 row[f"stage {stage} zero"] = top1(moved, loader)
@@ -124,7 +123,7 @@ def main() -> None:
         if a.finetune:
             seed["finetune"] = {}
             for target in FINETUNE:
-                img, win = map(int, target.split(":"))
+                img, win = parse_target(target)
                 record = transfer_cell(run_dir, img, win, "bicubic", finetune_epochs=a.finetune,
                                        finetune_lr=plan.spec.transfer.finetune_lr, out=a.out)
                 history = json.loads((Path(record["ft_run_dir"]) / "history.json").read_text())["history"]
