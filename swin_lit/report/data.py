@@ -76,8 +76,9 @@ class StudyData:
 
     @property
     def transfer_metric(self) -> str:
-        """The transfer records' main score: ``top1``, or a segmentation study's ``miou``."""
-        return transfer_metrics(self.task)[0]
+        """The transfer records' main score: ``top1``, or a segmentation study's ``miou`` (as ``transfer``'s
+        columns say, which ``load_study`` chose from the trained cells' task or the records)."""
+        return "miou" if "miou" in self.transfer.columns else "top1"
 
     @property
     def transfer_label(self) -> str:
