@@ -269,7 +269,7 @@ def test_idx_missing_file(tmp_path):
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"^data\.root:"):
         from_dict(DataConfig, {"source": "cifar"}, prefix="data")
-    with pytest.raises(ConfigError, match=r"^data\.source:.*'synthetic', 'folder'"):
+    with pytest.raises(ConfigError, match=r"^data\.source:.*'synthetic', 'marks', 'folder'"):
         from_dict(DataConfig, {"source": "imagenet"}, prefix="data")
     with pytest.raises(ConfigError, match=r"^data\.val_fraction:"):
         from_dict(DataConfig, {"val_fraction": 1.5}, prefix="data")

@@ -10,12 +10,18 @@ from swin_lit.data.config import DataConfig
 # The embedded relation scenes (``swin_lit.data.synthetic``): direction of the disc from the square x colour.
 DIRECTIONS = ("right", "left", "above", "below")
 SYNTHETIC_CLASS_NAMES = tuple(f"{d}-{c}" for c in ("same", "diff") for d in DIRECTIONS)
+# The anchor marks (``swin_lit.data.marks``): anchor colour x colour of the anchor's horizontal neighbour.
+MARK_ANCHORS = ("white", "black", "cyan")
+MARK_COLOUR_NAMES = ("red", "green", "blue", "yellow")
+MARKS_CLASS_NAMES = tuple(f"{a}:{c}" for a in MARK_ANCHORS for c in MARK_COLOUR_NAMES)
 # Their dense version (``swin_lit.data.synthetic.render_label_maps``): the disc's pixels carry the scene's relation.
 DENSE_CLASS_NAMES = ("background", "distractor", "square", *(f"disc-{n}" for n in SYNTHETIC_CLASS_NAMES))
 
 
 def class_names(cfg: DataConfig, task: str = "classification") -> tuple[str, ...]:
     """Class names of the configured data for ``task`` (raises DataError for data that cannot be read)."""
+    if cfg.source == "marks":
+        return MARKS_CLASS_NAMES
     if cfg.source == "synthetic":
         return DENSE_CLASS_NAMES if task == "segmentation" else SYNTHETIC_CLASS_NAMES
     if cfg.source in ("camvid", "ade20k"):

@@ -13,8 +13,9 @@ from typing import Literal
 from swin_lit.data.seg_config import SegAugmentConfig
 from swin_lit.typed import fail
 
-Source = Literal["synthetic", "folder", "cifar", "idx", "camvid", "ade20k"]
-CLASSIFICATION_SOURCES = ("synthetic", "folder", "cifar", "idx")
+Source = Literal["synthetic", "marks", "folder", "cifar", "idx", "camvid", "ade20k"]
+EMBEDDED_SOURCES = ("synthetic", "marks")  # rendered on the fly: no root, no download
+CLASSIFICATION_SOURCES = ("synthetic", "marks", "folder", "cifar", "idx")
 SEGMENTATION_SOURCES = ("synthetic", "camvid", "ade20k")
 
 
@@ -22,19 +23,20 @@ SEGMENTATION_SOURCES = ("synthetic", "camvid", "ade20k")
 class DataConfig:
     """Data source, splits and batching.
 
-    - ``source``: ``synthetic`` (embedded procedural scenes, no files), ``folder`` (image-folder tree
+    - ``source``: ``synthetic`` (embedded relation scenes, no files), ``marks`` (embedded anchor marks, no
+      files: the task where shift and relative bias each matter, ``swin_lit.data.marks``), ``folder`` (image-folder tree
       ``root/train/<class>/*.png`` with optional ``val/`` and ``test/``, or bare ``root/<class>/``),
       ``cifar`` (CIFAR-10/100 python pickle folder), ``idx`` (MNIST / Fashion-MNIST ``.gz`` IDX files);
       for ``task: segmentation``: ``synthetic`` (the scenes with label maps), ``camvid``, ``ade20k`` (their
       published layouts, ``swin_lit.data.segmentation``).
-    - ``root``: data folder; required for every source except ``synthetic``.
+    - ``root``: data folder; required for every source except the embedded ``synthetic`` and ``marks``.
     - ``cache_dir``: where decoded image folders are cached (default ``root/.swin_lit_cache`` when
       writable, else ``~/.cache/swin_lit``).
     - ``batch_size`` / ``eval_batch_size``: training and val/test batch sizes.
     - ``num_workers``: DataLoader worker processes (0: load in the training process).
     - ``val_fraction`` / ``split_seed``: held-out share of train used as val when the data has no
       val split (real data only; synthetic data has its own val split). Deterministic per seed.
-    - ``train_size`` / ``val_size`` / ``test_size`` / ``synthetic_seed``: synthetic split sizes and seed.
+    - ``train_size`` / ``val_size`` / ``test_size`` / ``synthetic_seed``: embedded split sizes and seed.
     - ``normalize``: standardise with the train split's per-channel mean/std (else scale to [0, 1]).
     - ``hflip``: random horizontal flips for training. It changes left/right relations, so it breaks
       the synthetic task's labels and is off by default.
@@ -63,10 +65,10 @@ class DataConfig:
     augment: SegAugmentConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.source != "synthetic" and not self.root:
+        if self.source not in EMBEDDED_SOURCES and not self.root:
             fail("root", f"is required for source {self.source!r} (the data folder)")
-        if self.source == "synthetic" and self.root is not None:
-            fail("root", "is not used by source 'synthetic'; remove it or pick source folder, cifar or idx")
+        if self.source in EMBEDDED_SOURCES and self.root is not None:
+            fail("root", f"is not used by source {self.source!r}; remove it or pick source folder, cifar or idx")
         for name in ("batch_size", "eval_batch_size", "train_size", "val_size", "test_size"):
             if getattr(self, name) < 1:
                 fail(name, f"must be >= 1, got {getattr(self, name)}")

@@ -6,9 +6,9 @@ so per-batch work is one gather and one fused multiply-add. The training order i
 seed and the epoch (``EpochSampler``), so a run stopped mid-epoch resumes with exactly the batches it had
 left.
 
-Splits: synthetic data has its own train/val/test streams. Real data without a val split gets one held
-out of train (``val_fraction``, seeded by ``split_seed``); real data without a test split is tested on
-its val split (``has_test`` is False then).
+Splits: the embedded data (relation scenes, anchor marks) has its own train/val/test streams. Real data
+without a val split gets one held out of train (``val_fraction``, seeded by ``split_seed``); real data without
+a test split is tested on its val split (``has_test`` is False then).
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from swin_lit.data import formats
-from swin_lit.data.config import DataConfig
+from swin_lit.data.config import EMBEDDED_SOURCES, DataConfig
 from swin_lit.data.formats import DataError
-from swin_lit.data.synthetic import CLASS_NAMES, SyntheticScenes
+from swin_lit.data.marks import AnchorMarks
+from swin_lit.data.synthetic import SyntheticScenes
 
 Arrays = tuple[torch.Tensor, torch.Tensor]  # uint8 images (N, C, H, W), int64 labels (N,)
 
@@ -192,7 +193,7 @@ class SwinDataModule(pl.LightningDataModule):
     # -- validation and loading --------------------------------------------------------------------
     def check(self) -> None:
         """Fail fast, before any decoding, if the configured data is missing or malformed."""
-        if self.cfg.source != "synthetic":
+        if self.cfg.source not in EMBEDDED_SOURCES:
             formats.check(self.cfg.source, Path(self.cfg.root))
 
     def prepare_data(self) -> None:
@@ -205,7 +206,7 @@ class SwinDataModule(pl.LightningDataModule):
         """Load every split into memory (idempotent)."""
         if self.splits:
             return
-        splits = self._load_synthetic() if self.cfg.source == "synthetic" else self._load_real()
+        splits = self._load_embedded() if self.cfg.source in EMBEDDED_SOURCES else self._load_real()
         train_x, train_y = splits["train"]
         keep = limited(len(train_y), self.cfg.limit_train, self.cfg.split_seed)
         if keep is not None:
@@ -218,14 +219,15 @@ class SwinDataModule(pl.LightningDataModule):
             self.mean, self.std = torch.zeros(self.in_chans), torch.ones(self.in_chans)
         self.splits = splits
 
-    def _load_synthetic(self) -> dict[str, Arrays]:
+    def _load_embedded(self) -> dict[str, Arrays]:
         cfg = self.cfg
         train_size = min(cfg.train_size, cfg.limit_train or cfg.train_size)
         sizes = {"train": train_size, "val": cfg.val_size, "test": cfg.test_size}
-        self._class_names = CLASS_NAMES
+        dataset = AnchorMarks if cfg.source == "marks" else SyntheticScenes
+        self._class_names = dataset.class_names
         out = {}
         for split, size in sizes.items():
-            images, labels = SyntheticScenes(size, self.img_size, cfg.synthetic_seed, split).render_all()
+            images, labels = dataset(size, self.img_size, cfg.synthetic_seed, split).render_all()
             out[split] = (to_channels(images, self.in_chans), labels)
         return out
 

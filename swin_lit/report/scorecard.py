@@ -40,7 +40,8 @@ def _fmt(x: float) -> str:
     return f"{x:+.2f}" if math.isfinite(x) else "—"
 
 
-DATA_NAMES = {"synthetic": "embedded scenes", "cifar": "CIFAR", "folder": "image folders", "idx": "IDX",
+DATA_NAMES = {"synthetic": "embedded scenes", "marks": "embedded anchor marks", "cifar": "CIFAR",
+              "folder": "image folders", "idx": "IDX",
               "camvid": "CamVid", "ade20k": "ADE20K"}
 
 

@@ -1,0 +1,152 @@
+"""Anchor marks: the embedded 12-class task in which the shifted windows and the relative position bias each
+matter on their own (``data.source: marks``; ``configs/marks.yaml``, the quick study's task).
+
+A scene is an 8x8 grid of cells on a noisy grey background. Three cells are filled:
+
+- the **anchor**, one of three colours (white, black, cyan), in one of the four centre rows and columns
+  (cells 2..5 on both axes);
+- its **horizontal neighbour**, two cells to the left or right, on the far side of the image's vertical centre
+  line, in one of four colours (red, green, blue, yellow);
+- its **vertical neighbour**, two cells above or below, on the far side of the horizontal centre line, in one of
+  the other three colours.
+
+The class is (anchor colour, colour of the horizontal neighbour): 3 x 4 = 12 classes, ``label = index % 12``, so
+that every contiguous range of indices is balanced. The vertical neighbour is the decoy: the image always holds
+two neighbour colours, and only their position tells which one names the class.
+
+Why each switch is needed, for the model of ``configs/marks.yaml`` (32 px, patch 4: 8x8 tokens, one cell per
+token, window 4, a single stage whose blocks alternate plain and shifted windows):
+
+- **Shift.** The three marks straddle the centre lines, so in the plain 4x4 windows each lies in a different
+  window. The shifted windows (shift 2) cover cells 2..5 as one window, which holds all three. Without the
+  shift no token ever sees both the anchor and a neighbour; the pooled features know both neighbour colours but
+  not which is which, so the colour half of the label is a coin flip: at most 50% top-1.
+- **Relative position.** Without it, attention inside a window does not depend on where a token is. Nothing else
+  marks position: each cell is exactly one patch and the cells align with every window, there is no patch
+  merging (one stage; merging concatenates neighbours in a fixed order and is itself a position code), the
+  background has no gradient, and all marks lie away from the wrapped border bands whose shifted-window masks
+  would tell a token where it is. The anchor then sees two neighbours it cannot tell apart: again at most 50%.
+- **Both.** With the bias, the anchor can weight the horizontal offsets (+-2, 0) above the vertical (0, +-2):
+  a symmetric, first-order preference that gradient descent finds in a few epochs. A task that needs the
+  *direction* (left or right) asks for an antisymmetric bias, which starts at a saddle point: the earlier
+  direction tasks sat at chance for many epochs before the model broke out.
+
+The scene is resolution-free (cells are eighths of the image), so rendering at 64 px gives the same scene with
+2x2 patches per cell, as the window-transfer studies need. The pixel noise comes from a fixed bank per
+(seed, size); every image is a pure function of ``(seed, split, index)``. Horizontal flips keep the labels
+(a horizontal neighbour stays horizontal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from swin_lit.data.classes import MARK_ANCHORS, MARK_COLOUR_NAMES, MARKS_CLASS_NAMES
+from swin_lit.data.synthetic import _add_noise, uniforms
+
+NUM_CLASSES = len(MARKS_CLASS_NAMES)
+GRID = 8  # cells per side
+CENTRE = (2, 3, 4, 5)  # the anchor's rows and columns: those the shifted window around the centre covers
+NEIGHBOUR_STEP = 2  # cells between the anchor and each neighbour, across a centre line
+
+ANCHOR_RGB = torch.tensor([[0.95, 0.95, 0.95], [0.05, 0.05, 0.05], [0.10, 0.90, 0.90]])
+MARK_RGB = torch.tensor([[0.90, 0.15, 0.10], [0.15, 0.80, 0.20], [0.20, 0.35, 0.95], [0.90, 0.85, 0.15]])
+BACKGROUND = (0.25, 0.45)  # uniform grey level per image
+NOISE = 0.08  # pixel noise standard deviation
+assert len(ANCHOR_RGB) == len(MARK_ANCHORS) and len(MARK_RGB) == len(MARK_COLOUR_NAMES)
+
+
+def _across(centre_cell: torch.Tensor) -> torch.Tensor:
+    """The cell NEIGHBOUR_STEP away on the far side of the centre line (cells 2, 3 -> 4, 5 and back)."""
+    return torch.where(centre_cell < GRID // 2, centre_cell + NEIGHBOUR_STEP, centre_cell - NEIGHBOUR_STEP)
+
+
+def layout(seed: int, split: str, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
+    """Cells and colours of ``indices`` of stream ``(seed, split)``: each value (B,) int64 or (B,) float.
+
+    ``anchor`` (x, y) and neighbour cells, ``anchor_colour`` (0..2), ``h_colour`` / ``v_colour`` (0..3, distinct),
+    ``grey`` the background level, ``noise`` the uniform that picks the noise field, ``labels``.
+    """
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    u = torch.from_numpy(uniforms(seed, split, idx, n=6)).float()
+    labels = torch.from_numpy(idx % NUM_CLASSES)
+    anchor_colour, h_colour = labels // len(MARK_COLOUR_NAMES), labels % len(MARK_COLOUR_NAMES)
+    pick = lambda col, n: (u[:, col] * n).long().clamp(max=n - 1)  # noqa: E731 - a uniform to 0..n-1
+    ax, ay = CENTRE[0] + pick(0, len(CENTRE)), CENTRE[0] + pick(1, len(CENTRE))
+    v_colour = (h_colour + 1 + pick(2, len(MARK_COLOUR_NAMES) - 1)) % len(MARK_COLOUR_NAMES)
+    return {
+        "ax": ax, "ay": ay, "hx": _across(ax), "vy": _across(ay),
+        "anchor_colour": anchor_colour, "h_colour": h_colour, "v_colour": v_colour,
+        "grey": BACKGROUND[0] + (BACKGROUND[1] - BACKGROUND[0]) * u[:, 3], "noise": u[:, 4], "labels": labels,
+    }
+
+
+def render(scene: dict[str, torch.Tensor], img_size: int, seed: int = 0, noise: float = NOISE) -> torch.Tensor:
+    """Rasterise a batch of layouts at ``img_size`` x ``img_size``: uint8 (B, 3, S, S); a pixel belongs to cell
+    ``floor(8 * centre / S)``, so sizes that are multiples of 8 give whole-pixel cells."""
+    size = int(img_size)
+    cell = ((torch.arange(size) + 0.5) * GRID / size).long()  # (S,) cell index of each pixel row/column
+    b = len(scene["labels"])
+    img = scene["grey"][:, None, None, None].expand(b, 3, size, size).clone()
+
+    def fill(cx: torch.Tensor, cy: torch.Tensor, rgb: torch.Tensor) -> None:
+        inside = (cell[None, :, None] == cy[:, None, None]) & (cell[None, None, :] == cx[:, None, None])  # (B,S,S)
+        img.copy_(torch.where(inside[:, None], rgb[:, :, None, None], img))
+
+    fill(scene["ax"], scene["ay"], ANCHOR_RGB[scene["anchor_colour"]])
+    fill(scene["hx"], scene["ay"], MARK_RGB[scene["h_colour"]])
+    fill(scene["ax"], scene["vy"], MARK_RGB[scene["v_colour"]])
+    if noise > 0:
+        _add_noise(img, scene["noise"], seed, noise)
+    return img.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
+
+
+class AnchorMarks(Dataset):
+    """``size`` anchor-mark scenes of split ``split``: items ``(uint8 image (3, S, S), int label)``; the same
+    interface as ``SyntheticScenes`` (``render``, ``render_all``, ``labels``)."""
+
+    num_classes = NUM_CLASSES
+    class_names = MARKS_CLASS_NAMES
+
+    def __init__(self, size: int, img_size: int = 32, seed: int = 0, split: str = "train", noise: float = NOISE):
+        if size < 1 or img_size < 1:
+            raise ValueError(f"size and img_size must be >= 1, got {size} and {img_size}")
+        self.size, self.img_size, self.seed, self.split, self.noise = size, img_size, seed, split, noise
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        images, labels = self.render([index])
+        return images[0], int(labels[0])
+
+    def _check(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.size):
+            raise IndexError(f"scene index out of range [0, {self.size})")
+        return idx
+
+    def layout(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
+        return layout(self.seed, self.split, self._check(indices))
+
+    def labels(self, indices: Sequence[int] | np.ndarray | None = None) -> torch.Tensor:
+        idx = np.arange(self.size) if indices is None else self._check(indices)
+        return torch.from_numpy(idx % NUM_CLASSES)
+
+    def render(self, indices: Sequence[int] | np.ndarray, img_size: int | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        scene = self.layout(indices)
+        return render(scene, img_size or self.img_size, self.seed, self.noise), scene["labels"]
+
+    def render_all(self, img_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        size = img_size or self.img_size
+        chunk = max(16, 2**19 // (size * size))
+        images = torch.empty(self.size, 3, size, size, dtype=torch.uint8)
+        for start in range(0, self.size, chunk):
+            stop = min(start + chunk, self.size)
+            images[start:stop] = self.render(np.arange(start, stop), size)[0]
+        return images, self.labels()
