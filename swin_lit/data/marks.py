@@ -43,10 +43,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from swin_lit.data.classes import MARK_ANCHORS, MARK_COLOUR_NAMES, MARKS_CLASS_NAMES
-from swin_lit.data.synthetic import _add_noise, uniforms
+from swin_lit.data.synthetic import RenderedSplit, _add_noise, uniforms
 
 NUM_CLASSES = len(MARKS_CLASS_NAMES)
 GRID = 8  # cells per side
@@ -105,48 +104,20 @@ def render(scene: dict[str, torch.Tensor], img_size: int, seed: int = 0, noise: 
     return img.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
 
 
-class AnchorMarks(Dataset):
+class AnchorMarks(RenderedSplit):
     """``size`` anchor-mark scenes of split ``split``: items ``(uint8 image (3, S, S), int label)``; the same
-    interface as ``SyntheticScenes`` (``render``, ``render_all``, ``labels``)."""
+    interface as ``SyntheticScenes``."""
 
     num_classes = NUM_CLASSES
     class_names = MARKS_CLASS_NAMES
-
-    def __init__(self, size: int, img_size: int = 32, seed: int = 0, split: str = "train", noise: float = NOISE):
-        if size < 1 or img_size < 1:
-            raise ValueError(f"size and img_size must be >= 1, got {size} and {img_size}")
-        self.size, self.img_size, self.seed, self.split, self.noise = size, img_size, seed, split, noise
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        images, labels = self.render([index])
-        return images[0], int(labels[0])
-
-    def _check(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if idx.size and (idx.min() < 0 or idx.max() >= self.size):
-            raise IndexError(f"scene index out of range [0, {self.size})")
-        return idx
+    default_noise = NOISE
 
     def layout(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
+        """Resolution-free cells and colours of ``indices`` (``layout``)."""
         return layout(self.seed, self.split, self._check(indices))
-
-    def labels(self, indices: Sequence[int] | np.ndarray | None = None) -> torch.Tensor:
-        idx = np.arange(self.size) if indices is None else self._check(indices)
-        return torch.from_numpy(idx % NUM_CLASSES)
 
     def render(self, indices: Sequence[int] | np.ndarray, img_size: int | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images uint8 (B, 3, S, S) at ``img_size`` (default: the dataset's) and labels int64 (B,)."""
         scene = self.layout(indices)
         return render(scene, img_size or self.img_size, self.seed, self.noise), scene["labels"]
-
-    def render_all(self, img_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        size = img_size or self.img_size
-        chunk = max(16, 2**19 // (size * size))
-        images = torch.empty(self.size, 3, size, size, dtype=torch.uint8)
-        for start in range(0, self.size, chunk):
-            stop = min(start + chunk, self.size)
-            images[start:stop] = self.render(np.arange(start, stop), size)[0]
-        return images, self.labels()

@@ -262,19 +262,21 @@ def render_label_maps(scenes: Scenes, img_size: int) -> torch.Tensor:
     return labels[:, 0]
 
 
-class SyntheticScenes(Dataset):
-    """``size`` relation scenes of split ``split`` (train/val/test streams never coincide).
+class RenderedSplit(Dataset):
+    """One split of an embedded task rendered on the fly: ``size`` scenes of stream ``(seed, split)`` at
+    ``img_size``. Items are ``(uint8 image (3, img_size, img_size), int label)``, ``label = index % num_classes``;
+    subclasses define ``num_classes``, ``class_names``, ``default_noise`` and ``render`` (a whole batch)."""
 
-    Items are ``(uint8 image (3, img_size, img_size), int label)``; ``render`` draws a whole batch.
-    """
+    num_classes: int
+    class_names: tuple[str, ...]
+    default_noise: float
 
-    num_classes = NUM_CLASSES
-    class_names = CLASS_NAMES
-
-    def __init__(self, size: int, img_size: int = 32, seed: int = 0, split: str = "train", noise: float = 0.05):
+    def __init__(self, size: int, img_size: int = 32, seed: int = 0, split: str = "train",
+                 noise: float | None = None):
         if size < 1 or img_size < 1:
             raise ValueError(f"size and img_size must be >= 1, got {size} and {img_size}")
-        self.size, self.img_size, self.seed, self.split, self.noise = size, img_size, seed, split, noise
+        self.size, self.img_size, self.seed, self.split = size, img_size, seed, split
+        self.noise = self.default_noise if noise is None else noise
 
     def __len__(self) -> int:
         return self.size
@@ -289,14 +291,39 @@ class SyntheticScenes(Dataset):
             raise IndexError(f"scene index out of range [0, {self.size})")
         return idx
 
-    def scenes(self, indices: Sequence[int] | np.ndarray) -> Scenes:
-        """Resolution-free scene parameters of ``indices``."""
-        return make_scenes(self.seed, self.split, self._check(indices))
-
     def labels(self, indices: Sequence[int] | np.ndarray | None = None) -> torch.Tensor:
         """Labels (B,) int64 without rendering; all of them when ``indices`` is None."""
         idx = np.arange(self.size) if indices is None else self._check(indices)
-        return torch.from_numpy(idx % NUM_CLASSES)
+        return torch.from_numpy(idx % self.num_classes)
+
+    def render(self, indices: Sequence[int] | np.ndarray, img_size: int | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def render_all(self, img_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The whole split: uint8 (N, 3, S, S) and int64 (N,), rendered in cache-sized chunks."""
+        size = img_size or self.img_size
+        chunk = max(16, 2**19 // (size * size))
+        images = torch.empty(self.size, 3, size, size, dtype=torch.uint8)
+        for start in range(0, self.size, chunk):
+            stop = min(start + chunk, self.size)
+            images[start:stop] = self.render(np.arange(start, stop), size)[0]
+        return images, self.labels()
+
+
+class SyntheticScenes(RenderedSplit):
+    """``size`` relation scenes of split ``split`` (train/val/test streams never coincide).
+
+    Items are ``(uint8 image (3, img_size, img_size), int label)``; ``render`` draws a whole batch.
+    """
+
+    num_classes = NUM_CLASSES
+    class_names = CLASS_NAMES
+    default_noise = 0.05
+
+    def scenes(self, indices: Sequence[int] | np.ndarray) -> Scenes:
+        """Resolution-free scene parameters of ``indices``."""
+        return make_scenes(self.seed, self.split, self._check(indices))
 
     def render(self, indices: Sequence[int] | np.ndarray, img_size: int | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -310,13 +337,3 @@ class SyntheticScenes(Dataset):
         scenes = self.scenes(indices)
         size = img_size or self.img_size
         return render_scenes(scenes, size, self.seed, self.noise), render_label_maps(scenes, size)
-
-    def render_all(self, img_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The whole split: uint8 (N, 3, S, S) and int64 (N,), rendered in cache-sized chunks."""
-        size = img_size or self.img_size
-        chunk = max(16, 2**19 // (size * size))
-        images = torch.empty(self.size, 3, size, size, dtype=torch.uint8)
-        for start in range(0, self.size, chunk):
-            stop = min(start + chunk, self.size)
-            images[start:stop] = self.render(np.arange(start, stop), size)[0]
-        return images, self.labels()
