@@ -190,7 +190,7 @@ def _noise_bank(seed: int, img_size: int, sigma: float) -> torch.Tensor:
     return torch.randn(NOISE_BANK, 3, img_size, img_size, generator=gen).mul_(sigma)
 
 
-def _add_noise(img: torch.Tensor, noise_u: torch.Tensor, seed: int, sigma: float) -> None:
+def add_noise(img: torch.Tensor, noise_u: torch.Tensor, seed: int, sigma: float) -> None:
     """Add to ``img`` (B, 3, H, W) one bank field per image, chosen by ``noise_u`` (B,) in [0, 1)."""
     field = (noise_u * NOISE_BANK).long().clamp(max=NOISE_BANK - 1)
     img.add_(_noise_bank(seed, img.shape[-1], sigma).index_select(0, field))
@@ -230,7 +230,7 @@ def render_scenes(scenes: Scenes, img_size: int, seed: int = 0, noise: float = 0
         alpha = _coverage(kind, dx, dy, hx, hy, res)
         img.lerp_(scenes.colours[:, slot, :, None, None], alpha)
     if noise > 0:
-        _add_noise(img, scenes.noise, seed, noise)
+        add_noise(img, scenes.noise, seed, noise)
     return img.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
 
 
