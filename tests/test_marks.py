@@ -63,6 +63,26 @@ def test_scenes_are_deterministic_resolution_free_and_split_apart():
         a.render([50])
 
 
+def test_the_noise_is_a_bank_field_rolled_per_image_so_no_pixel_has_fixed_noise_values():
+    from swin_lit.data.synthetic import NOISE_BANK, _noise_bank
+
+    ds = AnchorMarks(400, 16, seed=2)
+    scene = ds.layout(np.arange(400))
+    noisy, clean = render(scene, 16, seed=2), render(scene, 16, seed=2, noise=0.0)
+    noise = (noisy.float() - clean.float()) / 255  # (B, 3, 16, 16), up to the uint8 rounding and clamping
+    bank = _noise_bank(2, 16, ds.noise)
+    field = (scene["noise"] * NOISE_BANK).long()
+    shift = (scene["noise_roll"] * 256).long()
+    for i in range(0, 400, 37):  # each image's noise is its field, rolled by (shift // 16, shift % 16)
+        dy, dx = divmod(int(shift[i]), 16)
+        want = bank[field[i]].roll((-dy, -dx), dims=(1, 2))
+        ok = (noisy[i] > 0) & (noisy[i] < 255) & (clean[i] > 0) & (clean[i] < 255)  # not clamped
+        assert (noise[i] - want)[ok].abs().max() < 1 / 255 + 1e-6
+    # the images that share a field: their noise at one pixel takes many values, not one
+    same = torch.nonzero(field == field[0]).flatten()
+    assert len(same) >= 3 and noise[same, 0, 0, 0].unique().numel() == len(same)
+
+
 def test_the_data_module_reads_marks_and_refuses_a_root():
     dm = SwinDataModule(DataConfig(source="marks", train_size=24, val_size=12, test_size=12), img_size=32)
     dm.setup()

@@ -33,9 +33,12 @@ token, window 4, a single stage whose blocks alternate plain and shifted windows
   direction probe of the previous stop sat at chance for 6 epochs before it rose.
 
 The scene is resolution-free (cells are eighths of the image), so rendering at 64 px gives the same scene with
-2x2 patches per cell, as the window-transfer studies need. The pixel noise comes from a fixed bank per
-(seed, size); every image is a pure function of ``(seed, split, index)``. Horizontal flips keep the labels
-(a horizontal neighbour stays horizontal).
+2x2 patches per cell, as the window-transfer studies need. The pixel noise is a field of a fixed bank per
+(seed, size), rolled cyclically by an offset of its own per image. Without the roll a pixel's noise is one of
+the bank's 64 values at that position, a position code the model can learn: in the quick grid with the plain
+bank, ``relative: none`` (shifted windows) rose to 66% test top-1 in one of three seeds, from epoch 12 on; with
+the roll that seed stays at 50%. Every image is a pure function of ``(seed, split, index)``. Horizontal flips
+keep the labels (a horizontal neighbour stays horizontal).
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ def layout(seed: int, split: str, indices: Sequence[int] | np.ndarray) -> dict[s
     """Cells and colours of ``indices`` of stream ``(seed, split)``: each value (B,) int64 or (B,) float.
 
     ``anchor`` (x, y) and neighbour cells, ``anchor_colour`` (0..2), ``h_colour`` / ``v_colour`` (0..3, distinct),
-    ``grey`` the background level, ``noise`` the uniform that picks the noise field, ``labels``.
+    ``grey`` the background level, ``noise`` / ``noise_roll`` the uniforms that pick the noise field and its
+    cyclic offset, ``labels``.
     """
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     u = torch.from_numpy(uniforms(seed, split, idx, n=6)).float()
@@ -81,7 +85,8 @@ def layout(seed: int, split: str, indices: Sequence[int] | np.ndarray) -> dict[s
     return {
         "ax": ax, "ay": ay, "hx": _across(ax), "vy": _across(ay),
         "anchor_colour": anchor_colour, "h_colour": h_colour, "v_colour": v_colour,
-        "grey": BACKGROUND[0] + (BACKGROUND[1] - BACKGROUND[0]) * u[:, 3], "noise": u[:, 4], "labels": labels,
+        "grey": BACKGROUND[0] + (BACKGROUND[1] - BACKGROUND[0]) * u[:, 3], "noise": u[:, 4], "noise_roll": u[:, 5],
+        "labels": labels,
     }
 
 
@@ -101,7 +106,7 @@ def render(scene: dict[str, torch.Tensor], img_size: int, seed: int = 0, noise: 
     fill(scene["hx"], scene["ay"], MARK_RGB[scene["h_colour"]])
     fill(scene["ax"], scene["vy"], MARK_RGB[scene["v_colour"]])
     if noise > 0:
-        add_noise(img, scene["noise"], seed, noise)
+        add_noise(img, scene["noise"], seed, noise, roll_u=scene["noise_roll"])
     return img.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
 
 

@@ -190,10 +190,23 @@ def _noise_bank(seed: int, img_size: int, sigma: float) -> torch.Tensor:
     return torch.randn(NOISE_BANK, 3, img_size, img_size, generator=gen).mul_(sigma)
 
 
-def add_noise(img: torch.Tensor, noise_u: torch.Tensor, seed: int, sigma: float) -> None:
-    """Add to ``img`` (B, 3, H, W) one bank field per image, chosen by ``noise_u`` (B,) in [0, 1)."""
+def add_noise(img: torch.Tensor, noise_u: torch.Tensor, seed: int, sigma: float,
+              roll_u: torch.Tensor | None = None) -> None:
+    """Add to ``img`` (B, 3, H, W) one bank field per image, chosen by ``noise_u`` (B,) in [0, 1).
+
+    ``roll_u`` (B,) in [0, 1), if given, rolls each field cyclically by its own (dy, dx): without it a pixel's
+    noise is one of NOISE_BANK fixed values, which a model can learn to read as the pixel's position.
+    """
     field = (noise_u * NOISE_BANK).long().clamp(max=NOISE_BANK - 1)
-    img.add_(_noise_bank(seed, img.shape[-1], sigma).index_select(0, field))
+    noise = _noise_bank(seed, img.shape[-1], sigma).index_select(0, field)  # (B, 3, H, W)
+    if roll_u is not None:
+        h, w = noise.shape[-2:]
+        shift = (roll_u * (h * w)).long().clamp(max=h * w - 1)  # (B,) one of the H*W offsets
+        rows = (torch.arange(h)[None, :] + (shift // w)[:, None]) % h  # (B, H)
+        cols = (torch.arange(w)[None, :] + (shift % w)[:, None]) % w  # (B, W)
+        batch = torch.arange(len(noise))[:, None, None]
+        noise = noise.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    img.add_(noise)
 
 
 def _coverage(kind: str, dx: torch.Tensor, dy: torch.Tensor, hx: torch.Tensor, hy: torch.Tensor,
