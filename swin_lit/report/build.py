@@ -11,6 +11,7 @@ import pandas as pd
 from swin_lit import stats
 from swin_lit.errors import BadInput
 from swin_lit.report import figures, tables
+from swin_lit.report.convergence import convergence, convergence_line, convergence_table
 from swin_lit.report.data import StudyData, load_study
 
 
@@ -31,6 +32,8 @@ class Report:
     transfer_tests: pd.DataFrame
     transfer_tables: list[tables.Table]
     folder: Path
+    convergence: pd.DataFrame  # per variant: the objective's val curve over the last fifth of the epochs
+    convergence_table: tables.Table | None
 
     @property
     def reproduction(self) -> list[str]:
@@ -38,7 +41,7 @@ class Report:
 
     def latex(self) -> str:
         parts = [tables.latex(tables.latex_comparison(self.data, t)) for t in self.comparison_tables]
-        parts += [tables.latex(t) for t in [self.cost] if t is not None]
+        parts += [tables.latex(t) for t in [self.convergence_table, self.cost] if t is not None]
         parts += [tables.latex(t) for ts in self.factorial_tables.values() for t in ts]
         parts += [tables.latex(t) for t in self.transfer_tables]
         return tables.LATEX_PREAMBLE + "\n".join(parts)
@@ -68,8 +71,9 @@ def make_report(source, study: str | None = None, out: str | Path | None = None)
     tests = tables.transfer_tests(data, summary)
     transfer_tables = [t for t in (tables.transfer_layout(data, summary),
                                    tables.transfer_tests_table(data, tests, summary)) if t is not None]
+    settled = convergence(data)
     return Report(data, cells, shown, hidden, comparisons, comparison_tables, cost, effects, factorial, summary,
-                  tests, transfer_tables, folder)
+                  tests, transfer_tables, folder, settled, convergence_table(data, settled))
 
 
 def build_report(source, study: str | None = None, out: str | Path | None = None) -> Path:
@@ -143,13 +147,17 @@ def render_markdown(report: Report, figure_paths: list[Path]) -> str:
                     f"({', '.join(skipped)} not shown)." if skipped else "")
             lines.append(f"- **Reproduction of the paper** ({tables.paper_source(data) or 'transfer rows'}): "
                          f"{stats.reproduction_summary(report.reproduction)}.{tail}")
+        settled = convergence_line(report.convergence)
+        if settled:
+            lines.append(f"- {settled}")
         lines.append("")
     if report.comparison_tables:
         lines += ["## Comparison", "", tables.comparison_explanation(data), ""]
         for t in report.comparison_tables:
             lines += [f"### {t.title}", "", t.brief, "", tables.markdown(t), ""]
-        if report.cost is not None:
-            lines += ["### Cost", "", report.cost.caption, "", tables.markdown(report.cost), ""]
+        for t in (report.convergence_table, report.cost):
+            if t is not None:
+                lines += [f"### {t.title}", "", t.caption, "", tables.markdown(t), ""]
         lines += ["The numeric table (per metric: mean, std, n, the test used, Δ, 95% CI, p, Holm p, verdict, "
                   "detectable effect, paper Δ, reproduction) is in `cells.csv`; one row per finished cell in "
                   "`runs.csv`.", ""]

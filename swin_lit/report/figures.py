@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from swin_lit import stats
-from swin_lit import study as contract
+from swin_lit.report import convergence
 from swin_lit.report.data import StudyData
 from swin_lit.report.tables import (
     MetricComparison,
@@ -107,14 +107,9 @@ def metric_figure(data: StudyData, mc: MetricComparison, path: Path) -> Path:
 def learning_curves(data: StudyData, path: Path, key: str = "val_top1") -> Path | None:
     """A validation metric of the runs' histories (``key``, e.g. val_top1, val_miou) vs epoch per variant: mean
     over seeds as a line, min-max over seeds as a band."""
-    frames = []
-    for (variant, seed), history in data.histories.items():
-        for point in history:
-            if point.get(key) is not None and point.get("epoch") is not None:
-                frames.append({"variant": variant, "seed": seed, "epoch": point["epoch"], key: point[key]})
-    if not frames:
+    curves = convergence.curves(data, key).rename(columns={"value": key})
+    if curves.empty:
         return None
-    curves = pd.DataFrame(frames)
     plt = _plt()
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     for i, variant in enumerate(v for v in data.variants if v in set(curves["variant"])):
@@ -263,8 +258,7 @@ def draw_all(report, folder: Path) -> list[Path]:
         old.unlink()
     data = report.data
     written = [metric_figure(data, mc, folder / figure_name(mc.metric)) for mc in report.comparisons]
-    curve_key = contract.intermediate_metric(data.objective).replace(".", "_")  # what the runs' histories hold
-    extras = (learning_curves(data, folder / "learning_curves.png", curve_key),
+    extras = (learning_curves(data, folder / "learning_curves.png", convergence.curve_key(data)),
               interaction_figure(data, data.objective if data.objective in report.shown else report.shown[0],
                                  folder / "interaction.png") if report.shown else None,
               transfer_figure(data, report.transfer, folder / "transfer.png"))
