@@ -38,7 +38,8 @@ def test_verdicts_settled_still_moving_and_too_few_epochs():
     frame = convergence(data).set_index("variant")
     assert frame.loc["flat", "verdict"] == "settled" and frame.loc["flat", "movement"] == pytest.approx(0.1)
     assert frame.loc["rising", "verdict"] == "still moving (up)"
-    assert frame.loc["falling", "verdict"] == "still moving (down)" and frame.loc["falling", "movement"] == pytest.approx(-2)
+    assert frame.loc["falling", "verdict"] == "still moving (down)"
+    assert frame.loc["falling", "movement"] == pytest.approx(-2)
     assert frame.loc["short", "verdict"] == "too few epochs"
     line = convergence_line(frame.reset_index())
     assert line.startswith("**Convergence**: 1 of 3 variants settled") and "still moving: rising" in line

@@ -450,7 +450,7 @@ def test_latex_escapes_odd_characters_and_compiles(tmp_path):
     assert "base $\\ge$ 2$\\times$" in tex and "big $\\pm$ \\'{e}" in tex and "noisy\\_$\\Delta$ \\% \\& \\#" in tex
     assert "($\\ge$ 300 epochs, $\\pm$ 0.1 \\%, \\'{e})" in tex
     tables = re.findall(r"\\begin\{table\}.*?\\end\{table\}", tex, re.S)
-    assert len(tables) == 3  # top1, top5, cost
+    assert len(tables) == 4  # top1, top5, convergence, cost
     header = tables[0].split("\\midrule")[0].rsplit("\\toprule", 1)[1]
     assert "p (Holm)" not in header and "paper" not in header and "reproduction" in header
     assert "Not shown here (see report.md and cells.csv): n, p, p (Holm), paper $\\Delta$." in tables[0]
@@ -467,11 +467,11 @@ def test_latex_escapes_odd_characters_and_compiles(tmp_path):
 
 
 def test_latex_of_a_factorial_and_transfer_study_compiles(tmp_path):
-    """Every table (comparison, cost, cell means, effects, simple effects, transfer layout and tests) in one
-    file, fitting the line width of a default article page."""
+    """Every table (comparison, convergence, cost, cell means, effects, simple effects, transfer layout and tests)
+    in one file, fitting the line width of a default article page."""
     outs = [build_report(make_crossing_study(tmp_path)), build_report(make_transfer_study(tmp_path)[0])]
     texts = [(o / "table.tex").read_text() for o in outs]
-    assert texts[0].count("\\begin{table}") == 5 and "Simple effects" in texts[0]
+    assert texts[0].count("\\begin{table}") == 6 and "Simple effects" in texts[0] and "Convergence" in texts[0]
     assert "Transfer to larger windows" in texts[1] and "Between methods at each target" in texts[1]
     if shutil.which("pdflatex") is None:
         assert all(t.isascii() for t in texts)
@@ -584,6 +584,41 @@ def test_transfer_layout_aligns_ours_with_the_paper_by_ratio(tmp_path):
     assert r["verdict"] == "better" and r["reproduction"] == "agrees"
     assert "Reproduction of the paper" in md and png_size(out / "figures" / "transfer.png") == (1440, 600)
     assert (out / "transfer.csv").is_file()
+
+
+def test_transfer_contrasts_test_two_rows_against_each_other_in_the_targets_family(tmp_path):
+    """``transfer.contrasts: [[c, b]]``: at each target c's row minus b's, paired by seed, in one Holm family with
+    the rows' tests against the baseline a; the paper's Δ is its c row minus its b row."""
+    folder = tmp_path / "con"
+    variants = {"a": {"model.relative": "table"}, "b": {"model.relative": "cpb_linear"},
+                "c": {"model.relative": "cpb_log"}}
+    paper = {"table": "Swin V2 Table 1", "model": "Swin-T", "dataset": "ImageNet-1K", "trained": "256:8",
+             "rows": {"a": {"256:8": 81.7, "512:16": 77.2}, "b": {"256:8": 81.7, "512:16": 81.2},
+                      "c": {"256:8": 81.8, "512:16": 81.7}}}
+    study = new_study(folder, "con", {"variants": variants, "seeds": [0, 1, 2], "metrics": ["test.top1"],
+                                      "baseline": "a", "transfer": {"targets": ["64:8"], "paper": paper,
+                                                                    "contrasts": [["c", "b"]]}})
+    top1 = {(v, s): 40.0 + 9 * i + s * (1 + i) + 0.3 * (s == 1) * i for i, v in enumerate(variants)
+            for s in (0, 1, 2)}
+    for i, (v, s) in enumerate(top1):
+        add(study, COMPLETE, T0 + timedelta(minutes=i), **train_attrs(v, s, variants[v], record(70.0, s)))
+        method = "bicubic" if v == "a" else "extrapolate"
+        attrs = {"kind": "transfer", "cell": f"{v}|seed={s}|to=64:8|method={method}", "variant": v, "seed": s,
+                 "method": method, "img_size": 64, "window_size": 8, "run_dir": f"runs/{v}-s{s}",
+                 "finetune_epochs": 0, "result": {"top1": top1[v, s], "top5": 90.0, "loss": 1.0}}
+        study.add_trial(optuna.trial.create_trial(state=COMPLETE, value=top1[v, s], user_attrs=attrs))
+    out = build_report(folder)
+    tests = pd.read_csv(out / "transfer_tests.csv", keep_default_na=False)
+    assert [(r.variant, r.versus) for r in tests.itertuples()] == [("b", "a"), ("c", "a"), ("c", "b")]
+    by_hand = [sp.ttest_rel([top1[x, s] for s in (0, 1, 2)], [top1[y, s] for s in (0, 1, 2)]).pvalue
+               for x, y in (("b", "a"), ("c", "a"), ("c", "b"))]
+    assert list(tests["p"]) == pytest.approx(by_hand)
+    assert list(tests["p_holm"]) == pytest.approx(holm_by_hand(by_hand))
+    contrast = tests.iloc[2]
+    assert contrast["delta"] == pytest.approx(np.mean([top1["c", s] - top1["b", s] for s in (0, 1, 2)]))
+    assert contrast["paper_delta"] == pytest.approx(81.7 - 81.2) and contrast["paper_target"] == "W16,I512"
+    md = (out / "report.md").read_text()
+    assert "| c / extrapolate vs b / extrapolate |" in md.replace("  ", " ").replace("  ", " ")
 
 
 # -- adaptive seeds in the report --------------------------------------------------------------------------

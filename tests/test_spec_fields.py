@@ -76,6 +76,12 @@ def test_good_fields_round_trip(tmp_path):
      "transfer.paper.rows.a.384:12: got '79/82'; expected a number (without fine-tuning) or [without FT, with FT]"),
     ({"transfer": {"targets": ["48:6"], "paper": {**PAPER, "trained": "256:8", "rows": {"z": {"384:12": 1.0}}}}},
      "transfer.paper.rows.z: unknown variant"),
+    ({"transfer": {"targets": ["48:6"], "contrasts": [["b", "z"]]}},
+     "transfer.contrasts[0][1]: got 'z'; allowed values are 'a', 'b'"),
+    ({"transfer": {"targets": ["48:6"], "contrasts": [["b", "b"]]}},
+     "transfer.contrasts[0]: compares 'b' with itself"),
+    ({"transfer": {"targets": ["48:6"], "contrasts": [["a", "b", "a"]]}},
+     "transfer.contrasts[0]: got 3 items; expected 2"),
 ])
 def test_bad_fields_name_the_key(tmp_path, fields, message):
     with pytest.raises(ConfigError) as err:

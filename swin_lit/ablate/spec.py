@@ -177,12 +177,15 @@ class TransferSpec:
     images are segmented at their own size with the new window); ``methods``: transfer methods (default: the
     paper's setting of each relative-bias kind, its first method: ``bicubic`` for tables, ``extrapolate`` for
     CPB); ``finetune_epochs``: 0 evaluates without fine-tuning only; K > 0 also fine-tunes K epochs at each
-    target ("without FT / with FT")."""
+    target ("without FT / with FT"); ``contrasts``: pairs ``[A, B]`` of variants to test against each other at
+    every target as well (A's first method minus B's, in the target's Holm family), beside each row's test
+    against the baseline, e.g. ``[[log-spaced CPB, linear-spaced CPB]]``."""
 
     targets: tuple[str, ...] = ()
     methods: tuple[str, ...] | None = None
     finetune_epochs: int = 0
     finetune_lr: float = 2e-4
+    contrasts: tuple[tuple[str, str], ...] = ()
     paper: TransferPaper | None = None  # the paper's numbers at its own windows, aligned with ours by ratio
 
     def __post_init__(self) -> None:
@@ -200,6 +203,9 @@ class TransferSpec:
             fail("finetune_epochs", f"must be >= 0, got {self.finetune_epochs}")
         if self.finetune_lr <= 0:
             fail("finetune_lr", f"must be > 0, got {self.finetune_lr}")
+        for i, (a, b) in enumerate(self.contrasts):
+            if a == b:
+                fail(f"contrasts[{i}]", f"compares {a!r} with itself; name two different variants")
 
     def methods_for(self, relative: str) -> list[str]:
         from swin_lit.models.transfer import methods_for
@@ -328,6 +334,10 @@ class Spec:
             for vname in self.transfer.paper.rows:
                 if self.find_variant(vname) is None:
                     fail(f"transfer.paper.rows.{vname}", f"unknown variant; allowed values are {allowed}")
+        for i, pair in enumerate(self.transfer.contrasts if self.transfer is not None else ()):
+            for j, vname in enumerate(pair):
+                if self.find_variant(vname) is None:
+                    fail(f"transfer.contrasts[{i}][{j}]", f"got {vname!r}; allowed values are {allowed}")
         if self.counterpart is not None:
             papered = {self.find_variant(v) for v in (self.paper.rows if self.paper is not None else {})}
             for vname in self.counterpart.rows:

@@ -9,9 +9,9 @@ seeds (seeds are the independent units, as in the comparisons); not the differen
 at a plateau carries the epoch-to-epoch jitter of a small validation split (a model guessing half of 500 images
 moves one seed's top-1 by about 1.6 points per epoch). Verdicts: "settled" when the movement is under
 ``TOLERANCE`` points; "still moving" (up or down) when it is at least that and its t-test against 0 is resolved
-(p <= alpha, or no test: a single seed, or seeds that agree exactly); otherwise "within noise": the trend is not distinguishable from the jitter with these seeds.
-The tolerance applies to the percent metrics (top-1, top-5, mIoU, pixel accuracy); other objectives get the
-numbers without a verdict.
+(p <= alpha, or no test: a single seed, or seeds that agree exactly); otherwise "within noise": the trend is not
+distinguishable from the jitter with these seeds. The tolerance applies to the percent metrics (top-1, top-5,
+mIoU, pixel accuracy); other objectives get the numbers without a verdict.
 """
 
 from __future__ import annotations

@@ -83,7 +83,8 @@ def claims_of(report, link: str) -> list[Claim]:
             if not r["reproduction"] or r["reproduction"] == stats.NO_ORDERING:
                 continue
             ft = "with FT" if r["finetuned"] else "without FT"
-            claim = (f"{r['variant']} ({r['method']}) vs the baseline at W{int(r['window_size'])}/"
+            versus = "the baseline" if r["versus"] == data.baseline else f"{r['versus']} ({r['versus_method']})"
+            claim = (f"{r['variant']} ({r['method']}) vs {versus} at W{int(r['window_size'])}/"
                      f"I{int(r['img_size'])} ({r['ratio']:g}x, {ft}); paper {r['paper_target']}")
             out.append(Claim(data.name, claim, f"test.{data.transfer_metric}", f"{_fmt(r['paper_delta'])} ({tsource})",
                              f"{_fmt(r['delta'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",

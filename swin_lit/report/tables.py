@@ -859,19 +859,38 @@ def _layout_cell(r, d: int, m: str) -> str:
     return text + (f"; {'; '.join(issues)}" if issues else "")
 
 
-TRANSFER_TEST_COLUMNS = ["img_size", "window_size", "ratio", "finetuned", "variant", "method", "test", "n", "delta",
+TRANSFER_TEST_COLUMNS = ["img_size", "window_size", "ratio", "finetuned", "variant", "method", "versus",
+                         "versus_method", "test", "n", "delta",
                          "ci_low", "ci_high", "p", "p_holm", "verdict", "detectable", "paper_target", "paper_delta",
                          "reproduction"]
 
 
+def transfer_contrasts(data: StudyData, rows_order: list[tuple[str, str]]) -> list[tuple[tuple[str, str], ...]]:
+    """The spec's ``transfer.contrasts`` as ((variant, method), (variant, method)) pairs, each variant's first
+    method; pairs whose variants have no transfer rows are left out."""
+    from swin_lit.study import find_variant
+
+    first = {}
+    for v, m in rows_order:
+        first.setdefault(v, (v, m))
+    out = []
+    for a, b in ((data.spec.get("transfer") or {}).get("contrasts") or []):
+        va, vb = (find_variant(list(data.variants), n, bool(data.spec.get("factors"))) for n in (a, b))
+        if va in first and vb in first:
+            out.append((first[va], first[vb]))
+    return out
+
+
 def transfer_tests(data: StudyData, summary: pd.DataFrame) -> pd.DataFrame:
-    """Between methods at each target: every (variant, method) row vs the baseline's row, without and with
-    fine-tuning, paired by the trained seed; Holm within the target (both FT settings); the paper's Δ at the
-    target of the same ratio and the reproduction verdict."""
+    """Between methods at each target: every (variant, method) row vs the baseline's row, and the spec's
+    ``transfer.contrasts`` (A vs B), without and with fine-tuning, paired by the trained seed; Holm within the
+    target (both FT settings, every comparison); the paper's Δ at the target of the same ratio and the
+    reproduction verdict."""
     if summary.empty:
         return pd.DataFrame(columns=TRANSFER_TEST_COLUMNS)
     rows_order = _transfer_rows(data, summary)
     base = next(((v, m) for v, m in rows_order if v == data.baseline), rows_order[0] if rows_order else None)
+    pairs = [(row, base) for row in rows_order if row != base] + transfer_contrasts(data, rows_order)
     tp = data.transfer_paper
     paper_at = {c.ours: c.paper for c in transfer_columns(data, summary) if c.ours}
     out = []
@@ -880,25 +899,23 @@ def transfer_tests(data: StudyData, summary: pd.DataFrame) -> pd.DataFrame:
         paper = paper_at.get((int(img), int(window)))
         family = []
         for ft in (False, True):
-            base_values = _transfer_values(data, *base, img, window, ft)
-            if not base_values:
-                continue
-            for variant, method in rows_order:
-                mine = _transfer_values(data, variant, method, img, window, ft)
-                if (variant, method) == base or not mine:  # not run at this target, or without fine-tuning
+            for row, ref in pairs:
+                mine, theirs = (_transfer_values(data, *r, img, window, ft) for r in (row, ref))
+                if not mine or not theirs:  # not run at this target, or without fine-tuning
                     continue
-                c = stats.compare(mine, base_values)
+                c = stats.compare(mine, theirs)
                 pdelta = math.nan
                 if tp is not None and paper is not None:
-                    mine, ref = (tp.rows.get(variant) or {}).get(paper), (tp.rows.get(base[0]) or {}).get(paper)
-                    if mine is not None and ref is not None:
-                        a, b = (mine[1], ref[1]) if ft else (mine[0], ref[0])
+                    a_row, b_row = (tp.rows.get(row[0]) or {}).get(paper), (tp.rows.get(ref[0]) or {}).get(paper)
+                    if a_row is not None and b_row is not None:
+                        a, b = (a_row[1], b_row[1]) if ft else (a_row[0], b_row[0])
                         pdelta = a - b if a is not None and b is not None else math.nan
-                family.append((ft, variant, method, c, pdelta))
+                family.append((ft, row, ref, c, pdelta))
         tests = stats.adjust_family([f[3] for f in family], data.alpha, True)
-        for (ft, variant, method, c, pdelta), t in zip(family, tests):
+        for (ft, (variant, method), (versus, versus_method), c, pdelta), t in zip(family, tests):
             out.append(dict(img_size=int(img), window_size=int(window), ratio=float(ratio) if ratio else math.nan,
-                            finetuned=ft, variant=variant, method=method, test=c.test, n=c.n, delta=c.estimate,
+                            finetuned=ft, variant=variant, method=method, versus=versus,
+                            versus_method=versus_method, test=c.test, n=c.n, delta=c.estimate,
                             ci_low=c.low, ci_high=c.high, p=c.p, p_holm=t.p_adjusted, verdict=t.verdict,
                             detectable=t.detectable if t.verdict == stats.NOT_RESOLVED else math.nan,
                             paper_target=_wi(paper), paper_delta=pdelta,
@@ -922,8 +939,10 @@ def transfer_tests_table(data: StudyData, tests: pd.DataFrame, summary: pd.DataF
             v = (f"not resolved (|Δ| < {_f(r['detectable'], d)}, or more seeds)" if np.isfinite(r["detectable"])
                  else no_test(r["test"]))
         ratio = f"{_ratio_label(Fraction(r['ratio']).limit_denominator(64))} " if np.isfinite(r["ratio"]) else ""
-        row = [f"{ratio}W{r['window_size']},I{r['img_size']}",
-               "with FT" if r["finetuned"] else "without FT", f"{short_label(r['variant'])} / {r['method']}",
+        label = f"{short_label(r['variant'])} / {r['method']}"
+        if base is not None and (r["versus"], r["versus_method"]) != base:
+            label += f" vs {short_label(r['versus'])} / {r['versus_method']}"
+        row = [f"{ratio}W{r['window_size']},I{r['img_size']}", "with FT" if r["finetuned"] else "without FT", label,
                _interval(c, d) if np.isfinite(r["delta"]) else DASH,
                format_p(r["p"]) + (" (Welch)" if r["test"] == "welch" else ""), format_p(r["p_holm"]), v]
         if has_paper:
@@ -934,7 +953,8 @@ def transfer_tests_table(data: StudyData, tests: pd.DataFrame, summary: pd.DataF
     if has_paper:
         columns += ["paper Δ", "reproduction"]
     base_name = f"{short_label(base[0])} / {base[1]}" if base else "the first row"
-    caption = (f"Between methods at each target, study {data.name}: each row vs {base_name}, test "
+    caption = (f"Between methods at each target, study {data.name}: each row vs {base_name} unless it names "
+               f"its reference (the spec's transfer.contrasts), test "
                f"{data.transfer_label}, "
                f"paired by the trained seed (Δ: mean per-seed difference, 95% t-interval, two-sided paired "
                f"t-test). {design_sentence()} Family: every comparison at one target (without and with "
