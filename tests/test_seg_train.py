@@ -2,6 +2,7 @@
 mid-epoch resume, CamVid-layout files, init_from a classification run, the spec's task check, bad input."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -267,6 +268,14 @@ def test_a_segmentation_study_runs_and_reports_with_predictions(tmp_path):
         assert r["miou mean"] == pytest.approx(by_variant[r["variant"]]) and r["window_size"] == 8
     assert "Swin V1 Table 4, Swin-T + UperNet, ADE20K" in md
     assert (folder / "figures" / "predictions.png").is_file() and "predictions.png" in md
+    # a clone has the study but not its run folders: a rebuilt report keeps the prediction figure it cannot redraw
+    figure = (folder / "figures" / "predictions.png").read_bytes()
+    (folder / "figures" / "stale.png").write_bytes(figure)  # an earlier figure the report no longer draws
+    shutil.rmtree(out / "runs")
+    folder = build_report(out)
+    assert (folder / "figures" / "predictions.png").read_bytes() == figure
+    assert "predictions.png" in (folder / "report.md").read_text()
+    assert not (folder / "figures" / "stale.png").exists()
 
 
 def test_transfer_a_segmentation_run_to_a_larger_window(tmp_path, capsys):

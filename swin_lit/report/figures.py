@@ -251,11 +251,11 @@ def figure_name(metric: str) -> str:
 
 
 def draw_all(report, folder: Path) -> list[Path]:
-    """Every figure of a report (``build.Report``) into ``folder`` (created, earlier PNGs removed); returns the
-    files written."""
+    """Every figure of a report (``build.Report``) into ``folder`` (created; earlier PNGs removed, except a
+    prediction figure that cannot be redrawn because the run folders are not here, as in a clone of the
+    repository: that one is kept and listed); returns the files of the report."""
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*.png"):
-        old.unlink()
+    earlier = set(folder.glob("*.png"))
     data = report.data
     written = [metric_figure(data, mc, folder / figure_name(mc.metric)) for mc in report.comparisons]
     extras = (learning_curves(data, folder / "learning_curves.png", convergence.curve_key(data)),
@@ -266,9 +266,15 @@ def draw_all(report, folder: Path) -> list[Path]:
     if data.task == "segmentation":
         from swin_lit.report.predictions import prediction_figure
 
-        drawn, why = prediction_figure(data, folder / "predictions.png")
+        path = folder / "predictions.png"
+        drawn, why = prediction_figure(data, path)
         if drawn is not None:
             written.append(drawn)
+        elif path in earlier:
+            written.append(path)
+            print(f"report: kept the earlier prediction figure, it cannot be redrawn here: {why}", file=sys.stderr)
         else:
             print(f"report: no prediction figure: {why}", file=sys.stderr)
+    for old in earlier - set(written):
+        old.unlink()
     return written

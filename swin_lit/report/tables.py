@@ -953,8 +953,9 @@ def transfer_tests_table(data: StudyData, tests: pd.DataFrame, summary: pd.DataF
     if has_paper:
         columns += ["paper Δ", "reproduction"]
     base_name = f"{short_label(base[0])} / {base[1]}" if base else "the first row"
-    caption = (f"Between methods at each target, study {data.name}: each row vs {base_name} unless it names "
-               f"its reference (the spec's transfer.contrasts), test "
+    contrasts = " unless it names its reference (the spec's transfer.contrasts)" if (
+        base is not None and any((v, m) != base for v, m in zip(tests["versus"], tests["versus_method"]))) else ""
+    caption = (f"Between methods at each target, study {data.name}: each row vs {base_name}{contrasts}, test "
                f"{data.transfer_label}, "
                f"paired by the trained seed (Δ: mean per-seed difference, 95% t-interval, two-sided paired "
                f"t-test). {design_sentence()} Family: every comparison at one target (without and with "
