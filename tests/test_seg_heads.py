@@ -47,6 +47,8 @@ def test_config_resolves_the_recipe_per_head():
 @pytest.mark.parametrize("data, match", [
     ({"kind": "fpn", "pool_scales": [1, 2]}, r"^head\.pool_scales: only applies to head 'upernet'"),
     ({"kind": "upernet", "scale_channels": 64}, r"^head\.scale_channels: only applies to head 'fpn'"),
+    ({"kind": "linear", "channels": 64}, r"^head\.channels: only applies to head 'upernet' and 'fpn'.*'linear'$"),
+    ({"kind": "linear", "pool_scales": [1]}, r"^head\.pool_scales: only applies to head 'upernet'"),
     ({"aux_channels": 128}, r"^head\.aux_channels: needs the auxiliary head"),
     ({"kind": "psp"}, r"^head\.kind: .*'upernet', 'fpn'"),
     ({"channels": 0}, r"^head\.channels: must be >= 1"),
@@ -63,7 +65,8 @@ def test_config_errors_name_the_key(data, match):
 
 # -- modules --------------------------------------------------------------------------------------
 
-HEADS = [HeadConfig(kind="upernet", channels=16), HeadConfig(kind="fpn", channels=16, scale_channels=12)]
+HEADS = [HeadConfig(kind="upernet", channels=16), HeadConfig(kind="fpn", channels=16, scale_channels=12),
+         HeadConfig(kind="linear")]
 
 
 @pytest.mark.parametrize("cfg", HEADS, ids=lambda c: c.kind)
@@ -106,7 +109,7 @@ def test_head_works_with_fewer_levels():
 # -- counts ---------------------------------------------------------------------------------------
 
 def test_recipe_widths_match_the_built_modules():
-    for cfg in (HeadConfig(aux_weight=0.4), HeadConfig(kind="fpn")):
+    for cfg in (HeadConfig(aux_weight=0.4), HeadConfig(kind="fpn"), HeadConfig(kind="linear")):
         assert head_params(cfg, SWIN_T, 150) == _numel(build_head(cfg, SWIN_T, 150))
     aux = HeadConfig(aux_weight=0.4)
     assert aux_head_params(aux, SWIN_T, 150) == _numel(build_aux_head(aux, SWIN_T, 150))
@@ -124,7 +127,8 @@ def _counted_macs(module, inputs) -> int:
     HeadConfig(kind="upernet", channels=16, aux_weight=0.4, aux_channels=8),
     HeadConfig(kind="upernet", channels=12, pool_scales=(1, 3, 8), aux_weight=1.0),  # 8 bins > the 2x3 map
     HeadConfig(kind="fpn", channels=16, scale_channels=12, aux_weight=0.4, aux_channels=8),
-], ids=["upernet", "upernet-bins", "fpn"])
+    HeadConfig(kind="linear", aux_weight=0.4, aux_channels=8),
+], ids=["upernet", "upernet-bins", "fpn", "linear"])
 @pytest.mark.parametrize("image", [(45, 70), (64, 64)])
 def test_analytic_counts_equal_the_modules_and_the_flop_counter(cfg, image):
     sizes = pyramid_sizes(*image, 4, 4)
@@ -146,3 +150,20 @@ def test_flops_breakdown_by_hand():
         "towers": 16 * 2 * 1 * 9 + 4 * 2 * 1 * 9,  # level 1: one conv at 2x2, then upsampled to 4x4
         "classifier": 16 * 1 * 2,
     }
+
+
+def test_linear_head_is_a_per_pixel_linear_map_of_the_upsampled_levels():
+    cfg = HeadConfig(kind="linear", dropout=0.0)
+    assert head_flops_breakdown(cfg, (3, 5), 2, [(4, 4), (2, 2)]) == {"classifier": 16 * (3 + 5) * 2}
+    head = build_head(cfg, (3, 5), 2).eval()
+    feats = _features((3, 5), [(4, 4), (2, 2)], batch=1)
+    x = torch.cat([feats[0], torch.nn.functional.interpolate(feats[1], size=(4, 4), mode="bilinear")], dim=1)
+    bn, conv = head.norm, head.classifier[1]
+    x = (x - bn.running_mean[:, None, None]) / (bn.running_var[:, None, None] + bn.eps).sqrt()
+    expected = torch.einsum("kc,bchw->bkhw", conv.weight[:, :, 0, 0], x) + conv.bias[:, None, None]
+    torch.testing.assert_close(head(feats), expected)
+    # no spatial mixing: changing one token of the first level changes the logits at that pixel only
+    moved = [feats[0].clone(), feats[1]]
+    moved[0][0, :, 1, 2] += 5.0
+    changed = (head(moved) - head(feats)).abs().sum(1)[0] > 0
+    assert changed.nonzero().tolist() == [[1, 2]]

@@ -1,6 +1,6 @@
 """``HeadConfig``: the decode head of a segmentation model, typed and strict (imports without torch).
 
-Two heads read the backbone's feature pyramid (strides patch x 1, 2, 4, 8):
+Three heads read the backbone's feature pyramid (strides patch x 1, 2, 4, 8):
 
 - ``upernet``: mmseg's UPerHead as in the Swin ADE20K recipe (reference 10.2): pyramid pooling on the last
   map, 1x1 laterals, top-down path, 3x3 FPN convs, every level brought to the first level's resolution and
@@ -10,6 +10,10 @@ Two heads read the backbone's feature pyramid (strides patch x 1, 2, 4, 8):
   FPNHead): FPN laterals and top-down path at ``channels`` (recipe 256), then per level a tower of
   3x3 conv + 2x upsample steps at ``scale_channels`` (recipe 128) down to the first level's resolution,
   summed, dropout, a 1x1 classifier.
+- ``linear``: a linear probe (as DINOv2's linear segmentation head): every level resized to the first level's
+  resolution, concatenated, BatchNorm, dropout, a 1x1 classifier. No spatial mixing, so a pixel's class is
+  read from its own token alone: what the backbone's windows, shift and position bias let a token know is all
+  the head gets (``configs/marks_dense.yaml``). It has no widths to set.
 
 Options a head does not use are rejected (``pool_scales`` on ``fpn``, ``scale_channels`` on ``upernet``);
 left unset they take the recipe's value for the chosen head, so a saved config shows the widths used.
@@ -27,18 +31,24 @@ from typing import Literal
 
 from swin_lit.typed import fail, from_dict, to_dict
 
-HeadKind = Literal["upernet", "fpn"]
+HeadKind = Literal["upernet", "fpn", "linear"]
 
 RECIPE_CHANNELS = {"upernet": 512, "fpn": 256}
 RECIPE_POOL_SCALES = (1, 2, 3, 6)
 RECIPE_SCALE_CHANNELS = 128
 RECIPE_AUX_CHANNELS = 256
+# the width options and the heads that read them; any other head rejects them when set
+HEAD_OPTIONS = {
+    "channels": (("upernet", "fpn"), "the width of its convs"),
+    "scale_channels": (("fpn",), "its upsampling towers"),
+    "pool_scales": (("upernet",), "pyramid pooling"),
+}
 
 
 @dataclass(frozen=True)
 class HeadConfig:
     kind: HeadKind = "upernet"
-    channels: int | None = None  # upernet: every conv; fpn: the FPN levels. None: the recipe's 512 / 256
+    channels: int | None = None  # upernet: every conv; fpn: the FPN levels. None: 512 / 256
     scale_channels: int | None = None  # fpn only: the per-level upsampling towers. None: 128
     pool_scales: tuple[int, ...] | None = None  # upernet only: PPM bins. None: (1, 2, 3, 6)
     dropout: float = 0.1  # channel dropout before the classifier (Dropout2d, as mmseg)
@@ -46,10 +56,10 @@ class HeadConfig:
     aux_channels: int | None = None  # width of the auxiliary head's conv. None: 256 when the head is on
 
     def __post_init__(self) -> None:
-        if self.kind == "fpn" and self.pool_scales is not None:
-            fail("pool_scales", "only applies to head 'upernet' (pyramid pooling); remove it for head 'fpn'")
-        if self.kind == "upernet" and self.scale_channels is not None:
-            fail("scale_channels", "only applies to head 'fpn' (its upsampling towers); remove it for head 'upernet'")
+        for name, (heads, what) in HEAD_OPTIONS.items():
+            if self.kind not in heads and getattr(self, name) is not None:
+                used = " and ".join(f"'{h}'" for h in heads)
+                fail(name, f"only applies to head {used} ({what}); remove it for head '{self.kind}'")
         if self.aux_weight == 0.0 and self.aux_channels is not None:
             fail("aux_channels", "needs the auxiliary head: set aux_weight > 0 (recipe 0.4) or remove aux_channels")
         if self.aux_weight < 0.0:
@@ -57,7 +67,7 @@ class HeadConfig:
         if not 0.0 <= self.dropout < 1.0:
             fail("dropout", f"must be in [0, 1), got {self.dropout}")
         # resolve the recipe defaults of the chosen head (frozen dataclass: set once, here)
-        if self.channels is None:
+        if self.channels is None and self.kind in RECIPE_CHANNELS:
             object.__setattr__(self, "channels", RECIPE_CHANNELS[self.kind])
         if self.kind == "upernet" and self.pool_scales is None:
             object.__setattr__(self, "pool_scales", RECIPE_POOL_SCALES)

@@ -44,6 +44,8 @@ def _pixels(size: Size) -> int:
 def head_params(cfg: HeadConfig, in_channels: Sequence[int], num_classes: int) -> int:
     """Trainable parameters of ``build_head(cfg, in_channels, num_classes)``, computed without building it."""
     c, L = cfg.channels, len(in_channels)
+    if cfg.kind == "linear":
+        return 2 * sum(in_channels) + _conv(sum(in_channels), num_classes, 1)  # BatchNorm + classifier
     if cfg.kind == "upernet":
         s = len(cfg.pool_scales)
         ppm = s * _conv_bn(in_channels[-1], c, 1) + _conv_bn(in_channels[-1] + s * c, c, 3)
@@ -62,6 +64,8 @@ def head_flops_breakdown(cfg: HeadConfig, in_channels: Sequence[int], num_classe
         raise ValueError(f"{len(sizes)} map sizes for {len(in_channels)} levels")
     c, L = cfg.channels, len(in_channels)
     first = _pixels(sizes[0])
+    if cfg.kind == "linear":
+        return {"classifier": first * sum(in_channels) * num_classes}
     if cfg.kind == "upernet":
         s, last = len(cfg.pool_scales), in_channels[-1]
         return {

@@ -1,4 +1,4 @@
-"""Decode heads for segmentation: UPerNet and semantic FPN (plain torch), built from a ``HeadConfig``.
+"""Decode heads for segmentation: UPerNet, semantic FPN and a linear probe (plain torch), from a ``HeadConfig``.
 
 Every head takes the backbone's feature pyramid, a list of NCHW maps ``[(B, C_0, H_0, W_0), ...]`` at strides
 patch x (1, 2, 4, ...) (each map ceil-halved from the one before, so odd and rectangular sizes occur), and returns
@@ -136,6 +136,21 @@ class SemanticFPNHead(nn.Module):
         return self.classifier(out)  # (B, K, H_0, W_0)
 
 
+class LinearHead(nn.Module):
+    """A linear probe: every level resized to the first level's resolution, concatenated, BatchNorm, dropout,
+    1x1 classifier. Each pixel's logits are a linear function of its own (upsampled) tokens."""
+
+    def __init__(self, in_channels: Sequence[int], num_classes: int, dropout: float) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(sum(in_channels))
+        self.classifier = Classifier(sum(in_channels), num_classes, dropout)
+
+    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        size = features[0].shape[-2:]
+        x = torch.cat([resize(f, size) for f in features], dim=1)  # (B, sum C_i, H_0, W_0)
+        return self.classifier(self.norm(x))  # (B, K, H_0, W_0)
+
+
 class FCNHead(nn.Module):
     """The recipe's auxiliary head: one 3x3 conv + BN + ReLU, dropout, 1x1 classifier (mmseg FCNHead, 1 conv)."""
 
@@ -154,6 +169,8 @@ def build_head(cfg: HeadConfig, in_channels: Sequence[int], num_classes: int) ->
         return UPerHead(in_channels, num_classes, cfg.channels, cfg.pool_scales, cfg.dropout)
     if cfg.kind == "fpn":
         return SemanticFPNHead(in_channels, num_classes, cfg.channels, cfg.scale_channels, cfg.dropout)
+    if cfg.kind == "linear":
+        return LinearHead(in_channels, num_classes, cfg.dropout)
     raise ValueError(f"unknown head kind {cfg.kind!r}")
 
 
