@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
-from swin_lit.data.config import CLASSIFICATION_SOURCES, SEGMENTATION_SOURCES, DataConfig
+from swin_lit.data.config import CLASSIFICATION_SOURCES, EMBEDDED_SOURCES, SEGMENTATION_SOURCES, DataConfig
 from swin_lit.models.config import SwinConfig
 from swin_lit.models.head_config import HeadConfig
 from swin_lit.typed import ConfigError, fail, from_dict, to_dict
@@ -169,11 +169,12 @@ class RunConfig:
         if self.data.augment is not None and tuple(self.data.augment.crop) != size:
             fail("data.augment.crop", f"must be the model's img_size {list(size)} (the training crop is what the "
                                       f"model is built for), got {list(self.data.augment.crop)}")
-        if self.data.source == "synthetic" and size[0] != size[1]:
+        if self.data.source in EMBEDDED_SOURCES and size[0] != size[1]:
             fail("model.img_size", f"the embedded scenes are square; got {list(size)}")
-        if self.data.source == "synthetic" and self.data.augment is not None:
-            fail("data.augment", "the embedded scenes' labels are relations (left/right): flips and crops break "
-                                 "them; remove data.augment for source 'synthetic'")
+        if self.data.source in EMBEDDED_SOURCES and self.data.augment is not None:
+            fail("data.augment", "the embedded tasks are rendered at the model's size, their labels are relations "
+                                 "and resized crops break them; remove data.augment for source "
+                                 f"{self.data.source!r}")
         if any(s % self.model.patch_size for s in size):
             fail("model.img_size", f"{list(size)} must be a multiple of patch_size {self.model.patch_size}")
         if self.optim.mixup_alpha or self.optim.cutmix_alpha or self.optim.randaugment_ops or self.optim.random_erasing:

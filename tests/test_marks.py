@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from swin_lit.data import DataConfig, SwinDataModule
-from swin_lit.data.classes import MARKS_CLASS_NAMES
+from swin_lit.config import load_config
+from swin_lit.data.classes import MARKS_CLASS_NAMES, MARKS_DENSE_CLASS_NAMES
 from swin_lit.data.marks import ANCHOR_RGB, MARK_RGB, AnchorMarks, render
+from swin_lit.data.seg_datamodule import SegDataModule
 from swin_lit.typed import ConfigError
 
 
@@ -90,3 +92,32 @@ def test_the_data_module_reads_marks_and_refuses_a_root():
     assert dm.splits["train"][0].shape == (24, 3, 32, 32)
     with pytest.raises(ConfigError, match="root.*not used by source 'marks'"):
         DataConfig(source="marks", root="/tmp")
+
+
+def test_dense_labels_mark_the_anchor_with_the_class_and_each_neighbour_with_its_side():
+    ds = AnchorMarks(60, 32, seed=2, split="val", noise=0.0)
+    images, maps = ds.render_dense(np.arange(60))
+    assert torch.equal(images, ds.render_all()[0]), "the dense task labels the classification task's images"
+    assert len(MARKS_DENSE_CLASS_NAMES) == 15 and MARKS_DENSE_CLASS_NAMES[0] == "background"
+    for img, lab, label in zip(_cells(images), maps, ds.labels().tolist()):
+        (_, ax, ay), = _find(img, ANCHOR_RGB)
+        block = lambda x, y: lab[4 * y:4 * y + 4, 4 * x:4 * x + 4]  # noqa: E731 - the 4x4 pixels of cell (x, y)
+        assert (block(ax, ay) == 1 + label).all()
+        assert MARKS_DENSE_CLASS_NAMES[1 + label] == f"anchor-{MARKS_CLASS_NAMES[label]}"
+        for _, x, y in _find(img, MARK_RGB):
+            side = "horizontal" if y == ay else "vertical"
+            assert (block(x, y) == MARKS_DENSE_CLASS_NAMES.index(f"neighbour-{side}")).all()
+        assert (lab == 0).sum() == 32 * 32 - 3 * 16, "every other pixel is background"
+    # resolution-free: at 64 px every label covers the same cells, 2x2 pixels per 32-px pixel
+    assert torch.equal(ds.render_dense([5], 64)[1][0], maps[5].repeat_interleave(2, 0).repeat_interleave(2, 1))
+
+
+def test_the_dense_config_reads_marks_with_the_linear_head_and_refuses_augmentation():
+    cfg = load_config("configs/marks_dense.yaml")
+    assert (cfg.task, cfg.data.source, cfg.head.kind, cfg.model.num_classes) == ("segmentation", "marks", "linear", 15)
+    dm = SegDataModule(DataConfig(source="marks", train_size=12, val_size=6, test_size=6), seed=0,
+                       img_size=32)
+    dm.setup()
+    assert dm.class_names == MARKS_DENSE_CLASS_NAMES and dm.splits["train"].stacked()[1].max() <= 14
+    with pytest.raises(ConfigError, match=r"^data\.augment: .*remove data\.augment for source 'marks'"):
+        load_config("configs/marks_dense.yaml", ["data.augment.crop=[32,32]"])

@@ -14,14 +14,19 @@ SYNTHETIC_CLASS_NAMES = tuple(f"{d}-{c}" for c in ("same", "diff") for d in DIRE
 MARK_ANCHORS = ("white", "black", "cyan")
 MARK_COLOUR_NAMES = ("red", "green", "blue", "yellow")
 MARKS_CLASS_NAMES = tuple(f"{a}:{c}" for a in MARK_ANCHORS for c in MARK_COLOUR_NAMES)
-# Their dense version (``swin_lit.data.synthetic.render_label_maps``): the disc's pixels carry the scene's relation.
+# Their dense version (``swin_lit.data.marks.render_label_maps``): the anchor's pixels carry the scene's class, each
+# neighbour's pixels which side of the anchor it lies on.
+MARKS_DENSE_CLASS_NAMES = ("background", *(f"anchor-{n}" for n in MARKS_CLASS_NAMES), "neighbour-horizontal",
+                           "neighbour-vertical")
+# The relation scenes' dense version (``swin_lit.data.synthetic.render_label_maps``): the disc's pixels carry the
+# scene's relation.
 DENSE_CLASS_NAMES = ("background", "distractor", "square", *(f"disc-{n}" for n in SYNTHETIC_CLASS_NAMES))
 
 
 def class_names(cfg: DataConfig, task: str = "classification") -> tuple[str, ...]:
     """Class names of the configured data for ``task`` (raises DataError for data that cannot be read)."""
     if cfg.source == "marks":
-        return MARKS_CLASS_NAMES
+        return MARKS_DENSE_CLASS_NAMES if task == "segmentation" else MARKS_CLASS_NAMES
     if cfg.source == "synthetic":
         return DENSE_CLASS_NAMES if task == "segmentation" else SYNTHETIC_CLASS_NAMES
     if cfg.source in ("camvid", "ade20k"):

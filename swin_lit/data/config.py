@@ -16,7 +16,7 @@ from swin_lit.typed import fail
 Source = Literal["synthetic", "marks", "folder", "cifar", "idx", "camvid", "ade20k"]
 EMBEDDED_SOURCES = ("synthetic", "marks")  # rendered on the fly: no root, no download
 CLASSIFICATION_SOURCES = ("synthetic", "marks", "folder", "cifar", "idx")
-SEGMENTATION_SOURCES = ("synthetic", "camvid", "ade20k")
+SEGMENTATION_SOURCES = ("synthetic", "marks", "camvid", "ade20k")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class DataConfig:
       files: the task where shift and relative bias each matter, ``swin_lit.data.marks``), ``folder`` (image-folder tree
       ``root/train/<class>/*.png`` with optional ``val/`` and ``test/``, or bare ``root/<class>/``),
       ``cifar`` (CIFAR-10/100 python pickle folder), ``idx`` (MNIST / Fashion-MNIST ``.gz`` IDX files);
-      for ``task: segmentation``: ``synthetic`` (the scenes with label maps), ``camvid``, ``ade20k`` (their
+      for ``task: segmentation``: ``synthetic`` (the scenes with label maps), ``marks`` (the marks with label
+      maps, ``swin_lit.data.marks.render_label_maps``), ``camvid``, ``ade20k`` (their
       published layouts, ``swin_lit.data.segmentation``).
     - ``root``: data folder; required for every source except the embedded ``synthetic`` and ``marks``.
     - ``cache_dir``: where decoded image folders are cached (default ``root/.swin_lit_cache`` when

@@ -39,6 +39,17 @@ the bank's 64 values at that position, a position code the model can learn: in t
 bank, ``relative: none`` (shifted windows) rose to 66% test top-1 in one of three seeds, from epoch 12 on; with
 the roll that seed stays at 50%. Every image is a pure function of ``(seed, split, index)``. Horizontal flips
 keep the labels (a horizontal neighbour stays horizontal).
+
+**The dense version** (``task: segmentation``, ``render_label_maps``, ``configs/marks_dense.yaml``) labels the
+same images pixel by pixel, 15 classes: background; the anchor's pixels with the scene's class
+(``anchor-<anchor colour>:<horizontal neighbour colour>``, 12 classes); each neighbour's pixels with the side of
+the anchor it lies on (``neighbour-horizontal`` / ``neighbour-vertical``). Every mark's label depends on another
+mark in another plain window, in a known direction: the anchor needs the shift to see its neighbours and the
+relative bias to tell them apart, and so does each neighbour to tell whether the anchor is beside or above it.
+A dense model has no global pooling, so without the shift a token knows nothing beyond its window: the anchor
+cannot even tell which two neighbour colours the image holds (1 in 4, where the pooled classifier has 1 in 2).
+With a head that mixes pixels (3x3 convs at token resolution reach 2 cells) the head could read the relation
+itself; the dense config uses the linear head, so that the backbone's switches are what is measured.
 """
 
 from __future__ import annotations
@@ -48,7 +59,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from swin_lit.data.classes import MARK_ANCHORS, MARK_COLOUR_NAMES, MARKS_CLASS_NAMES
+from swin_lit.data.classes import MARK_ANCHORS, MARK_COLOUR_NAMES, MARKS_CLASS_NAMES, MARKS_DENSE_CLASS_NAMES
 from swin_lit.data.synthetic import RenderedSplit, add_noise, uniforms
 
 NUM_CLASSES = len(MARKS_CLASS_NAMES)
@@ -60,7 +71,9 @@ ANCHOR_RGB = torch.tensor([[0.95, 0.95, 0.95], [0.05, 0.05, 0.05], [0.10, 0.90, 
 MARK_RGB = torch.tensor([[0.90, 0.15, 0.10], [0.15, 0.80, 0.20], [0.20, 0.35, 0.95], [0.90, 0.85, 0.15]])
 BACKGROUND = (0.25, 0.45)  # uniform grey level per image
 NOISE = 0.08  # pixel noise standard deviation
+DENSE_ANCHOR, DENSE_HORIZONTAL, DENSE_VERTICAL = 1, 1 + NUM_CLASSES, 2 + NUM_CLASSES  # label-map values
 assert len(ANCHOR_RGB) == len(MARK_ANCHORS) and len(MARK_RGB) == len(MARK_COLOUR_NAMES)
+assert len(MARKS_DENSE_CLASS_NAMES) == DENSE_VERTICAL + 1
 
 
 def _across(centre_cell: torch.Tensor) -> torch.Tensor:
@@ -90,17 +103,26 @@ def layout(seed: int, split: str, indices: Sequence[int] | np.ndarray) -> dict[s
     }
 
 
+def _cells(img_size: int) -> torch.Tensor:
+    """(S,) the cell index of each pixel row / column: ``floor(8 * centre / S)``."""
+    return ((torch.arange(int(img_size)) + 0.5) * GRID / int(img_size)).long()
+
+
+def _inside(cell: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor) -> torch.Tensor:
+    """(B, S, S) bool: the pixels of cell (cx, cy) of each scene."""
+    return (cell[None, :, None] == cy[:, None, None]) & (cell[None, None, :] == cx[:, None, None])
+
+
 def render(scene: dict[str, torch.Tensor], img_size: int, seed: int = 0, noise: float = NOISE) -> torch.Tensor:
     """Rasterise a batch of layouts at ``img_size`` x ``img_size``: uint8 (B, 3, S, S); a pixel belongs to cell
     ``floor(8 * centre / S)``, so sizes that are multiples of 8 give whole-pixel cells."""
     size = int(img_size)
-    cell = ((torch.arange(size) + 0.5) * GRID / size).long()  # (S,) cell index of each pixel row/column
+    cell = _cells(size)
     b = len(scene["labels"])
     img = scene["grey"][:, None, None, None].expand(b, 3, size, size).clone()
 
     def fill(cx: torch.Tensor, cy: torch.Tensor, rgb: torch.Tensor) -> None:
-        inside = (cell[None, :, None] == cy[:, None, None]) & (cell[None, None, :] == cx[:, None, None])  # (B,S,S)
-        img.copy_(torch.where(inside[:, None], rgb[:, :, None, None], img))
+        img.copy_(torch.where(_inside(cell, cx, cy)[:, None], rgb[:, :, None, None], img))
 
     fill(scene["ax"], scene["ay"], ANCHOR_RGB[scene["anchor_colour"]])
     fill(scene["hx"], scene["ay"], MARK_RGB[scene["h_colour"]])
@@ -110,12 +132,27 @@ def render(scene: dict[str, torch.Tensor], img_size: int, seed: int = 0, noise: 
     return img.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
 
 
+def render_label_maps(scene: dict[str, torch.Tensor], img_size: int) -> torch.Tensor:
+    """Pixel labels of a batch of layouts: uint8 (B, S, S), the cells of ``render``; values index
+    ``MARKS_DENSE_CLASS_NAMES`` (0 background, 1 + class for the anchor, 13 / 14 for the horizontal / vertical
+    neighbour)."""
+    cell = _cells(img_size)
+    labels = torch.zeros(len(scene["labels"]), int(img_size), int(img_size), dtype=torch.uint8)
+    marks = ((scene["ax"], scene["ay"], DENSE_ANCHOR + scene["labels"]),
+             (scene["hx"], scene["ay"], torch.full_like(scene["labels"], DENSE_HORIZONTAL)),
+             (scene["ax"], scene["vy"], torch.full_like(scene["labels"], DENSE_VERTICAL)))
+    for cx, cy, value in marks:
+        labels = torch.where(_inside(cell, cx, cy), value[:, None, None].to(torch.uint8), labels)
+    return labels
+
+
 class AnchorMarks(RenderedSplit):
     """``size`` anchor-mark scenes of split ``split``: items ``(uint8 image (3, S, S), int label)``; the same
     interface as ``SyntheticScenes``."""
 
     num_classes = NUM_CLASSES
     class_names = MARKS_CLASS_NAMES
+    dense_class_names = MARKS_DENSE_CLASS_NAMES
     default_noise = NOISE
 
     def layout(self, indices: Sequence[int] | np.ndarray) -> dict[str, torch.Tensor]:
@@ -127,3 +164,9 @@ class AnchorMarks(RenderedSplit):
         """Images uint8 (B, 3, S, S) at ``img_size`` (default: the dataset's) and labels int64 (B,)."""
         scene = self.layout(indices)
         return render(scene, img_size or self.img_size, self.seed, self.noise), scene["labels"]
+
+    def render_dense(self, indices: Sequence[int] | np.ndarray, img_size: int | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images uint8 (B, 3, S, S) and their label maps uint8 (B, S, S) (``render_label_maps``)."""
+        scene, size = self.layout(indices), img_size or self.img_size
+        return render(scene, size, self.seed, self.noise), render_label_maps(scene, size)

@@ -24,12 +24,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from swin_lit.data.config import DataConfig
+from swin_lit.data.config import EMBEDDED_SOURCES, DataConfig
 from swin_lit.data.datamodule import EpochSampler, _whole_batch, channel_stats, holdout, limited
 from swin_lit.data.formats import DataError
+from swin_lit.data.marks import AnchorMarks
 from swin_lit.data.seg_augment import AugmentedPairs, SegAugment, SegmentationPairs
 from swin_lit.data.segmentation import IGNORE_INDEX, SegSplit, pack_split
 from swin_lit.data.synthetic import SyntheticScenes
+
+EMBEDDED_DENSE = {"synthetic": SyntheticScenes, "marks": AnchorMarks}  # source -> the task with ``render_dense``
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # float32 images (B, 3, H, W), int64 labels (B, H, W)
 
@@ -101,7 +104,7 @@ class SegDataModule(pl.LightningDataModule):
         """Fail fast (DataError, one line) before any training: the layout (missing folders, unpaired files,
         label maps of another size) from the file headers, then every label value, as the data is decoded into
         its cache (kept for ``setup``)."""
-        if self.cfg.source != "synthetic" and self._read is None:
+        if self.cfg.source not in EMBEDDED_SOURCES and self._read is None:
             from swin_lit.data import segmentation
 
             segmentation.scan(self.cfg.source, Path(self.cfg.root))
@@ -113,7 +116,7 @@ class SegDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        splits = self._synthetic() if self.cfg.source == "synthetic" else self._real()
+        splits = self._embedded() if self.cfg.source in EMBEDDED_SOURCES else self._real()
         keep = limited(len(splits["train"]), self.cfg.limit_train, self.cfg.split_seed)
         if keep is not None:
             splits["train"] = subset(splits["train"], keep)
@@ -125,14 +128,13 @@ class SegDataModule(pl.LightningDataModule):
             self.mean, self.std = torch.zeros(3), torch.ones(3)
         self.splits = splits
 
-    def _synthetic(self) -> dict[str, SegSplit]:
-        from swin_lit.data.classes import DENSE_CLASS_NAMES
-
+    def _embedded(self) -> dict[str, SegSplit]:
         cfg, size = self.cfg, self.img_size[0]
-        self._class_names = DENSE_CLASS_NAMES
+        task = EMBEDDED_DENSE[cfg.source]
+        self._class_names = task.dense_class_names
         sizes = {"train": min(cfg.train_size, cfg.limit_train or cfg.train_size), "val": cfg.val_size,
                  "test": cfg.test_size}
-        return {split: pack(*SyntheticScenes(n, size, cfg.synthetic_seed, split).render_dense(np.arange(n)))
+        return {split: pack(*task(n, size, cfg.synthetic_seed, split).render_dense(np.arange(n)))
                 for split, n in sizes.items()}
 
     def _real(self) -> dict[str, SegSplit]:

@@ -39,7 +39,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from swin_lit.data.classes import DIRECTIONS  # noqa: F401 - re-exported; the names are readable without torch
+from swin_lit.data.classes import (
+    DENSE_CLASS_NAMES,
+    DIRECTIONS,  # noqa: F401 - re-exported; the names are readable without torch
+)
 from swin_lit.data.classes import SYNTHETIC_CLASS_NAMES as CLASS_NAMES
 
 NUM_CLASSES = len(CLASS_NAMES)
@@ -332,6 +335,7 @@ class SyntheticScenes(RenderedSplit):
 
     num_classes = NUM_CLASSES
     class_names = CLASS_NAMES
+    dense_class_names = DENSE_CLASS_NAMES
     default_noise = 0.05
 
     def scenes(self, indices: Sequence[int] | np.ndarray) -> Scenes:

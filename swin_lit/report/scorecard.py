@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swin_lit import stats
+from swin_lit.data.config import EMBEDDED_SOURCES
 from swin_lit.errors import BadInput
 from swin_lit.study import JOURNAL_FILE, SQLITE_FILE
 
@@ -51,7 +52,7 @@ def _data_label(report) -> str:
     dc = data.data_config
     source = str(dc.get("source", "data not recorded"))
     label = DATA_NAMES.get(source, source)
-    if source == "synthetic" and dc.get("task") == "segmentation":
+    if source in EMBEDDED_SOURCES and dc.get("task") == "segmentation":
         label += " (dense)"
     if source == "folder" and "cifar" in str(dc.get("root") or "").lower():
         label = "CIFAR-10 (image folders)"
