@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from swin_lit.data import DataConfig, SwinDataModule
 from swin_lit.config import load_config
+from swin_lit.data import DataConfig, SwinDataModule
 from swin_lit.data.classes import MARKS_CLASS_NAMES, MARKS_DENSE_CLASS_NAMES
 from swin_lit.data.marks import ANCHOR_RGB, MARK_RGB, AnchorMarks, render
 from swin_lit.data.seg_datamodule import SegDataModule
