@@ -101,7 +101,7 @@ def test_dense_labels_mark_the_anchor_with_the_class_and_each_neighbour_with_its
     assert len(MARKS_DENSE_CLASS_NAMES) == 15 and MARKS_DENSE_CLASS_NAMES[0] == "background"
     for img, lab, label in zip(_cells(images), maps, ds.labels().tolist()):
         (_, ax, ay), = _find(img, ANCHOR_RGB)
-        block = lambda x, y: lab[4 * y:4 * y + 4, 4 * x:4 * x + 4]  # noqa: E731 - the 4x4 pixels of cell (x, y)
+        block = lambda x, y, lab=lab: lab[4 * y:4 * y + 4, 4 * x:4 * x + 4]  # noqa: E731 - cell (x, y)'s pixels
         assert (block(ax, ay) == 1 + label).all()
         assert MARKS_DENSE_CLASS_NAMES[1 + label] == f"anchor-{MARKS_CLASS_NAMES[label]}"
         for _, x, y in _find(img, MARK_RGB):
