@@ -27,6 +27,8 @@ from swin_lit.data.formats import DataError
 from swin_lit.data.marks import AnchorMarks
 from swin_lit.data.synthetic import SyntheticScenes
 
+EMBEDDED_TASKS = {"synthetic": SyntheticScenes, "marks": AnchorMarks}  # data.source -> its rendered task
+
 Arrays = tuple[torch.Tensor, torch.Tensor]  # uint8 images (N, C, H, W), int64 labels (N,)
 
 
@@ -223,7 +225,7 @@ class SwinDataModule(pl.LightningDataModule):
         cfg = self.cfg
         train_size = min(cfg.train_size, cfg.limit_train or cfg.train_size)
         sizes = {"train": train_size, "val": cfg.val_size, "test": cfg.test_size}
-        dataset = AnchorMarks if cfg.source == "marks" else SyntheticScenes
+        dataset = EMBEDDED_TASKS[cfg.source]
         self._class_names = dataset.class_names
         out = {}
         for split, size in sizes.items():

@@ -25,14 +25,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from swin_lit.data.config import EMBEDDED_SOURCES, DataConfig
-from swin_lit.data.datamodule import EpochSampler, _whole_batch, channel_stats, holdout, limited
+from swin_lit.data.datamodule import EMBEDDED_TASKS, EpochSampler, _whole_batch, channel_stats, holdout, limited
 from swin_lit.data.formats import DataError
-from swin_lit.data.marks import AnchorMarks
 from swin_lit.data.seg_augment import AugmentedPairs, SegAugment, SegmentationPairs
 from swin_lit.data.segmentation import IGNORE_INDEX, SegSplit, pack_split
-from swin_lit.data.synthetic import SyntheticScenes
-
-EMBEDDED_DENSE = {"synthetic": SyntheticScenes, "marks": AnchorMarks}  # source -> the task with ``render_dense``
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # float32 images (B, 3, H, W), int64 labels (B, H, W)
 
@@ -130,7 +126,7 @@ class SegDataModule(pl.LightningDataModule):
 
     def _embedded(self) -> dict[str, SegSplit]:
         cfg, size = self.cfg, self.img_size[0]
-        task = EMBEDDED_DENSE[cfg.source]
+        task = EMBEDDED_TASKS[cfg.source]
         self._class_names = task.dense_class_names
         sizes = {"train": min(cfg.train_size, cfg.limit_train or cfg.train_size), "val": cfg.val_size,
                  "test": cfg.test_size}
