@@ -621,6 +621,35 @@ def test_transfer_contrasts_test_two_rows_against_each_other_in_the_targets_fami
     assert "| c / extrapolate vs b / extrapolate |" in md.replace("  ", " ").replace("  ", " ")
 
 
+def test_paper_numbers_with_fine_tuning_only_compare_the_fine_tuned_cells_only(tmp_path):
+    """``[null, with FT]`` (the paper's ADE20K columns of Swin V2 Table 1): the paper's Δ exists for the fine-tuned
+    comparison only; the cell reads "— / 47.0" and the as-trained column stays empty."""
+    folder = tmp_path / "ftonly"
+    variants = {"a": {"model.relative": "table"}, "b": {"model.relative": "cpb_log"}}
+    paper = {"table": "Swin V2 Table 1", "model": "Swin-T", "dataset": "ADE20K", "trained": "256:8",
+             "rows": {"a": {"512:16": [None, 45.5]}, "b": {"512:16": [None, 47.0]}}}
+    study = new_study(folder, "ftonly", {"variants": variants, "seeds": [0, 1, 2], "metrics": ["test.top1"],
+                                         "baseline": "a", "transfer": {"targets": ["64:8"], "paper": paper,
+                                                                       "finetune_epochs": 1}})
+    for i, (v, s) in enumerate((v, s) for v in variants for s in (0, 1, 2)):
+        add(study, COMPLETE, T0 + timedelta(minutes=i), **train_attrs(v, s, variants[v], record(70.0, s)))
+        method = "bicubic" if v == "a" else "extrapolate"
+        top1, ft = 40.0 + 3 * s + 5 * (v == "b"), 60.0 + 2 * s + (4 + 0.5 * s) * (v == "b")
+        attrs = {"kind": "transfer", "cell": f"{v}|seed={s}|to=64:8|method={method}", "variant": v, "seed": s,
+                 "method": method, "img_size": 64, "window_size": 8, "run_dir": f"runs/{v}-s{s}",
+                 "finetune_epochs": 1, "result": {"top1": top1, "top5": 90.0, "loss": 1.0, "top1_ft": ft}}
+        study.add_trial(optuna.trial.create_trial(state=COMPLETE, value=top1, user_attrs=attrs))
+    out = build_report(folder)
+    tests = pd.read_csv(out / "transfer_tests.csv", keep_default_na=False)
+    without, with_ft = (tests[tests.finetuned == ft].iloc[0] for ft in (False, True))
+    assert without["paper_delta"] == "" and without["reproduction"] == ""
+    assert float(with_ft["paper_delta"]) == pytest.approx(1.5) and with_ft["delta"] == pytest.approx(4.5)
+    table = md_table((out / "report.md").read_text(), "### Transfer (Swin V2 Table 1 layout)")
+    paper_b = table[(table[""] == "paper") & (table["variant"] == "b")].iloc[0]
+    assert paper_b["2×: ours W8,I64, paper W16,I512"] == "— / 47.0"
+    assert paper_b["1× as trained: ours W4,I32, paper W8,I256"] == ""
+
+
 # -- adaptive seeds in the report --------------------------------------------------------------------------
 
 def make_adaptive_study(tmp_path, noise: float):

@@ -73,7 +73,10 @@ def test_good_fields_round_trip(tmp_path):
     ({"transfer": {"targets": ["48:6"], "paper": {**PAPER, "trained": "256:8", "rows": {"a": {"W12,I384": 79.4}}}}},
      "transfer.paper.rows.a.W12,I384: keys must be IMG:WINDOW"),
     ({"transfer": {"targets": ["48:6"], "paper": {**PAPER, "trained": "256:8", "rows": {"a": {"384:12": "79/82"}}}}},
-     "transfer.paper.rows.a.384:12: got '79/82'; expected a number (without fine-tuning) or [without FT, with FT]"),
+     "transfer.paper.rows.a.384:12: got '79/82'; expected a number (without fine-tuning), [without FT, with FT] "
+     "or [null, with FT]"),
+    ({"transfer": {"targets": ["48:6"], "paper": {**PAPER, "trained": "256:8", "rows": {"a": {"384:12": [79, None]}}}}},
+     "transfer.paper.rows.a.384:12: got [79, None]; expected a number"),
     ({"transfer": {"targets": ["48:6"], "paper": {**PAPER, "trained": "256:8", "rows": {"z": {"384:12": 1.0}}}}},
      "transfer.paper.rows.z: unknown variant"),
     ({"transfer": {"targets": ["48:6"], "contrasts": [["b", "z"]]}},

@@ -119,8 +119,9 @@ class PaperSpec:
 class TransferPaper:
     """``transfer.paper:``: the paper's transfer numbers, e.g. Swin V2 Table 1: ``{table, model, dataset,
     trained: "256:8", rows: {<variant>: {"256:8": 81.7, "384:12": [79.4, 82.7], ...}}}``. Keys are the
-    paper's IMG:WINDOW; values top-1 without fine-tuning, or [without FT, with FT]; ``trained`` is the
-    IMG:WINDOW the paper trained at (its value there is the as-trained number)."""
+    paper's IMG:WINDOW; values top-1 without fine-tuning, or [without FT, with FT], or [null, with FT] where the
+    paper has a fine-tuned number only (its ADE20K columns); ``trained`` is the IMG:WINDOW the paper trained at
+    (its value there is the as-trained number)."""
 
     table: str = ""
     model: str = ""
@@ -141,10 +142,11 @@ class TransferPaper:
                 where = f"rows.{vname}.{target}"
                 if not _is_target(target):
                     fail(where, "keys must be IMG:WINDOW, e.g. 384:12")
-                pair = isinstance(value, list) and len(value) == 2 and all(_number(v) for v in value)
+                pair = (isinstance(value, list) and len(value) == 2 and _number(value[1])
+                        and (value[0] is None or _number(value[0])))
                 if not (_number(value) or pair):
-                    fail(where, f"got {value!r}; expected a number (without fine-tuning) or "
-                                f"[without FT, with FT]")
+                    fail(where, f"got {value!r}; expected a number (without fine-tuning), [without FT, with FT] "
+                                f"or [null, with FT]")
 
 
 def _is_target(text) -> bool:

@@ -119,12 +119,12 @@ class PaperNumbers:
 
 @dataclass
 class TransferPaperNumbers:
-    """The spec's paper transfer rows: {variant: {(img, window): (without FT, with FT or None)}}, the paper's
-    training (img, window) and the source."""
+    """The spec's paper transfer rows: {variant: {(img, window): (without FT or None, with FT or None)}}, the
+    paper's training (img, window) and the source."""
 
     source: str | None
     trained: tuple[int, int] | None
-    rows: dict[str, dict[tuple[int, int], tuple[float, float | None]]]
+    rows: dict[str, dict[tuple[int, int], tuple[float | None, float | None]]]
 
 
 def seed_rule(spec: dict) -> stats.SeedRule | None:
@@ -162,10 +162,11 @@ def _paper_target(key: str) -> tuple[int, int] | None:
     return None
 
 
-def _paper_value(value) -> tuple[float, float | None] | None:
-    """(without FT, with FT or None) of 81.7, [79.4, 82.7] or the older strings "81.7" and "79.4/82.7"."""
+def _paper_value(value) -> tuple[float | None, float | None] | None:
+    """(without FT or None, with FT or None) of 81.7, [79.4, 82.7], [null, 47.0] (a fine-tuned number only) or
+    the older strings "81.7" and "79.4/82.7"."""
     if isinstance(value, list | tuple) and len(value) == 2:
-        return float(value[0]), float(value[1])
+        return None if value[0] is None else float(value[0]), float(value[1])
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value), None
     parts = str(value).split("/")

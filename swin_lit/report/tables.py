@@ -841,7 +841,9 @@ def _paper_cell(tp, variant: str, target, as_trained: bool = False) -> str:
     if numbers is None:
         return ""
     without, with_ft = numbers
-    return _f(without, 1) if as_trained or with_ft is None else f"{_f(without, 1)} / {_f(with_ft, 1)}"
+    if with_ft is None or as_trained:
+        return _f(without, 1) if without is not None else ""
+    return f"{_f(without, 1) if without is not None else DASH} / {_f(with_ft, 1)}"
 
 
 def _layout_cell(r, d: int, m: str) -> str:
