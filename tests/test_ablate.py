@@ -5,6 +5,7 @@ get_param_importances, a real optuna-dashboard server)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -21,10 +22,11 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
+from test_seg_train import _camvid
 
 from swin_lit import study as contract
 from swin_lit.ablate import store
-from swin_lit.ablate.spec import load_plan
+from swin_lit.ablate.spec import load_plan, resolve_base
 from swin_lit.cli import main
 from swin_lit.data.config import EMBEDDED_SOURCES
 from swin_lit.record import write_json_atomic
@@ -110,38 +112,53 @@ def test_bad_spec_exit_code_in_a_real_process(tmp_path):
 
 
 def test_shipped_specs_plan_and_dry_run(tmp_path, capsys):
-    expected = {"quick": None, "swin_v1_table4": 5, "swin_v2_table6": 4, "factorial": 16, "swin_v2_table1": None,
-                "swin_v1_table4_dense": 5}
-    for name, variants in expected.items():
-        plan = load_plan(ROOT / "ablations" / f"{name}.yaml")
-        train = [c for c in plan.cells if c.kind == "train"]
-        assert len({c.config.run_id() for c in train}) == len(train)  # one run folder per train cell
-        if variants is not None:
-            assert len(plan.spec.variant_list()) == variants
-        # The cell identity is derived from the params, and every param has its distribution.
-        plain = plan.spec.to_plain()
-        dists = contract.param_distributions(plain)
-        for cell in plan.cells:
-            assert contract.cell_id(plain, cell.kind, cell.params) == cell.id
-            # create_trial validates each value against its distribution (what add_trial stores)
-            optuna.trial.create_trial(state=TrialState.WAITING, params=cell.params,
-                                      distributions={k: dists[k] for k in cell.params})
-        out = tmp_path / name
-        path = ROOT / "ablations" / f"{name}.yaml"
-        if any(c.config.data.source not in EMBEDDED_SOURCES for c in plan.cells):  # real data: the dry run checks
-            path = _with_data_root(path, plan, tmp_path / f"{name}-data")  # its folder exists; point it at one
-        assert main(["ablate", str(path), "--out", str(out), "--dry-run"]) == 0
-        text = capsys.readouterr().out
-        assert text.count("missing ") == len(plan.cells) and not out.exists()
+    variant_counts = {"swin_v1_table4": 5, "swin_v2_table6": 4, "factorial": 16, "swin_v1_table4_dense": 5,
+                      "camvid_table4": 5, "swin_v2_table1": 3, "swin_v2_table1_dense": 3}
+    names = sorted(path.stem for path in (ROOT / "ablations").glob("*.yaml"))
+    assert set(variant_counts) < set(names)
+    # CamVid's base config reads its class count from ../data/camvid, relative to where swin-lit runs: run that
+    # spec from a folder beside which the test writes a small CamVid
+    _camvid(tmp_path / "data" / "camvid")
+    (tmp_path / "work").mkdir()
+    for name in names:
+        with contextlib.chdir(tmp_path / "work" if name == "camvid_table4" else Path.cwd()):
+            _plan_and_dry_run(name, variant_counts.get(name), tmp_path, capsys)
     paper = load_plan(ROOT / "ablations" / "swin_v1_table4.yaml").spec.paper
     assert paper.rows["w/o shifting"] == {"top1": 80.2}  # no top-5 on the marks: every variant scores 100
     assert paper.source() == "Swin V1 Table 4, Swin-T, ImageNet-1K"
 
 
-def _with_data_root(spec_path: Path, plan, root: Path) -> Path:
+def _plan_and_dry_run(name: str, variants: int | None, tmp_path: Path, capsys) -> None:
+    """A shipped spec plans one run folder per train cell, valid Optuna params for every cell, and a dry run that
+    lists the cells it would queue first and creates nothing."""
+    path = ROOT / "ablations" / f"{name}.yaml"
+    plan = load_plan(path)
+    train = [c for c in plan.cells if c.kind == "train"]
+    assert len({c.config.run_id() for c in train}) == len(train)  # one run folder per train cell
+    if variants is not None:
+        assert len(plan.spec.variant_list()) == variants
+    # The cell identity is derived from the params, and every param has its distribution.
+    plain = plan.spec.to_plain()
+    dists = contract.param_distributions(plain)
+    for cell in plan.cells:
+        assert contract.cell_id(plain, cell.kind, cell.params) == cell.id
+        # create_trial validates each value against its distribution (what add_trial stores)
+        optuna.trial.create_trial(state=TrialState.WAITING, params=cell.params,
+                                  distributions={k: dists[k] for k in cell.params})
+    out = tmp_path / name
+    if any(c.config.data.source not in EMBEDDED_SOURCES and not Path(c.config.data.root).is_dir()
+           for c in plan.cells):  # real data: the dry run checks its folder exists; point it at one
+        path = _with_data_root(path, tmp_path / f"{name}-data")
+    assert main(["ablate", str(path), "--out", str(out), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    first = [c for c in plan.cells if c.seed in plan.spec.first_seeds]  # adaptive seeds: the rule's start
+    assert text.count("missing ") == len(first) and not out.exists()
+
+
+def _with_data_root(spec_path: Path, root: Path) -> Path:
     """A copy of a shipped spec whose cells read ``root`` (created, empty) instead of the shared data."""
     spec = yaml.safe_load(spec_path.read_text())
-    spec["base"] = str(plan.base_path.resolve())
+    spec["base"] = str(resolve_base(spec["base"], spec_path).resolve())
     spec["budget"] = {**(spec.get("budget") or {}), "data.root": str(root)}
     root.mkdir()
     copy = root.parent / spec_path.name
