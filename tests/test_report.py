@@ -556,6 +556,7 @@ def test_transfer_layout_aligns_ours_with_the_paper_by_ratio(tmp_path):
         "; 1 failed: CUDA out of memory at 96 px")
     assert rows["cpb", "renormalize", "ours"]["3×: ours W12,I96, paper W24,I768"].endswith("; 1 missing")
     assert rows["chance (1/10)", "", "ours"]["2×: ours W8,I64, paper W16,I512"] == "10.0"
+    assert load_study(folder).transfer_chance == 10.0  # the same level in the figure
     assert rows["table", "", "paper"]["2×: ours W8,I64, paper W16,I512"] == "77.2 / 83.0"
     assert rows["table", "", "paper"]["1× as trained: ours W4,I32, paper W8,I256"] == "81.7"
 

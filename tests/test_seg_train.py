@@ -20,6 +20,7 @@ from swin_lit.data.synthetic import DISC_CLASSES, SyntheticScenes
 from swin_lit.models.config import SwinConfig
 from swin_lit.models.head_config import HeadConfig
 from swin_lit.models.segmenter import SwinSegmenter, segmenter_flops, segmenter_params
+from swin_lit.report.data import load_study
 from swin_lit.train.runs import load_trained_model, train
 
 TINY = [
@@ -262,6 +263,7 @@ def test_a_segmentation_study_runs_and_reports_with_predictions(tmp_path):
     md = (folder / "report.md").read_text()
     assert "### test.miou" in md and "### test.aacc" in md and "top1" not in md and "top-1" not in md
     assert "Transfer (Swin V2 Table 1 layout)" in md and "Δ mIoU [95% CI]" in md and "chance" not in md
+    assert load_study(out).transfer_chance is None  # mIoU has no chance level: no row, line or legend entry
     summary = pd.read_csv(folder / "transfer.csv")
     by_variant = {t.user_attrs["variant"]: t.value for t in moved}
     for _, r in summary.iterrows():  # the table's numbers are the trials' mIoU (one seed: the mean is the value)

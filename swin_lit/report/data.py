@@ -86,6 +86,12 @@ class StudyData:
         return {"top1": "top-1", "miou": "mIoU"}[self.transfer_metric]
 
     @property
+    def transfer_chance(self) -> float | None:
+        """The transfer score's chance level (%): 100 / classes for top-1; None for mIoU, which has no such
+        single number, and where the class count is not known."""
+        return 100 / self.num_classes if self.num_classes and self.transfer_metric == "top1" else None
+
+    @property
     def factors(self) -> dict[str, list]:
         return dict(self.spec.get("factors") or {})
 

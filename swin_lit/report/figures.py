@@ -166,8 +166,8 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
                 hi.append(c.high - c.estimate if np.isfinite(c.high) else 0.0)
             if xs:
                 ax.errorbar(xs, ys, yerr=[lo, hi], color=colour, marker=marker, ls=style, capsize=3, lw=1.4)
-    if data.num_classes and data.transfer_metric == "top1":  # top-1's chance level
-        ax.axhline(100 / data.num_classes, color="0.4", ls=":", lw=1)
+    if data.transfer_chance is not None:
+        ax.axhline(data.transfer_chance, color="0.4", ls=":", lw=1)
     geometry = next(iter(data.trained_geometry.values()), None)
     ticks = {1.0: f"1×\nW{geometry[1]},I{geometry[0]}" if geometry else "1×"}
     ticks.update({float(c.ratio): f"{float(c.ratio):g}×\nW{c.ours[1]},I{c.ours[0]}" for c in columns})
@@ -200,7 +200,7 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
                enumerate(rows)]
     handles += [Line2D([], [], color="0.2", marker="o", ls="-", label="without fine-tuning"),
                 Line2D([], [], color="0.2", marker="s", ls="--", label="with fine-tuning")]
-    if data.num_classes:
+    if data.transfer_chance is not None:
         handles.append(Line2D([], [], color="0.4", ls=":", label=f"chance (1/{data.num_classes})"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=7)
     fig.savefig(path, dpi=DPI)

@@ -803,8 +803,8 @@ def transfer_layout(data: StudyData, summary: pd.DataFrame) -> Table | None:
             missing = "not run" if col.ours else "not in this study"
             row.append(_layout_cell(hit.iloc[0], d, m) if len(hit) else missing)
         rows.append(row)
-    if data.num_classes and m == "top1":  # top-1's chance level; mIoU has no such single number
-        chance = _f(100 / data.num_classes, 1)
+    if data.transfer_chance is not None:
+        chance = _f(data.transfer_chance, 1)
         rows.append(["ours", f"chance (1/{data.num_classes})", "", chance,
                      *[chance if col.ours else "" for col in columns_at]])
     ours_end = len(rows) - 1
@@ -815,8 +815,7 @@ def transfer_layout(data: StudyData, summary: pd.DataFrame) -> Table | None:
     label = data.transfer_label
     scaled = ("the image size scaled with it" if m == "top1" else
               "I: the fine-tuning crop; the test images are segmented at their own size")
-    chance_note = (f" Chance: 1/number of classes ({data.num_classes_source})." if data.num_classes and m == "top1"
-                   else "")
+    chance_note = f" Chance: 1/number of classes ({data.num_classes_source})." if data.transfer_chance else ""
     source = (f" Paper rows: {tp.source or 'source not stated in the stored spec'}, at its own training size and "
               f"windows, aligned with ours by the ratio; its numbers are on its own data, not comparable with ours "
               f"in absolute terms." if tp is not None else "")
