@@ -1,7 +1,8 @@
 """Why the bicubic-resized V1 table collapsed at W8 in results/swin_v2_table1 (an experiment, not a guess).
 
 The committed diagnosis is of the study as it was until 2026-12-02 (three stages, relation scenes; revision
-aec563d); the script reads the current spec, the one-stage model on the anchor marks.
+aec563d); the script reads the current spec, the one-stage model on the anchor marks. ``w8_collapse.py`` rebuilds
+the old cells and finds the cause (the first stage's window partition; the table was never used).
 
 Trains the study's ``table (bicubic)`` cells (same spec, same configs, so the same run folders as a fresh
 ``swin-lit ablate``), then, for each trained model:
