@@ -18,7 +18,7 @@ study's cells from ``configs/default.yaml`` and the old spec's budget (below) an
 3. with ``--finetune``, the study's real one-epoch fine-tuning (``transfer_cell``) of the table model at the study's
    targets and 64/4, as an anchor for the probe.
 
-    python benchmarks/w8_collapse.py --finetune     # the committed run: 3 seeds, ~25 min on 2 cores
+    python benchmarks/w8_collapse.py --finetune     # the committed run: 3 seeds, 22 min on 2 cores
     python benchmarks/w8_collapse.py --seeds 0 --finetune
 
 Output: results/benchmarks/w8_collapse.{md,json}; what they show is in the README's "Window transfer" section.
