@@ -8,13 +8,13 @@ study's cells from ``configs/default.yaml`` and the old spec's budget (below) an
 
 1. each variant's test top-1 and loss as trained, and again with every block's relative bias removed: does the
    model use its bias at all?
-2. a fine-tuning probe: ``--steps`` steps of the study's fine-tuning optimiser (AdamW, lr 2e-4, weight decay 1e-8,
-   no warmup, grad clip 5, the run's label smoothing) on the target's training images, reporting the mean
-   training loss of the first and the last fifth of the steps. First at the study's targets (and 64/4), for the
-   table model and the log-CPB model; then, for the table model at 64/8, with its tables as resized, zeroed, or
-   the trained table kept at the centre offsets (zero beyond); then at each target of ``STAGE0`` with stage 0's
-   window and shift forced, stages 1 and 2 by the official rule (the geometry patched in ``SwinConfig.stages``
-   for the probe only).
+2. a fine-tuning probe: ``--steps`` steps of the study's fine-tuning optimiser (``finetune_config``'s optim: AdamW,
+   lr 2e-4 held constant, weight decay 1e-8, the run's grad clip and label smoothing) on the target's training
+   images, reporting the mean training loss of the first and the last fifth of the steps. First at the study's
+   targets (and 64/4), for the table model and the log-CPB model; then, for the table model at 64/8, with its
+   tables as resized, zeroed, or the trained table kept at the centre offsets (zero beyond); then at each target of
+   ``STAGE0`` with stage 0's window and shift forced, stages 1 and 2 by the official rule (the geometry patched in
+   ``SwinConfig.stages`` for the probe only).
 3. with ``--finetune``, the study's real one-epoch fine-tuning (``transfer_cell``) of the table model at the study's
    targets and 64/4, as an anchor for the probe.
 
@@ -44,7 +44,13 @@ from swin_lit.config import load_config  # noqa: E402
 from swin_lit.models.config import SwinConfig  # noqa: E402
 from swin_lit.models.transfer import methods_for, transfer  # noqa: E402
 from swin_lit.train.runs import build_datamodule, load_trained_model, train  # noqa: E402
-from swin_lit.train.transfer import at_target, check_target, evaluate, transfer_cell  # noqa: E402
+from swin_lit.train.transfer import (  # noqa: E402
+    check_target,
+    evaluate,
+    finetune_config,
+    parse_target,
+    transfer_cell,
+)
 
 OLD_BUDGET = [  # ablations/swin_v2_table1.yaml at revision aec563d, over configs/default.yaml
     "model.patch_size=4", "model.depths=[2,2,2]", "model.num_heads=[2,4,8]", "model.norm=res_post",
@@ -60,7 +66,7 @@ STAGE0 = (("64:8", 4, 2), ("64:8", 8, 0), ("64:8", 8, 1), ("64:8", 8, 2), ("64:8
           ("64:8", 8, 5), ("64:8", 8, 6), ("64:8", 8, 7), ("64:8", 16, 0), ("80:10", 10, 0), ("80:10", 20, 0),
           ("96:12", 12, 0), ("96:12", 12, 2), ("96:12", 12, 4), ("128:8", 8, 2), ("128:8", 8, 4), ("32:8", 8, 0))
 MERGES_TO_STAGE2 = 2  # a stage-2 token covers 2^2 x 2^2 stage-0 tokens
-FT_LR, FT_WD, GRAD_CLIP = 2e-4, 1e-8, 5.0  # swin_lit.train.transfer.finetune_config and the run's clip
+FT_LR = 2e-4  # the old spec's transfer.finetune_lr
 
 
 @contextlib.contextmanager
@@ -101,29 +107,33 @@ def centred(new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
     return grid.view(n * n, -1)
 
 
-def probe(model, loader, steps: int, smoothing: float) -> dict:
-    """``steps`` steps of the fine-tuning optimiser; mean training loss of the first and last fifth."""
+def probe(model, loader, steps: int, optim) -> dict:
+    """``steps`` steps of the fine-tuning optimiser (``optim``: the fine-tuning run's optim config, constant lr);
+    mean training loss of the first and last fifth."""
     torch.manual_seed(0)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=FT_LR, weight_decay=FT_WD)
+    opt = torch.optim.AdamW(model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
     losses, batches = [], iter(loader)
     for _ in range(steps):
         x, y = next(batches)
-        loss = F.cross_entropy(model(x), y, label_smoothing=smoothing)
+        loss = F.cross_entropy(model(x), y, label_smoothing=optim.label_smoothing)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
         opt.step()
         losses.append(loss.item())
     k = max(steps // 5, 1)
     return {"first": round(sum(losses[:k]) / k, 3), "last": round(sum(losses[-k:]) / k, 3)}
 
 
-def target_data(cfg, img: int, window: int, method: str):
-    moved_cfg = check_target(cfg.model, img, window, method, cfg.task)
-    dm = build_datamodule(at_target(cfg, moved_cfg))
+def at(cfg, run_dir, target: str, method: str):
+    """The fine-tuning run's config at ``target`` (its optim section is what the probe uses) and its training
+    images."""
+    img, window = parse_target(target)
+    ft_cfg = finetune_config(cfg, run_dir, check_target(cfg.model, img, window, method, cfg.task), 1, FT_LR)
+    dm = build_datamodule(ft_cfg)
     dm.setup("fit")
-    return dm.train_dataloader()
+    return ft_cfg.optim, dm.train_dataloader()
 
 
 def run_seed(seed: int, out: str, steps: int, finetune: bool) -> dict:
@@ -144,20 +154,17 @@ def run_seed(seed: int, out: str, steps: int, finetune: bool) -> dict:
         without_bias = evaluate(without, dm.test_dataloader())
         trained[name] = (cfg, run_dir, model)
         method = methods_for(relative)[0]
-        smoothing = cfg.optim.label_smoothing
         row = {"top1": round(with_bias["top1"], 2), "loss": round(with_bias["loss"], 3),
                "top1 without bias": round(without_bias["top1"], 2), "loss without bias": round(without_bias["loss"], 3),
                "probe": {}}
         for target in TARGETS:
-            img, window = map(int, target.split(":"))
-            row["probe"][target] = probe(transfer(model, img, window, method),
-                                         target_data(cfg, img, window, method), steps, smoothing)
+            optim, loader = at(cfg, run_dir, target, method)
+            row["probe"][target] = probe(transfer(model, *parse_target(target), method), loader, steps, optim)
         result["variants"][name] = row
         print(json.dumps({"seed": seed, name: row}), flush=True)
 
     cfg, run_dir, model = trained["table (bicubic)"]
-    smoothing = cfg.optim.label_smoothing
-    loader = target_data(cfg, 64, 8, "bicubic")
+    optim, loader = at(cfg, run_dir, "64:8", "bicubic")
     tables = {}
     for mode in ("resized", "zero", "centred"):
         moved = transfer(model, 64, 8, "bicubic")
@@ -167,26 +174,25 @@ def run_seed(seed: int, out: str, steps: int, finetune: bool) -> dict:
                     new.zero_()
                 elif mode == "centred":
                     new.copy_(centred(new, old))
-        tables[mode] = probe(moved, loader, steps, smoothing)
+        tables[mode] = probe(moved, loader, steps, optim)
     result["tables at 64:8"] = tables
     stage0 = {}
     for target, window, shift in STAGE0:
-        img, target_window = map(int, target.split(":"))
-        loader = target_data(cfg, img, target_window, "bicubic")
+        optim, loader = at(cfg, run_dir, target, "bicubic")
         with stage0_forced(window, shift):
-            moved = transfer(model, img, target_window, "bicubic")
+            moved = transfer(model, *parse_target(target), "bicubic")
             stages = moved.cfg.stages()
             stage0[f"{target} {window}/{shift}"] = {
                 "stages": [f"{g.window}/{g.shift}" for g in stages],
                 "cuts": cuts_stage2_tokens(stages[0].resolution[0], window, shift),
-                **probe(moved, loader, steps, smoothing)}
+                **probe(moved, loader, steps, optim)}
     result["stage 0 forced"] = stage0
     print(json.dumps({"seed": seed, "tables": tables, "stage 0": stage0}), flush=True)
     if finetune:
         result["finetune"] = {}
         for target in TARGETS:
-            img, window = map(int, target.split(":"))
-            record = transfer_cell(run_dir, img, window, "bicubic", finetune_epochs=1, finetune_lr=FT_LR, out=out)
+            record = transfer_cell(run_dir, *parse_target(target), "bicubic", finetune_epochs=1, finetune_lr=FT_LR,
+                                   out=out)
             result["finetune"][target] = {"before": round(record["top1"], 2), "after": round(record["top1_ft"], 2)}
     return result
 
