@@ -310,7 +310,19 @@ def _device_name(accelerator: str) -> str:
 
     if accelerator in ("gpu", "cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    return f"cpu ({cpu_model()}, {platform.machine()}, {os.cpu_count()} cores)"
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo; elsewhere what ``platform`` knows): one seed gives different
+    numbers on different CPUs, so a result names the one it ran on."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
