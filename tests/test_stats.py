@@ -199,3 +199,121 @@ def test_seed_decision_is_a_function_of_widths_and_stored_values_only():
 def test_seed_rule_is_strict(fields, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         from_dict(stats.SeedRule, fields, prefix="seeds")
+
+
+# -- sign-flip test, Benjamini-Hochberg, simultaneous intervals, equivalence, wording, bimodality --------------
+
+
+def test_sign_flip_counts_sign_patterns_by_hand():
+    # [1, 2, 3]: the 8 signed sums are +-6, +-4, +-2, +-0 -> |sum| >= 6 in 2 of 8 patterns.
+    t = stats.sign_flip_test([1, 2, 3])
+    assert (t.p, t.min_p, t.n, t.exact) == (0.25, 0.25, 3, True)
+    # [1, -2, 3]: observed |sum| 2; |sums| over the 8 patterns: 6, 4, 2, 0, 0, 2, 4, 6 -> 6 of 8 are >= 2.
+    assert stats.sign_flip_test([1, -2, 3]).p == 0.75
+    # [1, 1, 2]: observed 4; sums 4, 2, 0, -2 (x2 each with ties): |sum| >= 4 in 2 of 8; a tie 1 vs 1 is counted in.
+    assert stats.sign_flip_test([1, 1, 2]).p == 0.25
+    # [2, -1, -1]: observed sum 0, and every pattern's |sum| is >= 0: p = 1.
+    assert stats.sign_flip_test([2, -1, -1]).p == 1.0
+
+
+def test_sign_flip_smallest_p_and_the_dense_table4_case():
+    dense = [-20, -78, -79, -79, -79]  # dense Table 4 "w/o shifting": all negative, n = 5
+    t = stats.sign_flip_test(dense)
+    assert t.p == t.min_p == 2 / 32 and not t.can_reject(0.05)  # the t-test says p < 0.01; this cannot go below
+    assert stats.sign_flip_test(list(range(1, 8))).min_p == pytest.approx(2 / 128)  # 0.0156 at n = 7
+    assert stats.sign_flip_test([0.0, 1.0, 2.0]).min_p == 0.5  # a zero difference has no sign: 2 * 2 of 8
+    assert math.isnan(stats.sign_flip_test([]).p)
+    # brute force over every pattern with itertools on random data
+    rng = np.random.default_rng(4)
+    d = rng.normal(0.3, 1, size=9)
+    import itertools as it
+
+    sums = [abs(sum(s * x for s, x in zip(signs, np.abs(d)))) for signs in it.product((-1, 1), repeat=9)]
+    assert stats.sign_flip_test(d).p == pytest.approx(np.mean([s >= abs(d.sum()) - 1e-9 for s in sums]))
+
+
+def test_sign_flip_monte_carlo_above_20_values():
+    rng = np.random.default_rng(5)
+    d = rng.normal(0.0, 1.0, size=25)
+    t = stats.sign_flip_test(d)
+    assert not t.exact and t.min_p == pytest.approx(2 / 2**25)
+    # the normal approximation of the permutation distribution: sum ~ N(0, sum d^2)
+    z = abs(d.sum()) / math.sqrt((d**2).sum())
+    assert t.p == pytest.approx(2 * sp.norm.sf(z), abs=0.03)
+    assert stats.sign_flip_test(d) == t  # seeded
+
+
+def test_benjamini_hochberg_by_hand():
+    p = [0.01, 0.04, 0.03, 0.20, math.nan]
+    # sorted 0.01, 0.03, 0.04, 0.20 (m = 4): m p / k = 0.04, 0.06, 0.0533, 0.20; step-up min from the top:
+    # 0.20, 0.0533, 0.0533, 0.04 -> back in input order
+    q = stats.benjamini_hochberg(p)
+    assert q[:4] == [pytest.approx(0.04), pytest.approx(0.04 * 4 / 3), pytest.approx(0.04 * 4 / 3),
+                     pytest.approx(0.20)]
+    assert math.isnan(q[4])
+    assert stats.benjamini_hochberg([0.5, 0.9]) == [pytest.approx(0.9), pytest.approx(0.9)]
+    assert stats.benjamini_hochberg([0.6, 0.8, 0.9]) == [pytest.approx(0.9)] * 3
+    assert stats.benjamini_hochberg([0.9, 0.95]) == [pytest.approx(0.95)] * 2
+    assert stats.benjamini_hochberg([0.7]) == [0.7] and stats.benjamini_hochberg([]) == []
+    # never below the raw p, never above Holm's
+    rng = np.random.default_rng(6)
+    raw = list(rng.uniform(0, 0.2, size=12))
+    q, h = stats.benjamini_hochberg(raw), stats.holm(raw)
+    assert all(r <= x + 1e-15 <= y + 2e-15 for r, x, y in zip(raw, q, h))
+
+
+def test_simultaneous_interval_is_bonferroni_and_matches_holm():
+    c = stats.one_sample([1.0, 2.0, 4.0])  # mean 7/3, s 1.5275, se 0.8819, df 2
+    low, high = stats.simultaneous_interval(c, 3)
+    half = sp.t.ppf(1 - 0.05 / 6, 2) * np.std([1, 2, 4], ddof=1) / math.sqrt(3)
+    assert (low, high) == (pytest.approx(7 / 3 - half), pytest.approx(7 / 3 + half))
+    assert stats.simultaneous_interval(c, 1) == (pytest.approx(c.low), pytest.approx(c.high))
+    # an interval excluding 0 implies Holm rejects, over random families
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        comps = [stats.one_sample(rng.normal(rng.uniform(0, 3), 1, size=4)) for _ in range(3)]
+        adjusted = stats.holm([x.p for x in comps])
+        for x, p in zip(comps, adjusted):
+            lo, hi = stats.simultaneous_interval(x, 3)
+            if lo > 0 or hi < 0:
+                assert p <= 0.05
+    assert all(math.isnan(v) for v in stats.simultaneous_interval(stats.one_sample([1.0]), 2))
+
+
+def test_equivalence_two_one_sided_tests_by_hand():
+    c = stats.one_sample([0.1, -0.2, 0.3, 0.0])  # mean 0.05, s 0.2082, se 0.1041, df 3
+    se = np.std([0.1, -0.2, 0.3, 0.0], ddof=1) / 2
+    p_low, p_high = sp.t.sf((0.05 + 0.5) / se, 3), sp.t.cdf((0.05 - 0.5) / se, 3)
+    assert stats.equivalence(c, 0.5) == pytest.approx(max(p_low, p_high))
+    assert stats.equivalence(c, 0.5) == pytest.approx(sp.t.sf(0.45 / se, 3))  # the upper side is the binding one
+    # the duality: p <= alpha exactly when the 90% interval lies inside the margin
+    ninety = stats.one_sample([0.1, -0.2, 0.3, 0.0], level=0.90)
+    for margin in (0.2, 0.3, 0.35, 0.4, 0.6):
+        inside = -margin < ninety.low and ninety.high < margin
+        assert stats.equivalent(c, margin, 0.05) == inside
+    assert stats.equivalence(stats.one_sample([1.0, 1.0]), 2.0) == 0.0  # no spread, inside
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        stats.equivalence(c, 0.0)
+
+
+def test_power_statement_wording():
+    assert stats.power_statement(0.1619) == "this design had 80% power for |Δ| ≥ 0.162"
+    assert stats.power_statement(114.9, metric_range=100, unit=" mIoU") == (
+        "uninformative (80% power only for |Δ| ≥ 115 mIoU, beyond the metric's range of 100 mIoU)")
+    assert stats.power_statement(12.5, metric_range=100) == "this design had 80% power for |Δ| ≥ 12.5"
+    assert stats.power_statement(math.nan) == "no test (fewer than 2 seeds)"
+    assert stats.power_statement(math.inf).startswith("uninformative")
+
+
+def test_bimodal_dense_table4_and_normal_data():
+    assert stats.bimodal([-20, -78, -79, -79, -79])
+    assert stats.bimodal_groups([-20, -78, -79, -79, -79]) == (4, 1)
+    assert not stats.bimodal([-1.2, -0.4, 0.3, 0.9, 1.6])
+    assert not stats.bimodal([-20, -78, -79])  # too few values to tell
+    assert not stats.bimodal([2.0, 2.0, 2.0, 2.0])
+    assert stats.bimodal_groups([0.1, 0.2, 0.3, 0.4]) is None
+    # the rule's false alarms on normal samples: 1.4% at n = 5, < 0.1% at n = 8 (the documented figures)
+    rng = np.random.default_rng(8)
+    for n, most in ((5, 0.02), (8, 0.003)):
+        fired = np.mean([stats.bimodal(rng.normal(size=n)) for _ in range(4000)])
+        assert fired <= most
