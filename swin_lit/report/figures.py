@@ -17,17 +17,12 @@ import pandas as pd
 
 from swin_lit import stats
 from swin_lit.report import convergence
+from swin_lit.report.compare import MetricComparison, values_by_variant
 from swin_lit.report.data import StudyData
-from swin_lit.report.tables import (
-    MetricComparison,
-    _transfer_rows,
-    _transfer_values,
-    higher_is_better,
-    paper_source,
-    short_label,
-    transfer_columns,
-    values_by_variant,
-)
+from swin_lit.report.factorial import cell_values, keyed_levels
+from swin_lit.report.fmt import factor_label, higher_is_better, short_label
+from swin_lit.report.tables import paper_source
+from swin_lit.report.transfer import transfer_columns, transfer_rows, transfer_values
 
 FIGSIZE = (6.4, 4.0)
 WIDE = (9.6, 4.0)
@@ -147,13 +142,13 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
                              layout="constrained", squeeze=False)
     ax = axes[0][0]
     columns = [c for c in transfer_columns(data, summary) if c.ours is not None and c.ratio is not None]
-    rows = _transfer_rows(data, summary)
+    rows = transfer_rows(data, summary)
     trained = values_by_variant(data, f"test.{data.transfer_metric}")
     for i, (variant, method) in enumerate(rows):
         colour = f"C{i % 10}"
         for ft, style, marker in ((False, "-", "o"), (True, "--", "s")):
             points = [(1.0, list(trained.get(variant, {}).values()))] if not ft else []
-            points += [(float(c.ratio), list(_transfer_values(data, variant, method, *c.ours, ft).values()))
+            points += [(float(c.ratio), list(transfer_values(data, variant, method, *c.ours, ft).values()))
                        for c in columns]
             xs, ys, lo, hi = [], [], [], []
             for x, values in points:
@@ -211,14 +206,13 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
 def interaction_figure(data: StudyData, metric: str, path: Path) -> Path | None:
     """Interaction plot of the first two factors: the mean of ``metric`` at each level of the second factor,
     one line per level of the first, with 95% t-intervals over seeds (other factors averaged per seed)."""
-    from swin_lit.report.tables import _cell_values, _keyed_levels, factor_label
 
     if len(data.factors) < 2:
         return None
-    cells = _cell_values(data, metric)
+    cells = cell_values(data, metric)
     if not cells:
         return None
-    levels, _, shown = _keyed_levels(data)
+    levels, _, shown = keyed_levels(data)
     a, b = list(levels)[:2]
     names = list(levels)
     plt = _plt()
