@@ -46,7 +46,10 @@ class Comparison:
     seeds, both sides with >= 2 values) or "none" (not enough values: every number NaN).
     ``estimate`` is the mean per-seed difference (paired) or the difference of means (Welch); ``low``/``high``
     the ``level`` t-interval; ``se``/``df`` the standard error and degrees of freedom behind it and the p-value;
-    ``n`` the number of pairs (paired) or of values per side (Welch: ``n_a``, ``n_b``).
+    ``n`` the number of pairs (paired) or of values per side (Welch: ``n_a``, ``n_b``). ``first_stage``: set
+    for a study with adaptive seeds (Stein's two-stage test, ``two_stage``): the estimate is the mean of all
+    ``n`` differences, but ``se`` = s0 / sqrt(n) and ``df`` = first_stage - 1 come from the SD s0 of the
+    differences of the first-stage seeds, which is what keeps the test exact when n was chosen from s0.
     """
 
     test: Literal["paired", "welch", "none"]
@@ -61,6 +64,7 @@ class Comparison:
     n_b: int
     seeds: tuple[int, ...] = ()  # the shared seeds a paired comparison used
     level: float = LEVEL
+    first_stage: int | None = None  # two-stage (Stein): the pairs whose SD gave se and df (df = first_stage - 1)
 
     @property
     def half_width(self) -> float:
@@ -84,8 +88,15 @@ def _t_stats(estimate: float, se: float, df: float, level: float) -> tuple[float
     return estimate - half, estimate + half, p
 
 
-def one_sample(values: Sequence[float], level: float = LEVEL, seeds: Sequence[int] = ()) -> Comparison:
-    """Mean of per-seed values (differences or contrasts) with its t-interval and the test of mean = 0."""
+def one_sample(values: Sequence[float], level: float = LEVEL, seeds: Sequence[int] = (),
+               first_stage: int | None = None) -> Comparison:
+    """Mean of per-seed values (differences or contrasts) with its t-interval and the test of mean = 0.
+
+    ``first_stage``: the study's seeds were adaptive (``SeedRule``), seeds 0 .. first_stage-1 its first
+    stage: Stein's two-stage test (``two_stage``) with the SD of the values of those seeds (``seeds`` must name
+    each value's seed)."""
+    if first_stage is not None:
+        return two_stage(dict(zip(seeds, values)), first_stage, level)
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     n = len(x)
     if n < 2:
@@ -98,18 +109,46 @@ def one_sample(values: Sequence[float], level: float = LEVEL, seeds: Sequence[in
     return Comparison("paired", mean, low, high, p, se, n - 1, n, n, n, tuple(seeds), level)
 
 
-def compare(a: Mapping[int, float], b: Mapping[int, float], level: float = LEVEL) -> Comparison:
+def two_stage(values: Mapping[int, float], first_stage: int, level: float = LEVEL) -> Comparison:
+    """Stein's two-stage test (Stein 1945) of the mean of per-seed values {seed: value}, for a study whose
+    seeds were chosen by ``SeedRule``: s0 = the SD of the values of the first-stage seeds (0 .. first_stage-1,
+    n0 of them finished), estimate = the mean of every value (n), se = s0 / sqrt(n), df = n0 - 1; the
+    interval estimate +- t(df) se and the two-sided p of estimate / se.
+
+    Exact (a t distribution with n0 - 1 df under the null, normal per-seed values) whatever rule chose n from
+    the first stage, because the overall mean is independent of s0 (and of every spread statistic of the first
+    stage). The ordinary t-test on the final n with its own SD is not: stopping on a small SD selects small SDs.
+    With fewer than 2 first-stage values there is no s0: no test (NaN)."""
+    clean = {int(k): float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
+    seeds = tuple(sorted(clean))
+    x = np.asarray([clean[k] for k in seeds], dtype=float)
+    first = np.asarray([clean[k] for k in seeds if k < first_stage], dtype=float)
+    n, n0 = len(x), len(first)
+    if n0 < 2:
+        mean = float(x.mean()) if n else math.nan
+        return Comparison("none", **{**NO_COMPARISON, "estimate": mean}, n=n, n_a=n, n_b=n, seeds=seeds,
+                          level=level, first_stage=n0)
+    mean, sd0 = float(x.mean()), float(first.std(ddof=1))
+    se = sd0 / math.sqrt(n)
+    low, high, p = _t_stats(mean, se, n0 - 1, level)
+    return Comparison("paired", mean, low, high, p, se, n0 - 1, n, n, n, seeds, level, first_stage=n0)
+
+
+def compare(a: Mapping[int, float], b: Mapping[int, float], level: float = LEVEL,
+            first_stage: int | None = None) -> Comparison:
     """A - B from per-seed values ({seed: value}; NaN or None values are left out).
 
     Paired over the seeds both have when there are at least 2 of them; else Welch over all values when both
-    sides have at least 2; else no test (NaN).
+    sides have at least 2; else no test (NaN). ``first_stage`` (adaptive seeds): the paired test is Stein's
+    two-stage test (``two_stage``) with the first-stage SD.
     """
     a = {int(s): float(v) for s, v in a.items() if v is not None and math.isfinite(v)}
     b = {int(s): float(v) for s, v in b.items() if v is not None and math.isfinite(v)}
     shared = sorted(set(a) & set(b))
     if len(shared) >= 2:
-        c = one_sample([a[s] - b[s] for s in shared], level, shared)
-        return Comparison("paired", c.estimate, c.low, c.high, c.p, c.se, c.df, c.n, len(a), len(b), c.seeds, level)
+        c = one_sample([a[s] - b[s] for s in shared], level, shared, first_stage)
+        return Comparison(c.test, c.estimate, c.low, c.high, c.p, c.se, c.df, c.n, len(a), len(b), c.seeds, level,
+                          c.first_stage)
     if len(a) >= 2 and len(b) >= 2:
         return welch(list(a.values()), list(b.values()), level)
     estimate = (np.mean(list(a.values())) - np.mean(list(b.values()))) if a and b else math.nan
@@ -342,10 +381,12 @@ def contrast_values(weights: Mapping[Cell, float], cells: Mapping[Cell, Mapping[
     return {s: float(sum(w * cells[c][s] for c, w in weights.items())) for s in sorted(seeds)}
 
 
-def estimate_term(term: Term, cells: Mapping[Cell, Mapping[int, float]], level: float = LEVEL) -> Comparison:
-    """The term's per-seed contrast, summarised as its mean with a t-interval over seeds and the t-test."""
+def estimate_term(term: Term, cells: Mapping[Cell, Mapping[int, float]], level: float = LEVEL,
+                  first_stage: int | None = None) -> Comparison:
+    """The term's per-seed contrast, summarised as its mean with a t-interval over seeds and the t-test
+    (``first_stage``: adaptive seeds, Stein's two-stage test)."""
     values = contrast_values(term.weights, cells)
-    return one_sample(list(values.values()), level, list(values))
+    return one_sample(list(values.values()), level, list(values), first_stage)
 
 
 # -- the paper beside ours ---------------------------------------------------------------------------------
@@ -377,18 +418,25 @@ def reproduction_summary(verdicts: Iterable[str]) -> str:
     return line
 
 
-# -- seeds until the intervals are narrow enough -----------------------------------------------------------
+# -- adaptive seeds: Stein's two-stage procedure -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class SeedRule:
-    """``seeds: {start, max, step, precision}`` in a spec: seeds 0 .. start-1 first; then, while some comparison
-    against the baseline on the objective has a 95% half-width above ``precision`` (the objective's units) and
-    fewer than ``max`` seeds ran, ``step`` more seeds for every variant. See ``seed_decision``."""
+    """``seeds: {start, max, step, precision}`` in a spec: Stein's two-stage procedure (Stein 1945; reference
+    section 11). Stage 1: seeds 0 .. start-1 for every variant. Then, for each comparison against the
+    baseline on the objective, s0 = the SD of its first-stage per-seed differences and
+    N = max(start, ceil((t(0.975, start-1) s0 / precision)^2)), capped at ``max``; every variant runs to the
+    largest N (seeds are blocks, so all variants share the seeds). Stage 2 runs those seeds and the study
+    stops: N is fixed after stage 1 and never revised. The final tests (``two_stage``) take the mean over all
+    N seeds with s0 and start - 1 df, which is exact at any N, also where ``max`` cut N short (the interval
+    is then wider than ``precision``). ``step`` is not used by this rule: it is accepted so that specs and
+    stored studies written for the earlier rule (add ``step`` seeds while a half-width is above the precision,
+    which did not keep its level: see ``docs/statistics.md``) still load."""
 
     start: int = 3
     max: int = 10
-    step: int = 2
+    step: int = 2  # unused by the two-stage rule; kept so earlier specs and stored studies load
     precision: float | None = None
 
     def __post_init__(self) -> None:
@@ -405,14 +453,49 @@ class SeedRule:
             fail("step", f"must be >= 1, got {self.step}")
 
 
+def stein_need(sd0, pairs0, precision: float, level: float = LEVEL):
+    """The seeds a comparison needs before any cap (vectorised): ceil((t(0.5 + level/2, pairs0 - 1) sd0 /
+    precision)^2), ``pairs0`` the first-stage pairs behind ``sd0``; inf without an SD (fewer than 2 pairs)."""
+    from scipy import stats as sps
+
+    sd0, pairs0 = np.asarray(sd0, dtype=float), np.asarray(pairs0, dtype=float)
+    ok = np.isfinite(sd0) & (pairs0 >= 2)
+    t = sps.t.ppf(0.5 + level / 2, np.where(ok, pairs0 - 1, 1.0))
+    need = np.ceil(np.round((t * np.where(ok, sd0, 0.0) / precision) ** 2, 9))  # round: no 4.0000000001 -> 5
+    return np.where(ok, need, np.inf)
+
+
+def stein_seeds(sd0, pairs0, rule: SeedRule, level: float = LEVEL):
+    """The two-stage rule's seed count N for each comparison (vectorised): ``stein_need`` clipped to
+    [start, max] (no SD: ``max``)."""
+    return np.clip(stein_need(sd0, pairs0, rule.precision, level), rule.start, rule.max).astype(int)
+
+
+def stein_test(mean, sd0, n, df, level: float = LEVEL):
+    """Stein's final test, vectorised: (low, high, p) of the mean of ``n`` differences with the first-stage SD
+    ``sd0`` and its ``df``: se = sd0 / sqrt(n), the ``level`` t-interval and the two-sided p of mean / se.
+    The scalar path (``two_stage``) gives the same numbers."""
+    from scipy import stats as sps
+
+    mean, sd0, n, df = (np.asarray(x, dtype=float) for x in (mean, sd0, n, df))
+    se = sd0 / np.sqrt(n)
+    half = sps.t.ppf(0.5 + level / 2, df) * se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 2 * sps.t.sf(np.abs(mean) / se, df)
+    return mean - half, mean + half, p
+
+
 @dataclass(frozen=True)
 class SeedDecision:
     """What every variant should have now and why.
 
-    ``state``: "precision reached" / "max reached" (the study stops) or "waiting" (cells of ``seeds`` are not
-    settled yet: queued, running, or to be queued now). ``widths``: each variant's 95% half-width vs the
-    baseline at ``evaluated_at`` seeds, the last seed count at which every cell was settled (empty before).
-    ``pending``: the (variant, seed) cells of ``seeds`` that are neither finished nor failed."""
+    ``state``: "precision reached" (every comparison's N fits under ``max``: its planned 95% half-width
+    t s0 / sqrt(N) is <= precision) / "max reached" (some N was capped at ``max``; its interval will be wider)
+    -- the study stops once the cells of ``seeds`` are settled -- or "waiting" (cells of ``seeds`` are not
+    settled yet: queued, running, or to be queued now). ``widths``: each variant's first-stage 95% half-width
+    vs the baseline (t s0 / sqrt(n0)); ``sd``: s0; ``required``: each variant's N; ``evaluated_at``: the
+    first stage's seed count once it is settled (None before). ``pending``: the (variant, seed) cells of
+    ``seeds`` that are neither finished nor failed."""
 
     seeds: tuple[int, ...]
     state: Literal["precision reached", "max reached", "waiting"]
@@ -420,6 +503,8 @@ class SeedDecision:
     widths: Mapping[str, float] = field(default_factory=dict)
     evaluated_at: int | None = None
     pending: tuple[tuple[str, int], ...] = ()
+    sd: Mapping[str, float] = field(default_factory=dict)
+    required: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def stopped(self) -> bool:
@@ -429,58 +514,68 @@ class SeedDecision:
 def seed_decision(rule: SeedRule, baseline: str, variants: Sequence[str], finished: Mapping[str, Mapping[int, float]],
                   failed: Iterable[tuple[str, int]] = (), metric: str = "the objective",
                   level: float = LEVEL) -> SeedDecision:
-    """The adaptive-seed rule as a pure function of what is stored.
+    """The two-stage adaptive-seed rule (``SeedRule``) as a pure function of what is stored.
 
     ``finished``: {variant: {seed: objective value}} of the finished cells; ``failed``: (variant, seed) cells
     that failed and will not be retried (they count as settled, without a value); any other cell is unsettled.
 
-    Replays the rule from ``rule.start`` seeds: at n seeds (0 .. n-1), if a cell of those seeds is unsettled,
-    the answer is "waiting" with those seeds; else every variant's comparison with the baseline (``compare``:
-    paired over the shared seeds among 0 .. n-1) gives a 95% half-width (infinite with fewer than 2 values);
-    all <= ``precision``: stop ("precision reached"); else at ``max`` seeds: stop ("max reached"); else
-    n += ``step`` (capped at ``max``) and go on. Values of seeds >= n are not looked at for the decision at n,
-    so the answer depends only on the stored values, never on when or by whom they were written: a restarted
-    driver, or several drivers on one storage, reach the same decision.
-
-    The rule looks only at interval widths, never at the sign or size of an effect. For normal data the sample
-    variance is independent of the sample mean, so sampling until an interval is narrow enough does not bias
-    the tests (Stein 1945, the two-stage procedure; reference section 11). Stopping on significance ("until
-    p < 0.05") inflates the false-positive rate and is not what this does.
+    Stage 1: until every cell of seeds 0 .. start-1 is settled the answer is "waiting" with those seeds. Then
+    each variant's first-stage differences to the baseline (paired over the settled seeds both have) give s0
+    and N (``stein_seeds``); every variant gets seeds 0 .. max(N)-1, "waiting" until those cells are settled,
+    then the study stops ("precision reached" or "max reached"). Only first-stage values decide: values of
+    later seeds are never looked at, so the answer depends only on the stored values, never on when or by whom
+    they were written (a restarted driver, or several drivers on one storage, reach the same decision), and
+    the final tests (``two_stage``) keep their level exactly (``tests/test_adaptive_seeds.py`` pushes 10,000s
+    of simulated null studies through this function's arithmetic). The rule never looks at the sign or size
+    of an effect; stopping on significance ("until p < 0.05") is never what this does.
     """
     failed = {(v, int(s)) for v, s in failed}
     variants = list(dict.fromkeys([baseline, *variants]))
-    n = min(rule.start, rule.max)
-    widths: dict[str, float] = {}
-    evaluated_at = None
-    note = ""
-    while True:
-        seeds = tuple(range(n))
-        pending = tuple((v, s) for v in variants for s in seeds
-                        if s not in finished.get(v, {}) and (v, s) not in failed)
-        if pending:
-            reason = f"waiting for {len(pending)} cell{'s' if len(pending) > 1 else ''} of seeds 0–{n - 1}"
-            return SeedDecision(seeds, "waiting", note + reason, widths, evaluated_at, pending)
-        base = {s: finished.get(baseline, {}).get(s) for s in seeds}
-        widths = {v: compare({s: finished.get(v, {}).get(s) for s in seeds}, base, level).half_width
-                  for v in variants if v != baseline}
-        evaluated_at = n
-        wide = {v: w for v, w in widths.items() if not w <= rule.precision}
-        widest = max(widths, key=lambda v: widths[v]) if widths else None
-        tail = f" (widest {_fmt(widths[widest])}: {widest})" if widest is not None else ""
-        if not wide:
-            return SeedDecision(seeds, "precision reached",
-                                f"precision reached: every 95% half-width vs the baseline on {metric} is <= "
-                                f"{_fmt(rule.precision)} at {n} seeds{tail}", widths, evaluated_at)
-        if n >= rule.max:
-            return SeedDecision(seeds, "max reached",
-                                f"max reached: {n} seeds and {len(wide)} 95% half-width"
-                                f"{'s' if len(wide) > 1 else ''} vs the baseline on {metric} still above "
-                                f"{_fmt(rule.precision)}{tail}", widths, evaluated_at)
-        new = min(n + rule.step, rule.max)
-        added = f"seed {n}" if new == n + 1 else f"seeds {n}–{new - 1}"
-        note = (f"at {n} seeds {len(wide)} half-width{'s' if len(wide) > 1 else ''} above {_fmt(rule.precision)}"
-                f"{tail}: {added} added for every variant; ")
-        n = new
+
+    def pending_of(seeds: tuple[int, ...]) -> tuple[tuple[str, int], ...]:
+        return tuple((v, s) for v in variants for s in seeds if s not in finished.get(v, {}) and (v, s) not in failed)
+
+    first = tuple(range(rule.start))
+    pending = pending_of(first)
+    if pending:
+        return SeedDecision(first, "waiting", f"first stage: waiting for {_cells(len(pending))} of seeds "
+                                              f"0–{rule.start - 1}", pending=pending)
+    base = {s: finished.get(baseline, {}).get(s) for s in first}
+    widths, sd, required, capped = {}, {}, {}, set()
+    for v in variants:
+        if v == baseline:
+            continue
+        c = compare({s: finished.get(v, {}).get(s) for s in first}, base, level)
+        pairs = c.n if c.test == "paired" else 0
+        sd[v] = c.se * math.sqrt(c.n) if c.test == "paired" else math.nan
+        widths[v] = c.half_width if c.test == "paired" else math.inf
+        required[v] = int(stein_seeds(sd[v], pairs, rule, level))
+        if stein_need(sd[v], pairs, rule.precision, level) > rule.max:
+            capped.add(v)
+    n = max(required.values(), default=rule.start)
+    widest = max(widths, key=lambda v: widths[v]) if widths else None
+    tail = f" (widest first-stage half-width {_fmt(widths[widest])}: {widest})" if widest is not None else ""
+    plan = (f"at {rule.start} seeds (the first stage) the first-stage SDs vs the baseline on {metric} ask for "
+            f"{n} seeds{tail}")
+    if capped:
+        plan += f"; {len(capped)} comparison{'s' if len(capped) > 1 else ''} capped at max {rule.max}"
+    seeds = tuple(range(n))
+    pending = pending_of(seeds)
+    if pending:
+        return SeedDecision(seeds, "waiting", f"{plan}: waiting for {_cells(len(pending))} of seeds 0–{n - 1}",
+                            widths, rule.start, pending, sd, required)
+    if capped:
+        return SeedDecision(seeds, "max reached",
+                            f"max reached: {n} seeds; {len(capped)} planned 95% half-width"
+                            f"{'s' if len(capped) > 1 else ''} vs the baseline on {metric} above "
+                            f"{_fmt(rule.precision)} ({plan})", widths, rule.start, (), sd, required)
+    return SeedDecision(seeds, "precision reached",
+                        f"precision reached: every planned 95% half-width vs the baseline on {metric} is <= "
+                        f"{_fmt(rule.precision)} at {n} seeds ({plan})", widths, rule.start, (), sd, required)
+
+
+def _cells(k: int) -> str:
+    return f"{k} cell{'s' if k > 1 else ''}"
 
 
 def _fmt(x: float) -> str:

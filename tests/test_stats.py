@@ -141,28 +141,54 @@ def values(rng, effects: dict[str, float], noise: float, seeds) -> dict[str, dic
     return {v: {s: 50 + block[s] + e + float(rng.normal(0, noise)) for s in seeds} for v, e in effects.items()}
 
 
+def stein_n(diffs, precision=1.0, lo=3, hi=10) -> int:
+    """Stein's N by hand: max(start, ceil((t(0.975, n0-1) s0 / precision)^2)) capped at max."""
+    s0 = np.std(diffs, ddof=1)
+    return int(min(hi, max(lo, math.ceil((sp.t.ppf(0.975, len(diffs) - 1) * s0 / precision) ** 2))))
+
+
 def test_seed_decision_stops_when_precision_is_reached():
     rng = np.random.default_rng(0)
     stored = values(rng, {"base": 0, "a": 2.0, "b": -1.0}, 0.2, range(3))
     d = stats.seed_decision(RULE, "base", ["base", "a", "b"], stored)
     assert d.state == "precision reached" and d.stopped and d.seeds == (0, 1, 2) and d.evaluated_at == 3
-    for v in ("a", "b"):  # the widths are the paired 95% half-widths, recomputed here
+    for v in ("a", "b"):  # the widths are the paired 95% half-widths of the first stage, recomputed here
         diffs = np.array([stored[v][s] - stored["base"][s] for s in range(3)])
         assert d.widths[v] == pytest.approx(sp.t.ppf(0.975, 2) * diffs.std(ddof=1) / math.sqrt(3))
+        assert d.sd[v] == pytest.approx(diffs.std(ddof=1)) and d.required[v] == 3 == stein_n(diffs)
     assert max(d.widths.values()) <= 1.0 and "precision reached" in d.reason
 
 
-def test_seed_decision_adds_seeds_then_stops_at_max():
+def test_seed_decision_fixes_n_from_the_first_stage_and_never_revises_it():
+    """b's first-stage differences 1.5, 2, 2.5 (s0 0.5): N = ceil((4.303 * 0.5 / 1)^2) = ceil(4.63) = 5; c's
+    are constant (N = start = 3): every variant gets seeds 0-4, whatever seeds 3-4 then show."""
+    block = [0.0, 3.0, -2.0, 1.0, 4.0, -1.0, 2.0]
+    stored = {"base": {s: 50 + block[s] for s in range(3)},
+              "b": {s: 50 + block[s] + [1.5, 2.0, 2.5][s] for s in range(3)},
+              "c": {s: 51 + block[s] for s in range(3)}}
+    d = stats.seed_decision(RULE, "base", ["base", "b", "c"], stored)
+    assert d.state == "waiting" and d.seeds == (0, 1, 2, 3, 4) and d.required == {"b": 5, "c": 3}
+    assert d.required["b"] == stein_n([1.5, 2.0, 2.5])
+    assert set(d.pending) == {(v, s) for v in ("base", "b", "c") for s in (3, 4)}
+    assert "ask for 5 seeds" in d.reason and "waiting for 6 cells of seeds 0–4" in d.reason
+    for wild in (0.0, 40.0):  # seeds 3-4 with any values (here wildly spread): the study stops at 5 seeds
+        done = {v: {**vals, 3: vals[0] + wild, 4: vals[1] - wild} for v, vals in stored.items()}
+        d = stats.seed_decision(RULE, "base", ["base", "b", "c"], done)
+        assert d.state == "precision reached" and d.seeds == tuple(range(5)) and d.evaluated_at == 3
+
+
+def test_seed_decision_caps_n_at_max():
     rng = np.random.default_rng(1)
     stored = values(rng, {"base": 0, "a": 0.5}, 4.0, range(3))  # per-seed noise far above the precision
     d = stats.seed_decision(RULE, "base", ["base", "a"], stored)
-    assert d.state == "waiting" and d.seeds == (0, 1, 2, 3, 4) and d.evaluated_at == 3
-    assert set(d.pending) == {(v, s) for v in ("base", "a") for s in (3, 4)}
-    assert "seeds 3–4 added for every variant" in d.reason
+    assert d.state == "waiting" and d.seeds == tuple(range(10)) and d.evaluated_at == 3  # N capped at max 10
+    assert "1 comparison capped at max 10" in d.reason
     stored = values(rng, {"base": 0, "a": 0.5}, 4.0, range(10))
-    d = stats.seed_decision(RULE, "base", ["base", "a"], stored)  # 3 -> 5 -> 7 -> 9 -> 10 (capped)
-    assert d.state == "max reached" and d.seeds == tuple(range(10)) and d.evaluated_at == 10
-    assert d.widths["a"] > 1.0 and "max reached: 10 seeds" in d.reason
+    diffs = [stored["a"][s] - stored["base"][s] for s in range(3)]
+    assert stein_n(diffs, hi=10**6) > 10
+    d = stats.seed_decision(RULE, "base", ["base", "a"], stored)
+    assert d.state == "max reached" and d.seeds == tuple(range(10)) and d.required == {"a": 10}
+    assert "max reached: 10 seeds; 1 planned 95% half-width" in d.reason
 
 
 def test_seed_decision_waits_for_running_cells_and_counts_failures_as_settled():
@@ -172,12 +198,15 @@ def test_seed_decision_waits_for_running_cells_and_counts_failures_as_settled():
     d = stats.seed_decision(RULE, "base", ["base", "a"], stored)
     assert d.state == "waiting" and d.pending == (("a", 1),) and d.seeds == (0, 1, 2) and not d.stopped
     d = stats.seed_decision(RULE, "base", ["base", "a"], stored, failed=[("a", 1)])  # failed: settled
-    assert d.state == "precision reached" and d.evaluated_at == 3  # 2 pairs left, still narrow
+    assert d.state == "precision reached" and d.evaluated_at == 3  # 2 pairs left: t(0.975, 1) s0 still narrow
+    d = stats.seed_decision(RULE, "base", ["base", "a"], {"base": stored["base"], "a": {0: 50.0}},
+                            failed=[("a", 1), ("a", 2)])
+    assert d.required == {"a": 10} and d.state == "waiting"  # one first-stage pair: no SD, run to max
 
 
-def test_seed_decision_is_a_function_of_widths_and_stored_values_only():
+def test_seed_decision_is_a_function_of_first_stage_values_only():
     rng = np.random.default_rng(3)
-    stored = values(rng, {"base": 0, "a": 3.0}, 2.0, range(5))
+    stored = values(rng, {"base": 0, "a": 3.0}, 0.3, range(5))
     first = stats.seed_decision(RULE, "base", ["base", "a"], stored)
     mirrored = {"base": stored["base"], "a": {s: 2 * stored["base"][s] - v for s, v in stored["a"].items()}}
     assert stats.seed_decision(RULE, "base", ["base", "a"], mirrored) == first  # the sign of the effect: no matter
@@ -186,6 +215,26 @@ def test_seed_decision_is_a_function_of_widths_and_stored_values_only():
     # the same stored values in any order (another driver, a restart) give the same decision
     shuffled = {v: dict(reversed(list(vals.items()))) for v, vals in reversed(list(stored.items()))}
     assert stats.seed_decision(RULE, "base", ["a", "base"], shuffled) == first
+
+
+def test_two_stage_comparison_by_hand():
+    """Stein's final test: the mean over all seeds, the SD of the first-stage seeds, df = n0 - 1."""
+    a = {0: 3.0, 1: 5.0, 2: 4.0, 3: 10.0, 4: 4.5}
+    b = {s: 0.0 for s in range(5)}
+    c = stats.compare(a, b, first_stage=3)
+    s0, mean = 1.0, (3 + 5 + 4 + 10 + 4.5) / 5  # SD of 3, 5, 4 is 1
+    assert c.first_stage == 3 and c.df == 2 and c.n == 5 and c.seeds == tuple(range(5))
+    assert c.estimate == pytest.approx(mean) and c.se == pytest.approx(s0 / math.sqrt(5))
+    half = sp.t.ppf(0.975, 2) * s0 / math.sqrt(5)
+    assert (c.low, c.high) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    assert c.p == pytest.approx(2 * sp.t.sf(mean / (s0 / math.sqrt(5)), 2))
+    low, high, p = stats.stein_test(mean, s0, 5, 2)  # the vectorised kernel gives the same numbers
+    assert (low, high, p) == (pytest.approx(c.low), pytest.approx(c.high), pytest.approx(c.p))
+    assert stats.compare(a, b).df == 4  # without first_stage: the ordinary paired t-test
+    assert stats.compare({0: 1.0, 5: 2.0, 6: 3.0}, {0: 0.0, 5: 0.0, 6: 0.0}, first_stage=3).test == "none"
+    term = stats.Term("main", ("x",), "1 − 0", {(1,): 1.0, (0,): -1.0})
+    assert stats.estimate_term(term, {(1,): a, (0,): b}, first_stage=3) == stats.one_sample(
+        [a[s] for s in range(5)], seeds=list(range(5)), first_stage=3)
 
 
 @pytest.mark.parametrize("fields, message", [

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     worker_args = ["--storage", target, "--study", plan.spec.name, "--out", str(out), "--heartbeat", str(heartbeat),
                    "--grace", str(grace)]
     rule = plan.spec.rule
-    steps = 0 if rule is None else -(-(rule.max - rule.start) // rule.step)  # the rule's growth steps at most
+    steps = 0 if rule is None else 1  # the two-stage rule grows once, after its first stage
     rounds = 0
     while pending and rounds < 4 + steps:
         rounds += 1
@@ -388,18 +388,20 @@ def dry_run(plan, out: Path, target: str) -> int:
 
 
 def print_seed_decision(plan, decision, trials: list, todo: list) -> None:
-    """The adaptive-seed rule in a dry run: each variant's 95% half-width vs the baseline against the precision,
-    the seeds it has and will get, and what a run would queue now."""
+    """The two-stage seed rule in a dry run: each variant's first-stage 95% half-width vs the baseline and the
+    seeds N its first-stage SD asks for, the seeds it has and will get, and what a run would queue now."""
     spec, rule = plan.spec, plan.spec.rule
     plain = spec.to_plain()
     baseline = contract.baseline_variant(plain)
     finished, failed = contract.seed_outcomes(trials, spec.objective)
-    print(f"\nadaptive seeds: start {rule.start}, step {rule.step}, max {rule.max}, precision {rule.precision:g} "
-          f"(95% half-width of each variant - {baseline!r} on {spec.objective})")
+    print(f"\nadaptive seeds (two-stage, Stein): start {rule.start}, max {rule.max}, precision {rule.precision:g} "
+          f"(95% half-width of each variant - {baseline!r} on {spec.objective}; N = ceil((t s0 / precision)^2) "
+          f"from the first-stage SD s0)")
     at = decision.evaluated_at
-    header = ("VARIANT", f"HALF-WIDTH AT {at} SEEDS" if at else "HALF-WIDTH", "FINISHED SEEDS", "SEEDS NOW")
+    header = ("VARIANT", f"HALF-WIDTH AT {at} SEEDS" if at else "HALF-WIDTH", "N", "FINISHED SEEDS", "SEEDS NOW")
     rows = []
     for variant in spec.variant_names():
+        need = ""
         if variant == baseline:
             width = "(baseline)"
         elif variant not in decision.widths:
@@ -409,13 +411,15 @@ def print_seed_decision(plan, decision, trials: list, todo: list) -> None:
             width = f"{w:.3g} {'<=' if w <= rule.precision else '>'} {rule.precision:g}"
         else:
             width = f"inf > {rule.precision:g} (fewer than 2 pairs)"
+        if variant in decision.required:
+            need = str(decision.required[variant])
         done = seed_span(sorted(finished.get(variant, {})))
         lost = sorted(s for v, s in failed if v == variant)
-        rows.append((variant, width, done + (f" (failed: {seed_span(lost)})" if lost else ""),
+        rows.append((variant, width, need, done + (f" (failed: {seed_span(lost)})" if lost else ""),
                      seed_span(decision.seeds)))
-    widths = [max(len(r[i]) for r in [*rows, header]) for i in range(3)]
+    widths = [max(len(r[i]) for r in [*rows, header]) for i in range(4)]
     for r in [header, *rows]:
-        print("  ".join(x.ljust(w) for x, w in zip(r[:3], widths)) + "  " + r[3])
+        print("  ".join(x.ljust(w) for x, w in zip(r[:4], widths)) + "  " + r[4])
     print(f"decision: {decision.reason}")
     if todo:
         print(f"would queue now: {len(todo)} cell(s): " + ", ".join(cell.id for cell, _ in todo))
