@@ -21,20 +21,20 @@ sharing one storage:
   otherwise it gives the trial up (PRUNED, ``error: duplicate``). The lowest active trial of a cell is
   a single trial at any instant and can only be claimed once, so at most one worker trains a cell, and
   a give-up never leaves the cell without a live trial (the lower one is still WAITING or RUNNING).
-- Adaptive seeds (``seeds: {start, max, step, precision}``): which seeds every variant must have is a pure
-  function of the stored trials (finished objective values and failures for good: ``swin_lit.study.
-  seed_decision``), replayed from ``start`` seeds at every evaluation; nothing of the decision itself is stored.
-  Acting on it is planning the cells of the seeds it names, by the rules above, so a cell that racing
-  planners queue twice still runs once. Once every cell of a seed count is settled its widths are fixed, so
-  the replay only grows: a planner that read an older snapshot asks for a prefix of what a newer one asks
-  for, never for a seed beyond it, and a planner killed mid-queueing leaves cells that the next evaluation
-  queues. Who evaluates: every worker, after it records a train cell's outcome and once more before it exits
-  for lack of work (it builds the next seeds' cells from each variant's stored cells, ``spec.seed_cells``),
-  and the driver when it starts and after its workers exit. Workers, because one of them is there when the
-  last cell of a step finishes: on several machines (a SLURM array, a shared PostgreSQL) the study goes on
-  growing without the driver that started it, and an idle worker re-evaluates before leaving, so it does not
-  exit while another is between finishing that cell and queueing the next step. The driver, because a study
-  nobody works on (a restart after a kill -9 of everything, even mid-queueing) has no other planner.
+- Adaptive seeds (``seeds: {start, max, step, precision}``): which seeds every variant must have is a pure function of
+  the stored trials (finished objective values and failures for good: ``swin_lit.study.seed_decision``), replayed
+  from ``start`` seeds at every evaluation; nothing of the decision itself is stored. Acting on it is planning the
+  cells of the seeds it names, by the rules above, so a cell that racing planners queue twice still runs once. The
+  rule is two-stage (``swin_lit.stats.SeedRule``): once every cell of the first ``start`` seeds is settled, the seed
+  count N is fixed, so the replay only grows: a planner that read an older snapshot asks for the first stage or for N,
+  never for a seed beyond N, and a planner killed mid-queueing leaves cells that the next evaluation queues. Who
+  evaluates: every worker, after it records a train cell's outcome and once more before it exits for lack of work (it
+  builds the next seeds' cells from each variant's stored cells, ``spec.seed_cells``), and the driver when it starts
+  and after its workers exit. Workers, because one of them is there when the last cell of a step finishes: on several
+  machines (a SLURM array, a shared PostgreSQL) the study goes on growing without the driver that started it, and an
+  idle worker re-evaluates before leaving, so it does not exit while another is between finishing that cell and
+  queueing the next step. The driver, because a study nobody works on (a restart after a kill -9 of everything, even
+  mid-queueing) has no other planner.
 - Liveness, kept out of the study's permanent record: on RDB storages Optuna's own heartbeat
   (``RDBStorage(heartbeat_interval=, grace_period=, heartbeat_stale_trial_callback=)``, and
   ``optuna.storages.fail_stale_trials``); Optuna's journal storage has no heartbeat, so there the driver
