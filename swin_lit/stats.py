@@ -751,3 +751,16 @@ def bimodal_groups(deltas: Sequence[float]) -> tuple[int, int] | None:
     x = np.sort(np.asarray([v for v in deltas if v is not None and math.isfinite(v)], dtype=float))
     i = int(np.argmax(np.diff(x)))
     return i + 1, len(x) - i - 1
+
+
+def holm_reject(pvalues, alpha: float):
+    """Holm's rejections, vectorised over leading axes: ``pvalues`` (..., m) -> bool (..., m), the same
+    decisions as ``holm(p) <= alpha`` row by row (every p finite)."""
+    p = np.asarray(pvalues, dtype=float)
+    m = p.shape[-1]
+    order = np.argsort(p, axis=-1)
+    ranked = np.take_along_axis(p, order, axis=-1)
+    adjusted = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ranked), axis=-1)
+    out = np.empty_like(adjusted, dtype=bool)
+    np.put_along_axis(out, order, adjusted <= alpha, axis=-1)
+    return out
