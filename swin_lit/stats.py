@@ -14,7 +14,16 @@ the driver reach the same answers from the same stored values. The rules follow 
   (Holm 1979), which controls the family-wise error rate under any dependence.
 - A verdict is "better" / "worse" when the Holm-adjusted p is <= alpha (the sign and the metric's direction
   decide which), else "not resolved"; for "not resolved" the smallest effect the design could have detected is
-  given (``detectable_effect``: exact noncentral-t power, 80%, at level alpha / m, the strictest Holm step).
+  given (``detectable_effect``: exact noncentral-t power, 80%, at level alpha / m, the strictest Holm step),
+  worded as a property of the design (``power_statement``), never as a bound on the effect.
+- Adaptive seeds are Stein's two-stage procedure (``SeedRule``, ``seed_decision``): the seed count is fixed
+  from the first stage's SD and the final tests use that SD and its df (``two_stage``; ``compare(...,
+  first_stage=start)``), which keeps their level exactly; a rule that stops when the final interval is narrow
+  and tests with the same SD does not (it rejected up to 8-9.6% of null studies at alpha 0.05).
+- Beside the t-test: the exact sign-flip test with its smallest attainable p (``sign_flip_test``), a rule for
+  bimodal per-seed differences (``bimodal``), Bonferroni simultaneous intervals (``simultaneous_interval``),
+  two one-sided tests for equivalence (``equivalence``) and Benjamini-Hochberg across many claims
+  (``benjamini_hochberg``).
 """
 
 from __future__ import annotations
