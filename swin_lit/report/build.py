@@ -136,8 +136,9 @@ def seeds_line(data: StudyData) -> str:
     rule, decision = data.seed_rule, data.seed_decision
     if rule is None:
         return f"Seeds: {listed} (listed in the spec); {got}."
-    text = (f"Seeds: adaptive (start {rule.start}, step {rule.step}, max {rule.max}, precision "
-            f"{rule.precision:g} on {data.objective}); now {listed}; {got}.")
+    text = (f"Seeds: two-stage (Stein 1945): {rule.start} first, then N from each comparison's first-stage SD "
+            f"(max {rule.max}, precision {rule.precision:g} on {data.objective}); now {listed}; {got}. Tests and "
+            f"intervals use the first-stage SD with {rule.start - 1} df, which keeps their level.")
     if decision is not None:
         status = "stopped" if decision.stopped else "goes on"
         text += f" The study {status}: {decision.reason}."

@@ -126,7 +126,7 @@ def compare_metric(data: StudyData, metric: str) -> MetricComparison:
     base = values.get(data.baseline, {})
     base_mean = float(np.mean(list(base.values()))) if base else math.nan
     others = [v for v in data.variants if v != data.baseline]
-    comparisons = {v: stats.compare(values.get(v, {}), base) for v in others}
+    comparisons = {v: stats.compare(values.get(v, {}), base, first_stage=data.first_stage) for v in others}
     tests = dict(zip(others, stats.adjust_family(list(comparisons.values()), data.alpha, higher)))
     margin = margin_of(data, metric)
     deltas = {v: paper_delta(data, metric, v) for v in others}

@@ -114,6 +114,13 @@ class StudyData:
     def seed_rule(self) -> stats.SeedRule | None:
         return seed_rule(self.spec)
 
+    @property
+    def first_stage(self) -> int | None:
+        """Adaptive seeds (Stein's two-stage rule): the first-stage seed count, whose SD every paired test and
+        interval of the study uses (``stats.compare(..., first_stage=)``); None for listed seeds."""
+        rule = self.seed_rule
+        return rule.start if rule is not None else None
+
 
 @dataclass
 class PaperNumbers:

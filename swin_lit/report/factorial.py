@@ -83,7 +83,7 @@ def factorial_effects(data: StudyData) -> pd.DataFrame:
     for metric in data.metrics:
         cells = cell_values(data, metric)
         higher = higher_is_better(metric)
-        estimates = [stats.estimate_term(t, cells) for t in terms]
+        estimates = [stats.estimate_term(t, cells, first_stage=data.first_stage) for t in terms]
         main = [i for i, t in enumerate(terms) if t.kind == "main"]
         tests = stats.adjust_family(estimates, data.alpha, None)
         directed = stats.adjust_family(estimates, data.alpha, higher)  # same Holm p; main effects get a direction
@@ -93,7 +93,7 @@ def factorial_effects(data: StudyData) -> pd.DataFrame:
             if t.kind == "interaction" and test.verdict == "resolved":
                 simple_terms += stats.simple_effect_terms(levels, refs, *t.factors)
         unique = list({(t.factors, t.contrast, t.at): t for t in simple_terms}.values())
-        simple = [stats.estimate_term(t, cells) for t in unique]
+        simple = [stats.estimate_term(t, cells, first_stage=data.first_stage) for t in unique]
         for t, c, test in zip(unique, simple, stats.adjust_family(simple, data.alpha, higher)):
             rows.append(_effect_row(metric, t, c, test, shown))
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)

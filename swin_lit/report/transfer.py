@@ -276,7 +276,7 @@ def transfer_tests(data: StudyData, summary: pd.DataFrame) -> pd.DataFrame:
                 mine, theirs = (transfer_values(data, *r, img, window, ft) for r in (row, ref))
                 if not mine or not theirs:  # not run at this target, or without fine-tuning
                     continue
-                c = stats.compare(mine, theirs)
+                c = stats.compare(mine, theirs, first_stage=data.first_stage)
                 pdelta, pbase = math.nan, math.nan
                 if tp is not None and paper is not None:
                     a_row, b_row = (tp.rows.get(row[0]) or {}).get(paper), (tp.rows.get(ref[0]) or {}).get(paper)
