@@ -41,7 +41,6 @@ from swin_lit.typed import fail
 LEVEL = 0.95  # confidence level of every interval
 POWER = 0.80  # power of the detectable effect
 BETTER, WORSE, NOT_RESOLVED = "better", "worse", "not resolved"
-AGREES, CONTRADICTS, NO_ORDERING = "agrees", "contradicts", "no ordering"
 
 
 # -- one comparison ----------------------------------------------------------------------------------------
@@ -396,35 +395,6 @@ def estimate_term(term: Term, cells: Mapping[Cell, Mapping[int, float]], level: 
     (``first_stage``: adaptive seeds, Stein's two-stage test)."""
     values = contrast_values(term.weights, cells)
     return one_sample(list(values.values()), level, list(values), first_stage)
-
-
-# -- the paper beside ours ---------------------------------------------------------------------------------
-
-
-def reproduction(paper_delta: float, ours: Comparison, p_adjusted: float, alpha: float) -> str:
-    """Does our comparison reproduce the paper's ordering?
-
-    "agrees": ours is resolved (Holm-adjusted p <= alpha; for one comparison that is: our 95% interval excludes
-    0) with the paper's sign; "contradicts": resolved with the opposite sign; "not resolved" otherwise;
-    "no ordering" when the paper's difference is 0 (nothing to reproduce) or missing."""
-    if paper_delta is None or not math.isfinite(paper_delta) or paper_delta == 0:
-        return NO_ORDERING
-    if not resolved(p_adjusted, alpha) or ours.estimate == 0:
-        return NOT_RESOLVED
-    return AGREES if (ours.estimate > 0) == (paper_delta > 0) else CONTRADICTS
-
-
-def reproduction_summary(verdicts: Iterable[str]) -> str:
-    """One line: "k of m of the paper's orderings reproduced, j contradicted, the rest (r) unresolved"."""
-    verdicts = list(verdicts)
-    ordered = [v for v in verdicts if v != NO_ORDERING]
-    k, j = ordered.count(AGREES), ordered.count(CONTRADICTS)
-    line = (f"{k} of {len(ordered)} of the paper's orderings reproduced, {j} contradicted, the rest "
-            f"({len(ordered) - k - j}) unresolved")
-    ties = len(verdicts) - len(ordered)
-    if ties:
-        line += f"; {ties} paper row{'s' if ties > 1 else ''} without an ordering (paper Δ = 0) not counted"
-    return line
 
 
 # -- adaptive seeds: Stein's two-stage procedure -----------------------------------------------------------
