@@ -123,3 +123,13 @@ def test_bad_specs_exit_2(tmp_path, capsys):
     r = subprocess.run([sys.executable, "-m", "swin_lit.cli", "power", str(tmp_path / "missing.yaml"), "--sd", "1"],
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == ""
+
+
+def test_ablate_dry_run_prints_the_power_table(tmp_path, capsys):
+    spec = ROOT / "ablations" / "quick.yaml"
+    assert main(["ablate", str(spec), "--dry-run", "--sd", "0.5", "--out", str(tmp_path / "q")]) == 0
+    text = capsys.readouterr().out
+    assert "power of quick: 3 listed seeds; Holm over 3 comparisons" in text
+    assert "this design has 80% power for |Δ| ≥" in text and not (tmp_path / "q").exists()
+    assert main(["ablate", str(spec), "--sd", "0.5", "--out", str(tmp_path / "q")]) == 2
+    assert "--sd is for --dry-run" in capsys.readouterr().err

@@ -29,6 +29,7 @@ EXAMPLES = """examples:
   swin-lit ablate ablations/quick.yaml                        # run the grid; results/quick/ holds the study
   swin-lit ablate ablations/quick.yaml --dry-run              # list cells, run folders and states
                                                               # (adaptive seeds: widths, what would be queued)
+  swin-lit ablate ablations/quick.yaml --dry-run --sd 0.5     # and seeds, compute, power at a paired SD of 0.5
   swin-lit ablate ablations/quick.yaml --retry-failed         # run failed cells again
   swin-lit ablate ablations/factorial.yaml --storage postgresql+psycopg2://user@db/ablate   # many machines
   swin-lit ablate ablations/factorial.yaml --storage postgresql+psycopg2://user@db/ablate \\
@@ -78,6 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="list every cell with its state (adaptive seeds: the current 95%% half-widths against the "
                         "precision and what would be queued now); change nothing")
+    p.add_argument("--sd", type=float, default=None,
+                   help="with --dry-run: also print what `swin-lit power SPEC --sd S` prints (seeds, cells, compute "
+                        "and power of this design at a paired per-seed SD of S on the objective)")
     p.add_argument("--retry-failed", action="store_true", help="queue the failed cells again")
     p.add_argument("--grace", type=float, default=None,
                    help="seconds without heartbeat after which a running cell's worker is presumed dead (default 60)")
@@ -115,6 +119,10 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("--workers is for --launcher local; a SLURM array runs --jobs workers of one cell each")
     if args.jobs is not None and args.jobs < 1:
         raise BadInput(f"--jobs: must be >= 1, got {args.jobs}")
+    if args.sd is not None and not args.dry_run:
+        raise BadInput("--sd is for --dry-run (or use: swin-lit power SPEC --sd S)")
+    if args.sd is not None and not (math.isfinite(args.sd) and args.sd > 0):
+        raise BadInput(f"--sd: must be a number > 0, got {args.sd}")
     slurm = slurm_options(args.slurm) if args.launcher == "slurm" else {}
     plan = load_plan(args.spec)  # ConfigError (exit 2) before anything is created
     if args.launcher == "local":  # its workers read the data here (SLURM's may see folders this node does not)
@@ -122,7 +130,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / plan.spec.name
     target = args.storage or str(out / contract.JOURNAL_FILE)
     if args.dry_run:
-        return dry_run(plan, out, target)
+        code = dry_run(plan, out, target)
+        if args.sd is not None:
+            from swin_lit.ablate import power
+
+            seconds, source = power.cell_time(plan.spec.name, None, str(out) if (out / "runs.csv").is_file() else None)
+            effects = [0.0, args.sd, 2 * args.sd, 3 * args.sd]
+            print("\n" + power.render(power.power_table(plan.spec, args.sd, effects, 4000, 0, seconds, source)))
+        return code
     from swin_lit.ablate import store
 
     grace = args.grace if args.grace is not None else store.GRACE_S
