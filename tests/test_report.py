@@ -312,9 +312,10 @@ def test_known_answers_verdicts_bold_and_reproduction(tmp_path):
     assert noisy.mean() - sim < -1.3 < 0 < noisy.mean() + sim
     assert table.loc["noisy_Δ % & #", "vs the paper"] == "consistent with both"
     # same: the paper's Δ is 0, within the ImageNet-1K binomial half-width (0.34 at 81.3%)
-    assert table.loc["same", "paper Δ"] == "+0.0" and table.loc["same", "vs the paper"] == "paper's Δ within its own noise"
+    assert table.loc["same", "paper Δ"] == "+0.0"
+    assert table.loc["same", "vs the paper"] == "paper's Δ within its own noise"
     assert ("**Reproduction of the paper** (Swin V1 Table 4 (≥ 300 epochs, ± 0.1 %, é), Swin-T, ImageNet-1K; "
-            "family: the study's Holm families): 2 agrees, 1 contradicts, 1 consistent with both (of 4 claims); "
+            "family: the study's Holm families): agrees 2, contradicts 1, consistent with both 1 (of 4 claims); "
             "1 row where the paper's Δ is within its own test-set noise (no ordering to check) not counted.") in md
     line = next(ln for ln in md.splitlines() if ln.startswith("- **test.top1**"))
     assert "better than the baseline: big ± é (+5.00, simultaneous [" in line
@@ -458,7 +459,7 @@ def test_top5_hidden_below_ten_classes(tmp_path):
     out = build_report(make_known_study(tmp_path, classes=8))
     md = (out / "report.md").read_text()
     assert "Not shown: test.top5, 8 classes (fewer than 10)" in md and "### test.top5" not in md
-    assert ("1 agrees, 1 contradicts, 1 consistent with both (of 3 claims); 1 row where the paper's Δ is within "
+    assert ("agrees 1, contradicts 1, consistent with both 1 (of 3 claims); 1 row where the paper's Δ is within "
             "its own test-set noise (no ordering to check) not counted. The paper's top5 numbers are not compared "
             "(test.top5 not shown).") in md
     assert not (out / "figures" / "test.top5.png").exists() and (out / "figures" / "test.top1.png").exists()

@@ -123,20 +123,19 @@ def base_verdict(verdict: str) -> str:
 
 
 def summary(verdicts: Iterable[str], kind: str) -> str:
-    """One line counting the verdicts of one kind, in a fixed order: "2 agree, 1 contradicts, ... of 9 claims"
-    (reproductions; the within-noise ones are listed apart, not counted as claims) or "3 of 4 behave as
-    designed, ..." (mechanism checks)."""
+    """One line counting the verdicts of one kind, in a fixed order: "agrees 2, contradicts 1, ... (of 9 claims)"
+    (reproductions; the within-noise ones are listed apart, not counted as claims) or "behaves as designed 3 of
+    4; not resolved 1" (mechanism checks)."""
     verdicts = [base_verdict(v) for v in verdicts if v]
     if kind == MECHANISM:
         counted = [v for v in verdicts if v != NO_EXPECTATION]
-        parts = [f"{counted.count(AS_DESIGNED)} of {len(counted)} behave as designed"]
-        parts += [f"{counted.count(v)} {w}" for v, w in ((NOT_AS_DESIGNED, "do not"), (NOT_RESOLVED, "not resolved"),
-                                                       (UNTESTABLE, "untestable")) if counted.count(v)]
-        line = ", ".join(parts)
+        parts = [f"{AS_DESIGNED} {counted.count(AS_DESIGNED)} of {len(counted)}"]
+        parts += [f"{v} {counted.count(v)}" for v in (NOT_AS_DESIGNED, NOT_RESOLVED, UNTESTABLE) if counted.count(v)]
+        line = "; ".join(parts)
         extra = len(verdicts) - len(counted)
     else:
         counted = [v for v in verdicts if v != WITHIN_NOISE]
-        parts = [f"{counted.count(v)} {v}" for v in (AGREES, CONTRADICTS, SMALLER, CONSISTENT, NOT_RESOLVED,
+        parts = [f"{v} {counted.count(v)}" for v in (AGREES, CONTRADICTS, SMALLER, CONSISTENT, NOT_RESOLVED,
                                                        UNTESTABLE) if counted.count(v)]
         line = f"{', '.join(parts) or 'none'} (of {len(counted)} claim{'s' if len(counted) != 1 else ''})"
         extra = len(verdicts) - len(counted)

@@ -104,12 +104,19 @@ def _data_label(report) -> str:
 
 
 def _runs_key(data, variant: str) -> tuple:
-    """The measurement behind one variant: its runs' (config hash, seed), sorted; (study, variant) without
-    hashes."""
-    runs = data.runs[data.runs["variant"] == variant] if len(data.runs) else data.runs
-    if "config_hash" not in runs.columns or runs["config_hash"].isna().any() or runs.empty:
+    """The measurement behind one variant: its runs' (config hash, seed), sorted; (study, variant) where the
+    hashes are not recorded or do not tell this study's variants apart."""
+    def key(v: str) -> tuple | None:
+        runs = data.runs[data.runs["variant"] == v] if len(data.runs) else data.runs
+        if "config_hash" not in runs.columns or runs.empty or runs["config_hash"].isna().any():
+            return None
+        return tuple(sorted((str(h), int(s)) for h, s in zip(runs["config_hash"], runs["seed"])))
+
+    mine = key(variant)
+    others = [key(v) for v in data.variants if v != variant]
+    if mine is None or mine in others:
         return ((data.name, variant),)
-    return tuple(sorted((str(h), int(s)) for h, s in zip(runs["config_hash"], runs["seed"])))
+    return mine
 
 
 def _untestable(verdict: str) -> str | None:
