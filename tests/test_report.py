@@ -819,3 +819,96 @@ def test_three_factors_average_over_the_third(tmp_path):
     md = (out / "report.md").read_text()
     means = md_table(md, "Cell means of test.top1")
     assert list(means.columns) == ["shift", "norm", "attention", "test.top1"] and len(means) == 8
+
+
+# -- issue 28: equivalence, small n and bimodal differences, uninformative designs, the Setting section -------
+
+def _simple_study(folder, name: str, values: dict, spec_extra: dict | None = None, classes: int = 10):
+    """Variants with per-seed test top-1 (the first one is the baseline)."""
+    spec = {"variants": {v: {} for v in values}, "seeds": list(range(len(next(iter(values.values()))))),
+            "baseline": next(iter(values)), "metrics": ["test.top1"], "alpha": 0.05, **(spec_extra or {})}
+    study = new_study(folder, name, spec)
+    for i, (variant, seeds) in enumerate(values.items()):
+        for seed, top1 in enumerate(seeds):
+            add(study, COMPLETE, T0 + timedelta(minutes=10 * i + seed),
+                **train_attrs(variant, seed, {}, record(top1, seed), classes=classes))
+    return folder
+
+
+def test_equivalence_verdict_from_the_specs_margin(tmp_path):
+    base = [70.0, 72.0, 69.0, 71.0, 70.5, 71.5]
+    values = {"base": base, "same": [b + e for b, e in zip(base, (0.1, -0.1, 0.05, 0.0, -0.05, 0.1))],
+              "far": [b + 3 + e for b, e in zip(base, (0.2, -0.2, 0.1, 0.0, 0.1, -0.1))]}
+    out = build_report(_simple_study(tmp_path / "eq", "eq", values, {"margin": 0.5}))
+    cells = pd.read_csv(out / "cells.csv", index_col="variant")
+    d = np.array(values["same"]) - np.array(base)
+    se = d.std(ddof=1) / math.sqrt(len(d))
+    tost = max(sp.t.sf((d.mean() + 0.5) / se, len(d) - 1), sp.t.cdf((d.mean() - 0.5) / se, len(d) - 1))
+    assert tost <= 0.05 and cells.loc["same", "test.top1 tost_p"] == pytest.approx(tost)
+    assert cells.loc["same", "test.top1 verdict"] == "equivalent" and cells.loc["far", "test.top1 verdict"] == "better"
+    md = (out / "report.md").read_text()
+    table = md_table(md, "### test.top1").set_index("variant")
+    assert table.loc["same", "verdict"] == "equivalent (within ±0.5)"
+    assert "equivalent within ±0.5 (TOST, α = 0.05): same" in md
+    # without a margin in the spec: no equivalence verdict, and the report says so
+    out = build_report(_simple_study(tmp_path / "noeq", "noeq", values))
+    cells = pd.read_csv(out / "cells.csv", index_col="variant")
+    assert cells.loc["same", "test.top1 verdict"] == "not resolved"
+    assert math.isnan(cells.loc["same", "test.top1 tost_p"])
+    assert "No equivalence verdict: the spec gives no smallest effect of interest (margin)." in (
+        out / "report.md").read_text()
+
+
+def test_bimodal_differences_and_the_exact_test_at_five_seeds(tmp_path):
+    """Dense Table 4's 'w/o shifting' per-seed Δ: -20, -78, -79, -79, -79. The t-test resolves it; the exact
+    sign-flip test cannot go below 2/2^5 = 0.0625; the report warns and says how many seeds fell on each side."""
+    base = [88.0, 87.0, 89.0, 88.5, 87.5]
+    values = {"base": base, "noshift": [b + d for b, d in zip(base, (-20.0, -78.0, -79.0, -79.0, -79.0))]}
+    out = build_report(_simple_study(tmp_path / "bi", "bi", values))
+    cells = pd.read_csv(out / "cells.csv", index_col="variant")
+    assert cells.loc["noshift", "test.top1 verdict"] == "worse"
+    assert cells.loc["noshift", "test.top1 sign_flip_p"] == pytest.approx(2 / 32)
+    assert cells.loc["noshift", "test.top1 sign_flip_min_p"] == pytest.approx(2 / 32)
+    assert cells.loc["noshift", "test.top1 bimodal"] == "4/1"
+    md = (out / "report.md").read_text()
+    table = md_table(md, "### test.top1").set_index("variant")
+    assert table.loc["noshift", "sign-flip p"] == (
+        "0.062 (min 0.062: cannot reach α = 0.05 at this n); bimodal: 4 / 1 seeds")
+    line = next(ln for ln in md.splitlines() if ln.startswith("- **test.top1**"))
+    assert "Warning: noshift: the per-seed differences are bimodal (4 seeds below the largest gap, 1 above" in line
+    assert ("at n = 5 the exact sign-flip test cannot go below 0.062 (> α): the verdict rests on the normal "
+            "model") in line
+
+
+def test_an_uninformative_design_and_intervals_clipped_to_the_range(tmp_path):
+    # two seeds, differences -40 and +40: se 40, df 1; the 80%-power effect is far beyond 100 points
+    values = {"base": [50.0, 50.0], "wild": [10.0, 90.0]}
+    out = build_report(_simple_study(tmp_path / "wild", "wild", values))
+    cells = pd.read_csv(out / "cells.csv", index_col="variant")
+    x = detectable_by_hand([-40.0, 40.0], 1)
+    assert x > 100 and cells.loc["wild", "test.top1 detectable"] == pytest.approx(x, rel=1e-4)
+    table = md_table((out / "report.md").read_text(), "### test.top1").set_index("variant")
+    assert table.loc["wild", "verdict"] == power_text(x) and "uninformative" in power_text(x)
+    half = sp.t.ppf(0.975, 1) * 40.0
+    assert half > 50 and cells.loc["wild", "test.top1 ci_high"] == pytest.approx(half)  # the CSV keeps the raw interval
+    assert table.loc["wild", "Δ [95% CI, unadjusted]"] == "+0.00 [-50.00, +50.00]"  # variant's mean within 0..100
+
+
+def test_setting_section_beside_the_papers(tmp_path):
+    out = build_report(make_known_study(tmp_path))
+    md = (out / "report.md").read_text()
+    setting = md.split("## Setting\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert setting[0] == "- **Model (ours)**: 0.137 M parameters, 7.1 M multiply-adds per image."
+    # images per epoch measured from throughput x training time / epochs: median over the 20 runs of
+    # (1500 + 10 seed) x 27 s / 4 epochs; seeds 0..3 in equal numbers: median of 10125, 10192.5, 10260, 10327.5
+    images = np.median([(1500 + 10 * s) * 27 / 4 for s in range(4)])
+    assert setting[1] == (f"- **Training (ours)**: 4 epochs x {images / 1e3:.3g} k training images per epoch "
+                          f"(measured: throughput x training time / epochs) = {4 * images / 1e3:.3g} k images seen "
+                          f"per run.")
+    assert setting[2] == "- **Compute (ours)**: 0.15 h of training loops over 20 finished runs, on cpu (20 runs)."
+    assert setting[3].startswith("- **Test set (ours)**: size not recorded")
+    assert setting[4] == ("- **The paper's setting** (Swin V1 Table 4 (≥ 300 epochs, ± 0.1 %, é), Swin-T, "
+                          "ImageNet-1K): Swin-T, 29 M parameters, 4.5 GFLOPs; 300 epochs x 1.28 M training images; "
+                          "test set ImageNet-1K val, 50,000 images.")
+    assert setting[5] == (f"- **Scale gap**: about 1/{29e6 / 137_000:.0f} of the paper's parameters, "
+                          f"1/{300 * 1.28e6 / (4 * images):.0f} of its training images seen.")
