@@ -294,7 +294,10 @@ def find_study(opened: contract.Opened | None, name: str, grace: float = GRACE_S
 
 
 def create_study(opened: contract.Opened, name: str, direction: str, spec: dict, cells: list[str],
-                 grace: float = GRACE_S) -> StudyRef:
+                 grace: float = GRACE_S, now: Callable[[], float] = time.time) -> StudyRef:
+    """Create the study, or open it and store the spec it now runs. A changed spec of a study that already
+    holds a finished train cell (seeds extended, budget changed, a re-run after a result was seen) is
+    appended to the study's ``spec_history`` user attr (``spec_changes``), so a reader can list it."""
     study = optuna.create_study(study_name=name, storage=opened.storage, direction=direction, load_if_exists=True,
                                 sampler=optuna.samplers.RandomSampler(), pruner=optuna.pruners.NopPruner())
     if study.direction.name.lower() != direction:
@@ -304,10 +307,43 @@ def create_study(opened: contract.Opened, name: str, direction: str, spec: dict,
     check_distributions(ref, spec)
     attrs = study.user_attrs
     if attrs.get("spec") != spec:
+        if attrs.get("spec") is not None:
+            record_spec_change(ref, attrs, spec, now)
         study.set_user_attr("spec", spec)
     if attrs.get("cells") != cells:
         study.set_user_attr("cells", cells)
     return ref
+
+
+SPEC_HISTORY = "spec_history"
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def spec_changes(old: dict, new: dict) -> dict[str, list]:
+    """{dotted key: [old value, new value]} of every leaf that differs (None where absent), e.g.
+    ``{"seeds.max": [5, 8], "budget.trainer.max_epochs": [14, 20]}``."""
+    a, b = _flat(old), _flat(new)
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def record_spec_change(ref: StudyRef, attrs: dict, spec: dict, now: Callable[[], float] = time.time) -> None:
+    """Append {"changed_at" (UTC, ISO), "finished_cells" (train cells finished before the change), "changes"}
+    to the study's ``spec_history`` when a result had been seen; a change before any result is not a second
+    look and is not recorded."""
+    seen = sum(1 for t in ref.trials() if t.state == TrialState.COMPLETE and contract.kind_of(t) == contract.TRAIN)
+    if not seen:
+        return
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now()))
+    entry = {"changed_at": when, "finished_cells": seen, "changes": spec_changes(attrs["spec"], spec)}
+    ref.study.set_user_attr(SPEC_HISTORY, [*attrs.get(SPEC_HISTORY, []), entry])
 
 
 def check_distributions(ref: StudyRef, spec: dict) -> None:
