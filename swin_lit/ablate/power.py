@@ -210,6 +210,10 @@ def render(table: dict) -> str:
     return "\n".join(lines)
 
 
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("power", help="pre-flight: seeds, cells, compute and power of a spec's design",
                        description=__doc__, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -243,8 +247,10 @@ def run(args: argparse.Namespace) -> int:
     spec = read_spec(args.spec)
     seconds, source = cell_time(spec.name, args.cell_time, args.study)
     table = power_table(spec, args.sd, effects, args.studies, args.seed, seconds, source)
-    if args.json:
-        json.dump(table, sys.stdout, indent=1)
+    if args.json:  # strict JSON: an effect no design reaches (inf) is null
+        finite = {**table, "detectable_80": _finite(table["detectable_80"]),
+                  "effects": [{**r, "detectable_80": _finite(r["detectable_80"])} for r in table["effects"]]}
+        json.dump(finite, sys.stdout, indent=1, allow_nan=False)
         print()
     else:
         print(render(table))
