@@ -10,10 +10,10 @@ from scipy import stats as sp
 
 from swin_lit.report.convergence import (
     anneal_note,
+    converged,
     convergence,
     convergence_line,
     convergence_table,
-    converged,
     window_length,
 )
 

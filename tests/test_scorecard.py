@@ -240,3 +240,24 @@ def test_bad_counterpart_blocks_fail_before_any_work(tmp_path, counterpart, name
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     with pytest.raises(ConfigError, match=named):
         load_plan(path)
+
+
+def test_a_spec_changed_after_results_is_listed_and_marked(tmp_path):
+    """The driver's ``spec_history`` (a stored study's spec changed after results were seen) is listed in the
+    report and marks the study's rows in the scorecard."""
+    import optuna
+    from test_report import journal
+
+    from swin_lit.report.build import build_report
+    from swin_lit.report.scorecard import markdown, scorecard
+
+    results = tmp_path / "results"
+    folder = make_known_study(results)
+    study = optuna.load_study(study_name="known", storage=journal(folder / "study.log"))
+    study.set_user_attr("spec_history", [{"changed_at": "2026-12-01T23:33:25Z", "finished_cells": 12,
+                                          "changes": {"seeds.max": [5, 8]}}])
+    md = (build_report(folder) / "report.md").read_text()
+    assert ("**History: the spec was changed after results were seen** (2026-12-01T23:33:25Z, after 12 finished "
+            "cells: seeds.max 5 → 8).") in md
+    text = markdown(scorecard(results))
+    assert "[known](known/report.md) †" in text and "† the study's spec was changed after results were seen" in text

@@ -137,12 +137,27 @@ def seeds_line(data: StudyData) -> str:
     if rule is None:
         return f"Seeds: {listed} (listed in the spec); {got}."
     text = (f"Seeds: two-stage (Stein 1945): {rule.start} first, then N from each comparison's first-stage SD "
-            f"(max {rule.max}, precision {rule.precision:g} on {data.objective}); now {listed}; {got}. Tests and "
-            f"intervals use the first-stage SD with {rule.start - 1} df, which keeps their level.")
+            f"(max {rule.max}, precision {rule.precision:g} on {data.objective}); now {listed}; {got}.")
     if decision is not None:
         status = "stopped" if decision.stopped else "goes on"
         text += f" The study {status}: {decision.reason}."
-    return text
+    return text + (f" Tests and intervals use the first-stage SD with {rule.start - 1} df, which keeps their "
+                   f"level.")
+
+
+def history_line(data: StudyData) -> str | None:
+    """The stored study's spec changes after a result was seen (``spec_history``), or None: a study grown or
+    re-run after a look is a sequential design its tests do not correct for."""
+    if not data.spec_history:
+        return None
+    parts = []
+    for h in data.spec_history:
+        changes = ", ".join(f"{k} {v[0]!r} → {v[1]!r}" if isinstance(v, list | tuple) and len(v) == 2 else f"{k}"
+                            for k, v in (h.get("changes") or {}).items())
+        parts.append(f"{h.get('changed_at', 'time not recorded')}, after {h.get('finished_cells', '?')} finished "
+                     f"cells: {changes or 'changes not recorded'}")
+    return ("**History: the spec was changed after results were seen** (" + "; ".join(parts) + "). The tests "
+            "below do not correct for a look at the results before the change: read them as exploratory.")
 
 
 def render_markdown(report: Report, figure_paths: list[Path]) -> str:
@@ -157,6 +172,9 @@ def render_markdown(report: Report, figure_paths: list[Path]) -> str:
         + f". Baseline: `{data.baseline}`. {seeds_line(data)}",
         "",
     ]
+    history = history_line(data)
+    if history:
+        lines += [history, ""]
     lines += ["## Setting", "", *setting_lines(data), ""]
     for metric, why in report.hidden.items():
         lines += [f"Not shown: {metric}, {why}; its numbers are in `cells.csv`.", ""]

@@ -6,7 +6,7 @@ from __future__ import annotations
 COMPARISON_COLUMNS = {
     "n": "n",  # finished / planned seeds
     "mean": "mean ± std",
-    "delta": "Δ [95% CI, unadjusted]",
+    "delta": "Δ [95% CI] unadjusted",
     "simultaneous": "simultaneous 95% CI",  # Bonferroni over the Holm family: matches the verdicts
     "p": "p",  # paired t-test (Welch where fewer than 2 seeds are shared)
     "p_holm": "p (Holm)",

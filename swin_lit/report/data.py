@@ -56,6 +56,7 @@ class StudyData:
     transfer_paper: TransferPaperNumbers | None = None
     data_config: dict[str, Any] = field(default_factory=dict)  # the trained cells' data section and task
     run_config: dict[str, Any] = field(default_factory=dict)  # the first trained cell's resolved config
+    spec_history: list[dict] = field(default_factory=list)  # spec changes after a result was seen (the driver's)
 
     @property
     def metrics(self) -> list[str]:
@@ -423,6 +424,7 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         transfer_cells=_transfer_cells(transfer, attrs.get("cells") or [], variant_of, match),
         num_classes=num_classes, num_classes_source=source, trained_geometry=geometry, seed_decision=decision,
         paper=paper_numbers(spec, match), transfer_paper=transfer_paper_numbers(spec, match),
+        spec_history=[h for h in attrs.get("spec_history") or [] if isinstance(h, dict)],
         data_config=facts, run_config=next((dict(t.user_attrs["config"]) for t in train
                                             if isinstance(t.user_attrs.get("config"), dict)), {}),
     )

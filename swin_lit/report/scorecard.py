@@ -83,6 +83,7 @@ class Scorecard:
     rows: list[Row] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     alpha: float = 0.05
+    changed: frozenset = frozenset()  # studies whose spec was changed after results were seen
 
     def section(self, name: str) -> list[Row]:
         return [r for r in self.rows if r.section == name]
@@ -226,6 +227,8 @@ def scorecard(root: str | Path, alpha: float = 0.05) -> Scorecard:
         except BadInput as err:
             card.skipped.append((str(folder), str(err)))
             continue
+        if report.data.spec_history:
+            card.changed = card.changed | {report.data.name}
         mine = rows_of(report, str(folder.relative_to(root) / "report.md"))
         if not mine:
             card.skipped.append((str(folder), "its spec names no paper numbers"))
@@ -240,8 +243,10 @@ def scorecard(root: str | Path, alpha: float = 0.05) -> Scorecard:
 # -- Markdown ------------------------------------------------------------------------------------------------
 
 
-def _studies(row: Row, prefix: str) -> str:
-    return ", ".join(f"[{s}]({prefix}{link})" for s, link in zip(row.studies, row.links))
+def _studies(row: Row, prefix: str, changed: frozenset = frozenset()) -> str:
+    """Links to the studies of a row; "†" marks a study whose spec was changed after results were seen."""
+    return ", ".join(f"[{s}]({prefix}{link})" + (" †" if s in changed else "")
+                     for s, link in zip(row.studies, row.links))
 
 
 def _cell(text: str) -> str:
@@ -306,7 +311,7 @@ def markdown(card: Scorecard, link_prefix: str = "") -> str:
     if mech:
         lines += _table(["studies", "claim", "metric", "ours Δ [95% CI]", "simultaneous (study's family)",
                          "data, model, seeds", "verdict"],
-                        [[_studies(r, link_prefix), r.claim, r.metric, _ours(r), _sim(r), r.setting,
+                        [[_studies(r, link_prefix, card.changed), r.claim, r.metric, _ours(r), _sim(r), r.setting,
                           r.verdict] for r in mech])
         lines.append("")
     lines += ["## Reproductions on natural data", "", heads[rp.REPRODUCTION], ""]
@@ -314,7 +319,7 @@ def markdown(card: Scorecard, link_prefix: str = "") -> str:
     if repro:
         lines += _table(["studies", "claim", "metric", "paper Δ (relative) [source]", "ours Δ [95% CI, unadjusted]",
                          "simultaneous (study's family)", "p", "BH q", "data, model, seeds", "scale gap", "verdict"],
-                        [[_studies(r, link_prefix), r.claim, r.metric, f"{_paper(r)} [{r.source}]",
+                        [[_studies(r, link_prefix, card.changed), r.claim, r.metric, f"{_paper(r)} [{r.source}]",
                           _ours(r), _sim(r), format_p(r.p), format_p(r.q), r.setting, r.gap or "—", r.verdict]
                          for r in repro])
         lines.append("")
@@ -323,7 +328,7 @@ def markdown(card: Scorecard, link_prefix: str = "") -> str:
     if expl:
         lines += _table(["studies", "claim", "metric", "paper Δ (its noise) [source]", "ours Δ [95% CI]",
                          "data, model, seeds"],
-                        [[_studies(r, link_prefix), r.claim, r.metric,
+                        [[_studies(r, link_prefix, card.changed), r.claim, r.metric,
                           f"{num(r.paper_delta, 2, sign=True)} (±{num(r.noise, 2)}) [{r.source}]", _ours(r),
                           r.setting] for r in expl])
         lines.append("")
@@ -332,6 +337,9 @@ def markdown(card: Scorecard, link_prefix: str = "") -> str:
               "reading mIoU as a proportion over images: an assumption). Untestable: both means within 0.5 points "
               "of the metric's top (ceiling) or of chance (floor), or the paired Δ still moving at the end of "
               "training."]
+    if card.changed:
+        lines += ["", "† the study's spec was changed after results were seen (recorded in its storage; see its "
+                  "report): its rows are a sequential design the tests do not correct for."]
     if card.skipped:
         lines += ["", "Studies without a row or with rows not scored: "
                   + "; ".join(f"`{f}` ({why})" for f, why in card.skipped) + "."]

@@ -331,7 +331,7 @@ def transfer_tests_table(data: StudyData, tests: pd.DataFrame, summary: pd.DataF
             row += [f"{num(r['paper_delta'], 1, sign=True)} ({r['paper_target']})" if np.isfinite(r["paper_delta"])
                     else "", r["reproduction"]]
         rows.append(row)
-    columns = ["target", "", "row", f"Δ {data.transfer_label} [95% CI, unadjusted]", "simultaneous 95% CI", "p",
+    columns = ["target", "", "row", f"Δ {data.transfer_label} [95% CI] unadjusted", "simultaneous 95% CI", "p",
                "p (Holm)", "sign-flip p", "verdict"]
     if has_paper:
         columns += ["paper Δ", "vs the paper"]
