@@ -429,6 +429,8 @@ def test_crossing_interaction_gets_simple_effects(tmp_path):
         half = sp.t.ppf(0.975, 2) * v.std(ddof=1) / math.sqrt(3)
         assert r["estimate"] == pytest.approx(v.mean()) and r["ci_low"] == pytest.approx(v.mean() - half)
         assert r["p_holm"] == pytest.approx(p_holm)
+        sim = sp.t.ppf(1 - 0.05 / 3 / 2, 2) * v.std(ddof=1) / math.sqrt(3)  # Bonferroni over the family of 3
+        assert r["sim_low"] == pytest.approx(v.mean() - sim) and r["sim_high"] == pytest.approx(v.mean() + sim)
     assert row("main", "model.shift")["verdict"] == "not resolved" and abs(main_shift.mean()) < 0.2
     assert row("interaction", "model.shift × model.norm")["verdict"] == "resolved"
     assert interaction.mean() == pytest.approx(-6.0, abs=0.3)

@@ -24,6 +24,7 @@ from swin_lit.report.fmt import (
     pm,
     range_width,
     short_label,
+    span,
     std,
 )
 from swin_lit.report.render import Table
@@ -58,7 +59,8 @@ def keyed_levels(data: StudyData) -> tuple[dict[str, list[str]], dict[str, str],
     return levels, refs, shown
 
 
-EFFECT_COLUMNS = ["metric", "effect", "term", "contrast", "at", "estimate", "ci_low", "ci_high", "p", "p_holm",
+EFFECT_COLUMNS = ["metric", "effect", "term", "contrast", "at", "estimate", "ci_low", "ci_high", "sim_low",
+                  "sim_high", "p", "p_holm",
                   "verdict", "detectable", "n_seeds"]
 
 
@@ -89,20 +91,23 @@ def factorial_effects(data: StudyData) -> pd.DataFrame:
         directed = stats.adjust_family(estimates, data.alpha, higher)  # same Holm p; main effects get a direction
         simple_terms = []
         for i, (t, test) in enumerate(zip(terms, tests)):
-            rows.append(_effect_row(metric, t, estimates[i], directed[i] if i in main else test, shown))
+            rows.append(_effect_row(metric, t, estimates[i], directed[i] if i in main else test, shown, test.m))
             if t.kind == "interaction" and test.verdict == "resolved":
                 simple_terms += stats.simple_effect_terms(levels, refs, *t.factors)
         unique = list({(t.factors, t.contrast, t.at): t for t in simple_terms}.values())
         simple = [stats.estimate_term(t, cells, first_stage=data.first_stage) for t in unique]
         for t, c, test in zip(unique, simple, stats.adjust_family(simple, data.alpha, higher)):
-            rows.append(_effect_row(metric, t, c, test, shown))
+            rows.append(_effect_row(metric, t, c, test, shown, test.m))
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
 
-def _effect_row(metric: str, term: stats.Term, c: stats.Comparison, test: stats.Test, shown) -> dict:
+def _effect_row(metric: str, term: stats.Term, c: stats.Comparison, test: stats.Test, shown, m: int) -> dict:
+    """One effect's numbers; ``sim_low``/``sim_high``: the Bonferroni interval over its Holm family of ``m``."""
     term_name = " × ".join(term.factors)
+    sim = stats.simultaneous_interval(c, max(m, 1), c.level)
     return dict(metric=metric, effect=term.kind, term=term_name, contrast=_unkey(term.contrast, shown),
-                at=_unkey(term.at, shown), estimate=c.estimate, ci_low=c.low, ci_high=c.high, p=c.p,
+                at=_unkey(term.at, shown), estimate=c.estimate, ci_low=c.low, ci_high=c.high, sim_low=sim[0],
+                sim_high=sim[1], p=c.p,
                 p_holm=test.p_adjusted, verdict=test.verdict,
                 detectable=test.detectable if test.verdict == stats.NOT_RESOLVED else math.nan, n_seeds=c.n)
 
@@ -119,7 +124,9 @@ EFFECTS_CONVENTION = (
 
 EFFECTS_METHOD = (
     "Each effect is computed per seed (seeds as blocks; only seeds finished in every cell involved) and shown as its "
-    "mean with the 95% t-interval over seeds (df = n − 1) and the two-sided t-test of 0. Per metric, the main "
+    "mean with the unadjusted 95% t-interval over seeds (df = n − 1), the simultaneous (Bonferroni) interval over its "
+    "Holm family (the one that goes with the verdicts; both clipped to the largest difference the metric allows, "
+    "twice that for an interaction) and the two-sided t-test of 0. Per metric, the main "
     "effects and interactions form one Holm family, the simple effects shown (only for a resolved interaction) "
     "another. Verdicts: main and simple effects better / worse (the level vs the reference), interactions "
     "resolved / not resolved, from the Holm-adjusted p; not resolved with the smallest |effect| detectable with "
@@ -146,8 +153,12 @@ def _effect_cells(r: pd.Series, d: int) -> list[str]:
         v = no_test("none" if r["n_seeds"] < 2 else "paired")
     else:
         v = r["verdict"]
-    return [interval_text(c, d) if np.isfinite(r["estimate"]) else DASH, format_p(r["p"]), format_p(r["p_holm"]), v,
-            str(int(r["n_seeds"]))]
+    width = range_width(r["metric"])
+    bound = (2 * width if r["effect"] == "interaction" else width) if width is not None else math.inf
+    unadjusted = (max(r["ci_low"], -bound), min(r["ci_high"], bound))
+    simultaneous = (max(r["sim_low"], -bound), min(r["sim_high"], bound))
+    return [interval_text(c, d, unadjusted) if np.isfinite(r["estimate"]) else DASH, span(*simultaneous, d) or DASH,
+            format_p(r["p"]), format_p(r["p_holm"]), v, str(int(r["n_seeds"]))]
 
 
 def effects_table(data: StudyData, effects: pd.DataFrame, metric: str) -> Table | None:
@@ -160,7 +171,8 @@ def effects_table(data: StudyData, effects: pd.DataFrame, metric: str) -> Table 
         term = " × ".join(factor_label(k) for k in r["term"].split(" × "))
         rows.append([r["effect"], term, r["contrast"], *_effect_cells(r, d)])
     t = Table(f"Effects on {metric}", effects_caption(data, metric, len(rows_df)),
-              ["effect", "factor(s)", "contrast", "estimate [95% CI]", "p", "p (Holm)", "verdict", "n"], rows,
+              ["effect", "factor(s)", "contrast", "estimate [95% CI] unadjusted", "simultaneous 95% CI", "p",
+               "p (Holm)", "verdict", "n"], rows,
               f"tab:{data.name}:effects:{metric}",
               brief=f"Main effects and interactions on {metric}. Family: these {len(rows_df)} effects (Holm, "
                     f"α = {data.alpha:g}).")
@@ -179,7 +191,8 @@ def simple_effects_table(data: StudyData, effects: pd.DataFrame, metric: str) ->
                f"effect of one factor at each level of the other (other factors averaged), per seed, mean with the "
                f"95% t-interval. Family: these {len(rows_df)} simple effects, Holm-adjusted, α = {data.alpha:g}.")
     return Table(f"Simple effects on {metric}", caption,
-                 ["factor", "contrast", "at", "estimate [95% CI]", "p", "p (Holm)", "verdict", "n"], rows,
+                 ["factor", "contrast", "at", "estimate [95% CI] unadjusted", "simultaneous 95% CI", "p", "p (Holm)",
+                  "verdict", "n"], rows,
                  f"tab:{data.name}:simple:{metric}",
                  brief=f"Simple effects on {metric} (the interaction is resolved). Family: these {len(rows_df)} "
                        f"simple effects (Holm, α = {data.alpha:g}).")
