@@ -1,5 +1,7 @@
 """swin_lit.stats against scipy and hand computations: paired and Welch comparisons, Holm, verdicts, the detectable
-effect (checked by simulation), factorial contrasts, reproduction verdicts and the adaptive-seed decision."""
+effect (checked by simulation), factorial contrasts, the two-stage adaptive-seed decision and test, the exact
+sign-flip test, Benjamini-Hochberg, simultaneous intervals, equivalence (TOST), power wording and bimodality.
+(The reproduction verdicts live in swin_lit/report/reproduction.py and are tested with the report.)"""
 
 from __future__ import annotations
 
@@ -117,17 +119,6 @@ def test_factorial_terms_on_a_2x2():
     # a cell finished on fewer seeds limits the contrast to the seeds every involved cell has
     del cells["a2", "b2"][2]
     assert stats.estimate_term(terms["interaction", ("A", "B")], cells).n == 2
-
-
-def test_reproduction_verdicts():
-    up = stats.compare({0: 3.0, 1: 4.0, 2: 3.5}, {0: 0.0, 1: 0.2, 2: 0.1})
-    assert stats.reproduction(+1.1, up, 0.01, 0.05) == "agrees"
-    assert stats.reproduction(-1.1, up, 0.01, 0.05) == "contradicts"
-    assert stats.reproduction(+1.1, up, 0.2, 0.05) == "not resolved"
-    assert stats.reproduction(0.0, up, 0.01, 0.05) == "no ordering"
-    line = stats.reproduction_summary(["agrees", "agrees", "contradicts", "not resolved", "no ordering"])
-    assert line == ("2 of 4 of the paper's orderings reproduced, 1 contradicted, the rest (1) unresolved; "
-                    "1 paper row without an ordering (paper Δ = 0) not counted")
 
 
 # -- the adaptive-seed decision ----------------------------------------------------------------------------
