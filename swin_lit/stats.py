@@ -1,6 +1,6 @@
 """Statistics of ablation studies: paired comparisons, Holm, verdicts, detectable effects, factorial contrasts,
-the adaptive-seed decision and the tests beside the t-test (reproduction verdicts: ``swin_lit.report.
-reproduction``).
+the adaptive-seed decision and the tests beside the t-test (the reproduction verdicts are in
+``swin_lit.report.reproduction``).
 
 Pure functions of numbers (numpy and scipy only; nothing of the report, the driver or torch), so the report and
 the driver reach the same answers from the same stored values. The rules follow the reference
