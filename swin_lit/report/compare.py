@@ -105,6 +105,14 @@ class MetricComparison:
     def welch(self) -> list[str]:
         return [v for v, c in self.comparisons.items() if c.test == "welch"]
 
+    def mode_means(self, variant: str, baseline: str) -> tuple[float, float] | None:
+        """The mean difference of the seeds below and above the largest gap, where the differences are bimodal."""
+        modes = self.modes.get(variant)
+        if not modes:
+            return None
+        d = sorted(self.differences(variant, baseline))
+        return float(np.mean(d[: modes[0]])), float(np.mean(d[modes[0]:]))
+
     def differences(self, variant: str, baseline: str) -> list[float]:
         """The per-seed differences variant − baseline over the seeds both finished."""
         a, b = self.values.get(variant, {}), self.values.get(baseline, {})

@@ -181,10 +181,11 @@ def verdict_line(data: StudyData, mc: MetricComparison, table: pd.DataFrame) -> 
         best = f" No resolved best ({len(mc.ties)} rows tied with the best mean)."
     warnings = []
     for v in mc.comparisons:
-        modes = mc.modes.get(v)
-        if modes:
-            warnings.append(f"{short_label(v)}: the per-seed differences are bimodal ({modes[0]} seeds below the "
-                            f"largest gap, {modes[1]} above: some seeds learned and some did not), so the t-test's "
+        modes, means = mc.modes.get(v), mc.mode_means(v, data.baseline)
+        if modes and means:
+            warnings.append(f"{short_label(v)}: the per-seed differences are bimodal ({modes[0]} seed"
+                            f"{'s' if modes[0] != 1 else ''} at Δ ≈ {num(means[0], d, sign=True)}, {modes[1]} at Δ ≈ "
+                            f"{num(means[1], d, sign=True)}: some seeds learned and some did not), so the t-test's "
                             f"normal model does not hold; the exact sign-flip p is "
                             f"{format_p(mc.sign_flip[v].p)}")
     small = [v for v in mc.comparisons if mc.verdicts[v] in (stats.BETTER, stats.WORSE)
