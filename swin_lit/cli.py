@@ -22,6 +22,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 COMMANDS = {
     "train": "swin_lit.train.command",
     "ablate": "swin_lit.ablate.command",
+    "power": "swin_lit.ablate.power",
     "report": "swin_lit.report.command",
     "transfer": "swin_lit.train.transfer_command",
     "viz": "swin_lit.report.viz_command",
@@ -34,6 +35,7 @@ EPILOG = """examples:
   swin-lit train --config configs/default.yaml --set model.shift=none --set seed=1
   swin-lit ablate ablations/quick.yaml --workers 2                  # a grid of variants x seeds
   swin-lit ablate ablations/quick.yaml --dry-run                    # list the cells and their state
+  swin-lit power ablations/quick.yaml --sd 0.5                      # seeds, compute and power before a run
   swin-lit report results/quick                                     # tables and figures of a study
   swin-lit scorecard results/ --readme README.md                    # which paper claims reproduce
   swin-lit transfer runs/<run> --to 64:8 --to 96:12                 # evaluate at larger windows

@@ -1,5 +1,6 @@
 """Statistics of ablation studies: paired comparisons, Holm, verdicts, detectable effects, factorial contrasts,
-reproduction verdicts and the adaptive-seed decision.
+the adaptive-seed decision and the tests beside the t-test (the reproduction verdicts are in
+``swin_lit.report.reproduction``).
 
 Pure functions of numbers (numpy and scipy only; nothing of the report, the driver or torch), so the report and
 the driver reach the same answers from the same stored values. The rules follow the reference
@@ -14,7 +15,16 @@ the driver reach the same answers from the same stored values. The rules follow 
   (Holm 1979), which controls the family-wise error rate under any dependence.
 - A verdict is "better" / "worse" when the Holm-adjusted p is <= alpha (the sign and the metric's direction
   decide which), else "not resolved"; for "not resolved" the smallest effect the design could have detected is
-  given (``detectable_effect``: exact noncentral-t power, 80%, at level alpha / m, the strictest Holm step).
+  given (``detectable_effect``: exact noncentral-t power, 80%, at level alpha / m, the strictest Holm step),
+  worded as a property of the design (``power_statement``), never as a bound on the effect.
+- Adaptive seeds are Stein's two-stage procedure (``SeedRule``, ``seed_decision``): the seed count is fixed
+  from the first stage's SD and the final tests use that SD and its df (``two_stage``; ``compare(...,
+  first_stage=start)``), which keeps their level exactly; a rule that stops when the final interval is narrow
+  and tests with the same SD does not (it rejected up to 8-9.6% of null studies at alpha 0.05).
+- Beside the t-test: the exact sign-flip test with its smallest attainable p (``sign_flip_test``), a rule for
+  bimodal per-seed differences (``bimodal``), Bonferroni simultaneous intervals (``simultaneous_interval``),
+  two one-sided tests for equivalence (``equivalence``) and Benjamini-Hochberg across many claims
+  (``benjamini_hochberg``).
 """
 
 from __future__ import annotations
@@ -32,7 +42,6 @@ from swin_lit.typed import fail
 LEVEL = 0.95  # confidence level of every interval
 POWER = 0.80  # power of the detectable effect
 BETTER, WORSE, NOT_RESOLVED = "better", "worse", "not resolved"
-AGREES, CONTRADICTS, NO_ORDERING = "agrees", "contradicts", "no ordering"
 
 
 # -- one comparison ----------------------------------------------------------------------------------------
@@ -46,7 +55,10 @@ class Comparison:
     seeds, both sides with >= 2 values) or "none" (not enough values: every number NaN).
     ``estimate`` is the mean per-seed difference (paired) or the difference of means (Welch); ``low``/``high``
     the ``level`` t-interval; ``se``/``df`` the standard error and degrees of freedom behind it and the p-value;
-    ``n`` the number of pairs (paired) or of values per side (Welch: ``n_a``, ``n_b``).
+    ``n`` the number of pairs (paired) or of values per side (Welch: ``n_a``, ``n_b``). ``first_stage``: set
+    for a study with adaptive seeds (Stein's two-stage test, ``two_stage``): the estimate is the mean of all
+    ``n`` differences, but ``se`` = s0 / sqrt(n) and ``df`` = first_stage - 1 come from the SD s0 of the
+    differences of the first-stage seeds, which is what keeps the test exact when n was chosen from s0.
     """
 
     test: Literal["paired", "welch", "none"]
@@ -61,6 +73,7 @@ class Comparison:
     n_b: int
     seeds: tuple[int, ...] = ()  # the shared seeds a paired comparison used
     level: float = LEVEL
+    first_stage: int | None = None  # two-stage (Stein): the pairs whose SD gave se and df (df = first_stage - 1)
 
     @property
     def half_width(self) -> float:
@@ -84,8 +97,15 @@ def _t_stats(estimate: float, se: float, df: float, level: float) -> tuple[float
     return estimate - half, estimate + half, p
 
 
-def one_sample(values: Sequence[float], level: float = LEVEL, seeds: Sequence[int] = ()) -> Comparison:
-    """Mean of per-seed values (differences or contrasts) with its t-interval and the test of mean = 0."""
+def one_sample(values: Sequence[float], level: float = LEVEL, seeds: Sequence[int] = (),
+               first_stage: int | None = None) -> Comparison:
+    """Mean of per-seed values (differences or contrasts) with its t-interval and the test of mean = 0.
+
+    ``first_stage``: the study's seeds were adaptive (``SeedRule``), seeds 0 .. first_stage-1 its first
+    stage: Stein's two-stage test (``two_stage``) with the SD of the values of those seeds (``seeds`` must name
+    each value's seed)."""
+    if first_stage is not None:
+        return two_stage(dict(zip(seeds, values)), first_stage, level)
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     n = len(x)
     if n < 2:
@@ -98,18 +118,46 @@ def one_sample(values: Sequence[float], level: float = LEVEL, seeds: Sequence[in
     return Comparison("paired", mean, low, high, p, se, n - 1, n, n, n, tuple(seeds), level)
 
 
-def compare(a: Mapping[int, float], b: Mapping[int, float], level: float = LEVEL) -> Comparison:
+def two_stage(values: Mapping[int, float], first_stage: int, level: float = LEVEL) -> Comparison:
+    """Stein's two-stage test (Stein 1945) of the mean of per-seed values {seed: value}, for a study whose
+    seeds were chosen by ``SeedRule``: s0 = the SD of the values of the first-stage seeds (0 .. first_stage-1,
+    n0 of them finished), estimate = the mean of every value (n), se = s0 / sqrt(n), df = n0 - 1; the
+    interval estimate +- t(df) se and the two-sided p of estimate / se.
+
+    Exact (a t distribution with n0 - 1 df under the null, normal per-seed values) whatever rule chose n from
+    the first stage, because the overall mean is independent of s0 (and of every spread statistic of the first
+    stage). The ordinary t-test on the final n with its own SD is not: stopping on a small SD selects small SDs.
+    With fewer than 2 first-stage values there is no s0: no test (NaN)."""
+    clean = {int(k): float(v) for k, v in values.items() if v is not None and math.isfinite(v)}
+    seeds = tuple(sorted(clean))
+    x = np.asarray([clean[k] for k in seeds], dtype=float)
+    first = np.asarray([clean[k] for k in seeds if k < first_stage], dtype=float)
+    n, n0 = len(x), len(first)
+    if n0 < 2:
+        mean = float(x.mean()) if n else math.nan
+        return Comparison("none", **{**NO_COMPARISON, "estimate": mean}, n=n, n_a=n, n_b=n, seeds=seeds,
+                          level=level, first_stage=n0)
+    mean, sd0 = float(x.mean()), float(first.std(ddof=1))
+    se = sd0 / math.sqrt(n)
+    low, high, p = _t_stats(mean, se, n0 - 1, level)
+    return Comparison("paired", mean, low, high, p, se, n0 - 1, n, n, n, seeds, level, first_stage=n0)
+
+
+def compare(a: Mapping[int, float], b: Mapping[int, float], level: float = LEVEL,
+            first_stage: int | None = None) -> Comparison:
     """A - B from per-seed values ({seed: value}; NaN or None values are left out).
 
     Paired over the seeds both have when there are at least 2 of them; else Welch over all values when both
-    sides have at least 2; else no test (NaN).
+    sides have at least 2; else no test (NaN). ``first_stage`` (adaptive seeds): the paired test is Stein's
+    two-stage test (``two_stage``) with the first-stage SD.
     """
     a = {int(s): float(v) for s, v in a.items() if v is not None and math.isfinite(v)}
     b = {int(s): float(v) for s, v in b.items() if v is not None and math.isfinite(v)}
     shared = sorted(set(a) & set(b))
     if len(shared) >= 2:
-        c = one_sample([a[s] - b[s] for s in shared], level, shared)
-        return Comparison("paired", c.estimate, c.low, c.high, c.p, c.se, c.df, c.n, len(a), len(b), c.seeds, level)
+        c = one_sample([a[s] - b[s] for s in shared], level, shared, first_stage)
+        return Comparison(c.test, c.estimate, c.low, c.high, c.p, c.se, c.df, c.n, len(a), len(b), c.seeds, level,
+                          c.first_stage)
     if len(a) >= 2 and len(b) >= 2:
         return welch(list(a.values()), list(b.values()), level)
     estimate = (np.mean(list(a.values())) - np.mean(list(b.values()))) if a and b else math.nan
@@ -342,53 +390,33 @@ def contrast_values(weights: Mapping[Cell, float], cells: Mapping[Cell, Mapping[
     return {s: float(sum(w * cells[c][s] for c, w in weights.items())) for s in sorted(seeds)}
 
 
-def estimate_term(term: Term, cells: Mapping[Cell, Mapping[int, float]], level: float = LEVEL) -> Comparison:
-    """The term's per-seed contrast, summarised as its mean with a t-interval over seeds and the t-test."""
+def estimate_term(term: Term, cells: Mapping[Cell, Mapping[int, float]], level: float = LEVEL,
+                  first_stage: int | None = None) -> Comparison:
+    """The term's per-seed contrast, summarised as its mean with a t-interval over seeds and the t-test
+    (``first_stage``: adaptive seeds, Stein's two-stage test)."""
     values = contrast_values(term.weights, cells)
-    return one_sample(list(values.values()), level, list(values))
+    return one_sample(list(values.values()), level, list(values), first_stage)
 
 
-# -- the paper beside ours ---------------------------------------------------------------------------------
-
-
-def reproduction(paper_delta: float, ours: Comparison, p_adjusted: float, alpha: float) -> str:
-    """Does our comparison reproduce the paper's ordering?
-
-    "agrees": ours is resolved (Holm-adjusted p <= alpha; for one comparison that is: our 95% interval excludes
-    0) with the paper's sign; "contradicts": resolved with the opposite sign; "not resolved" otherwise;
-    "no ordering" when the paper's difference is 0 (nothing to reproduce) or missing."""
-    if paper_delta is None or not math.isfinite(paper_delta) or paper_delta == 0:
-        return NO_ORDERING
-    if not resolved(p_adjusted, alpha) or ours.estimate == 0:
-        return NOT_RESOLVED
-    return AGREES if (ours.estimate > 0) == (paper_delta > 0) else CONTRADICTS
-
-
-def reproduction_summary(verdicts: Iterable[str]) -> str:
-    """One line: "k of m of the paper's orderings reproduced, j contradicted, the rest (r) unresolved"."""
-    verdicts = list(verdicts)
-    ordered = [v for v in verdicts if v != NO_ORDERING]
-    k, j = ordered.count(AGREES), ordered.count(CONTRADICTS)
-    line = (f"{k} of {len(ordered)} of the paper's orderings reproduced, {j} contradicted, the rest "
-            f"({len(ordered) - k - j}) unresolved")
-    ties = len(verdicts) - len(ordered)
-    if ties:
-        line += f"; {ties} paper row{'s' if ties > 1 else ''} without an ordering (paper Δ = 0) not counted"
-    return line
-
-
-# -- seeds until the intervals are narrow enough -----------------------------------------------------------
+# -- adaptive seeds: Stein's two-stage procedure -----------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class SeedRule:
-    """``seeds: {start, max, step, precision}`` in a spec: seeds 0 .. start-1 first; then, while some comparison
-    against the baseline on the objective has a 95% half-width above ``precision`` (the objective's units) and
-    fewer than ``max`` seeds ran, ``step`` more seeds for every variant. See ``seed_decision``."""
+    """``seeds: {start, max, step, precision}`` in a spec: Stein's two-stage procedure (Stein 1945; reference
+    section 11). Stage 1: seeds 0 .. start-1 for every variant. Then, for each comparison against the
+    baseline on the objective, s0 = the SD of its first-stage per-seed differences and
+    N = max(start, ceil((t(0.975, start-1) s0 / precision)^2)), capped at ``max``; every variant runs to the
+    largest N (seeds are blocks, so all variants share the seeds). Stage 2 runs those seeds and the study
+    stops: N is fixed after stage 1 and never revised. The final tests (``two_stage``) take the mean over all
+    N seeds with s0 and start - 1 df, which is exact at any N, also where ``max`` cut N short (the interval
+    is then wider than ``precision``). ``step`` is not used by this rule: it is accepted so that specs and
+    stored studies written for the earlier rule (add ``step`` seeds while a half-width is above the precision,
+    which did not keep its level: see ``docs/statistics.md``) still load."""
 
     start: int = 3
     max: int = 10
-    step: int = 2
+    step: int = 2  # unused by the two-stage rule; kept so earlier specs and stored studies load
     precision: float | None = None
 
     def __post_init__(self) -> None:
@@ -405,14 +433,49 @@ class SeedRule:
             fail("step", f"must be >= 1, got {self.step}")
 
 
+def stein_need(sd0, pairs0, precision: float, level: float = LEVEL):
+    """The seeds a comparison needs before any cap (vectorised): ceil((t(0.5 + level/2, pairs0 - 1) sd0 /
+    precision)^2), ``pairs0`` the first-stage pairs behind ``sd0``; inf without an SD (fewer than 2 pairs)."""
+    from scipy import stats as sps
+
+    sd0, pairs0 = np.asarray(sd0, dtype=float), np.asarray(pairs0, dtype=float)
+    ok = np.isfinite(sd0) & (pairs0 >= 2)
+    t = sps.t.ppf(0.5 + level / 2, np.where(ok, pairs0 - 1, 1.0))
+    need = np.ceil(np.round((t * np.where(ok, sd0, 0.0) / precision) ** 2, 9))  # round: no 4.0000000001 -> 5
+    return np.where(ok, need, np.inf)
+
+
+def stein_seeds(sd0, pairs0, rule: SeedRule, level: float = LEVEL):
+    """The two-stage rule's seed count N for each comparison (vectorised): ``stein_need`` clipped to
+    [start, max] (no SD: ``max``)."""
+    return np.clip(stein_need(sd0, pairs0, rule.precision, level), rule.start, rule.max).astype(int)
+
+
+def stein_test(mean, sd0, n, df, level: float = LEVEL):
+    """Stein's final test, vectorised: (low, high, p) of the mean of ``n`` differences with the first-stage SD
+    ``sd0`` and its ``df``: se = sd0 / sqrt(n), the ``level`` t-interval and the two-sided p of mean / se.
+    The scalar path (``two_stage``) gives the same numbers."""
+    from scipy import stats as sps
+
+    mean, sd0, n, df = (np.asarray(x, dtype=float) for x in (mean, sd0, n, df))
+    se = sd0 / np.sqrt(n)
+    half = sps.t.ppf(0.5 + level / 2, df) * se
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 2 * sps.t.sf(np.abs(mean) / se, df)
+    return mean - half, mean + half, p
+
+
 @dataclass(frozen=True)
 class SeedDecision:
     """What every variant should have now and why.
 
-    ``state``: "precision reached" / "max reached" (the study stops) or "waiting" (cells of ``seeds`` are not
-    settled yet: queued, running, or to be queued now). ``widths``: each variant's 95% half-width vs the
-    baseline at ``evaluated_at`` seeds, the last seed count at which every cell was settled (empty before).
-    ``pending``: the (variant, seed) cells of ``seeds`` that are neither finished nor failed."""
+    ``state``: "precision reached" (every comparison's N fits under ``max``: its planned 95% half-width
+    t s0 / sqrt(N) is <= precision) / "max reached" (some N was capped at ``max``; its interval will be wider)
+    -- the study stops once the cells of ``seeds`` are settled -- or "waiting" (cells of ``seeds`` are not
+    settled yet: queued, running, or to be queued now). ``widths``: each variant's first-stage 95% half-width
+    vs the baseline (t s0 / sqrt(n0)); ``sd``: s0; ``required``: each variant's N; ``evaluated_at``: the
+    first stage's seed count once it is settled (None before). ``pending``: the (variant, seed) cells of
+    ``seeds`` that are neither finished nor failed."""
 
     seeds: tuple[int, ...]
     state: Literal["precision reached", "max reached", "waiting"]
@@ -420,6 +483,8 @@ class SeedDecision:
     widths: Mapping[str, float] = field(default_factory=dict)
     evaluated_at: int | None = None
     pending: tuple[tuple[str, int], ...] = ()
+    sd: Mapping[str, float] = field(default_factory=dict)
+    required: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def stopped(self) -> bool:
@@ -429,59 +494,253 @@ class SeedDecision:
 def seed_decision(rule: SeedRule, baseline: str, variants: Sequence[str], finished: Mapping[str, Mapping[int, float]],
                   failed: Iterable[tuple[str, int]] = (), metric: str = "the objective",
                   level: float = LEVEL) -> SeedDecision:
-    """The adaptive-seed rule as a pure function of what is stored.
+    """The two-stage adaptive-seed rule (``SeedRule``) as a pure function of what is stored.
 
     ``finished``: {variant: {seed: objective value}} of the finished cells; ``failed``: (variant, seed) cells
     that failed and will not be retried (they count as settled, without a value); any other cell is unsettled.
 
-    Replays the rule from ``rule.start`` seeds: at n seeds (0 .. n-1), if a cell of those seeds is unsettled,
-    the answer is "waiting" with those seeds; else every variant's comparison with the baseline (``compare``:
-    paired over the shared seeds among 0 .. n-1) gives a 95% half-width (infinite with fewer than 2 values);
-    all <= ``precision``: stop ("precision reached"); else at ``max`` seeds: stop ("max reached"); else
-    n += ``step`` (capped at ``max``) and go on. Values of seeds >= n are not looked at for the decision at n,
-    so the answer depends only on the stored values, never on when or by whom they were written: a restarted
-    driver, or several drivers on one storage, reach the same decision.
-
-    The rule looks only at interval widths, never at the sign or size of an effect. For normal data the sample
-    variance is independent of the sample mean, so sampling until an interval is narrow enough does not bias
-    the tests (Stein 1945, the two-stage procedure; reference section 11). Stopping on significance ("until
-    p < 0.05") inflates the false-positive rate and is not what this does.
+    Stage 1: until every cell of seeds 0 .. start-1 is settled the answer is "waiting" with those seeds. Then
+    each variant's first-stage differences to the baseline (paired over the settled seeds both have) give s0
+    and N (``stein_seeds``); every variant gets seeds 0 .. max(N)-1, "waiting" until those cells are settled,
+    then the study stops ("precision reached" or "max reached"). Only first-stage values decide: values of
+    later seeds are never looked at, so the answer depends only on the stored values, never on when or by whom
+    they were written (a restarted driver, or several drivers on one storage, reach the same decision), and
+    the final tests (``two_stage``) keep their level exactly (``tests/test_adaptive_seeds.py`` pushes 10,000s
+    of simulated null studies through this function's arithmetic). The rule never looks at the sign or size
+    of an effect; stopping on significance ("until p < 0.05") is never what this does.
     """
     failed = {(v, int(s)) for v, s in failed}
     variants = list(dict.fromkeys([baseline, *variants]))
-    n = min(rule.start, rule.max)
-    widths: dict[str, float] = {}
-    evaluated_at = None
-    note = ""
-    while True:
-        seeds = tuple(range(n))
-        pending = tuple((v, s) for v in variants for s in seeds
-                        if s not in finished.get(v, {}) and (v, s) not in failed)
-        if pending:
-            reason = f"waiting for {len(pending)} cell{'s' if len(pending) > 1 else ''} of seeds 0–{n - 1}"
-            return SeedDecision(seeds, "waiting", note + reason, widths, evaluated_at, pending)
-        base = {s: finished.get(baseline, {}).get(s) for s in seeds}
-        widths = {v: compare({s: finished.get(v, {}).get(s) for s in seeds}, base, level).half_width
-                  for v in variants if v != baseline}
-        evaluated_at = n
-        wide = {v: w for v, w in widths.items() if not w <= rule.precision}
-        widest = max(widths, key=lambda v: widths[v]) if widths else None
-        tail = f" (widest {_fmt(widths[widest])}: {widest})" if widest is not None else ""
-        if not wide:
-            return SeedDecision(seeds, "precision reached",
-                                f"precision reached: every 95% half-width vs the baseline on {metric} is <= "
-                                f"{_fmt(rule.precision)} at {n} seeds{tail}", widths, evaluated_at)
-        if n >= rule.max:
-            return SeedDecision(seeds, "max reached",
-                                f"max reached: {n} seeds and {len(wide)} 95% half-width"
-                                f"{'s' if len(wide) > 1 else ''} vs the baseline on {metric} still above "
-                                f"{_fmt(rule.precision)}{tail}", widths, evaluated_at)
-        new = min(n + rule.step, rule.max)
-        added = f"seed {n}" if new == n + 1 else f"seeds {n}–{new - 1}"
-        note = (f"at {n} seeds {len(wide)} half-width{'s' if len(wide) > 1 else ''} above {_fmt(rule.precision)}"
-                f"{tail}: {added} added for every variant; ")
-        n = new
+
+    def pending_of(seeds: tuple[int, ...]) -> tuple[tuple[str, int], ...]:
+        return tuple((v, s) for v in variants for s in seeds if s not in finished.get(v, {}) and (v, s) not in failed)
+
+    first = tuple(range(rule.start))
+    pending = pending_of(first)
+    if pending:
+        return SeedDecision(first, "waiting", f"first stage: waiting for {_cells(len(pending))} of seeds "
+                                              f"0–{rule.start - 1}", pending=pending)
+    base = {s: finished.get(baseline, {}).get(s) for s in first}
+    widths, sd, required, capped = {}, {}, {}, set()
+    for v in variants:
+        if v == baseline:
+            continue
+        c = compare({s: finished.get(v, {}).get(s) for s in first}, base, level)
+        pairs = c.n if c.test == "paired" else 0
+        sd[v] = c.se * math.sqrt(c.n) if c.test == "paired" else math.nan
+        widths[v] = c.half_width if c.test == "paired" else math.inf
+        required[v] = int(stein_seeds(sd[v], pairs, rule, level))
+        if stein_need(sd[v], pairs, rule.precision, level) > rule.max:
+            capped.add(v)
+    n = max(required.values(), default=rule.start)
+    widest = max(widths, key=lambda v: widths[v]) if widths else None
+    tail = f" (widest first-stage half-width {_fmt(widths[widest])}: {widest})" if widest is not None else ""
+    plan = (f"at {rule.start} seeds (the first stage) the first-stage SDs vs the baseline on {metric} ask for "
+            f"{n} seeds{tail}")
+    if capped:
+        plan += f"; {len(capped)} comparison{'s' if len(capped) > 1 else ''} capped at max {rule.max}"
+    seeds = tuple(range(n))
+    pending = pending_of(seeds)
+    if pending:
+        return SeedDecision(seeds, "waiting", f"{plan}: waiting for {_cells(len(pending))} of seeds 0–{n - 1}",
+                            widths, rule.start, pending, sd, required)
+    if capped:
+        return SeedDecision(seeds, "max reached",
+                            f"max reached: {n} seeds; {len(capped)} planned 95% half-width"
+                            f"{'s' if len(capped) > 1 else ''} vs the baseline on {metric} above "
+                            f"{_fmt(rule.precision)} ({plan})", widths, rule.start, (), sd, required)
+    return SeedDecision(seeds, "precision reached",
+                        f"precision reached: every planned 95% half-width vs the baseline on {metric} is <= "
+                        f"{_fmt(rule.precision)} at {n} seeds ({plan})", widths, rule.start, (), sd, required)
+
+
+def _cells(k: int) -> str:
+    return f"{k} cell{'s' if k > 1 else ''}"
 
 
 def _fmt(x: float) -> str:
     return "inf (fewer than 2 values)" if not math.isfinite(x) else f"{x:.3g}"
+
+
+# -- exact small-sample test, many claims, simultaneous intervals, equivalence, wording ---------------------
+
+SIGN_FLIP_EXACT_MAX = 20  # up to this many differences every sign pattern is enumerated
+SIGN_FLIP_DRAWS = 100_000  # above it: a seeded Monte Carlo over this many random sign patterns
+SIGN_FLIP_SEED = 0
+
+
+@dataclass(frozen=True)
+class SignFlip:
+    """The paired sign-flip (permutation) test of mean difference = 0.
+
+    ``p``: two-sided p-value, the share of the 2^n sign patterns of the |differences| whose |sum| is at least
+    the observed |sum| (ties counted in, so the test never rejects more often than its level); ``min_p``: the
+    smallest p this test can give for these |differences| whatever their signs, 2 / 2^n when none is 0
+    (0.25 at n = 3, 0.0625 at n = 5, 0.0156 at n = 7): below alpha only from n = 6 at alpha 0.05;
+    ``n``: the number of differences; ``exact``: every pattern enumerated (n <= 20), else a Monte Carlo over
+    ``SIGN_FLIP_DRAWS`` seeded patterns with p = (1 + hits) / (1 + draws)."""
+
+    p: float
+    min_p: float
+    n: int
+    exact: bool = True
+
+    def can_reject(self, alpha: float) -> bool:
+        """Whether any sign pattern of these |differences| could give p <= alpha."""
+        return self.min_p <= alpha
+
+
+def sign_flip_test(deltas: Sequence[float]) -> SignFlip:
+    """The exact paired sign-flip test of the per-seed differences (reference section 11): under the null of a
+    distribution symmetric about 0, every sign pattern of the |d_i| is equally likely; the statistic is the sum
+    (equivalently the mean) of the differences. Non-finite values are left out; no differences: p = NaN."""
+    d = np.asarray([x for x in deltas if x is not None and math.isfinite(x)], dtype=float)
+    n = len(d)
+    if n == 0:
+        return SignFlip(math.nan, math.nan, 0)
+    a = np.abs(d)
+    observed = abs(float(d.sum()))
+    tol = 1e-9 * max(1.0, float(a.sum()))  # sums equal up to rounding count as ties (>=: conservative)
+    zeros = int((a <= tol / max(n, 1)).sum())
+    min_p = 1.0 if zeros == n else min(1.0, 2.0 ** (zeros + 1 - n))  # all-same-sign patterns (x 2^zeros)
+    if n <= SIGN_FLIP_EXACT_MAX:
+        sums = np.zeros(1)
+        for x in a:  # every pattern's sum: 2^n values, built by doubling (8 MiB at n = 20)
+            sums = np.concatenate([sums + x, sums - x])
+        return SignFlip(float((np.abs(sums) >= observed - tol).mean()), min_p, n)
+    rng = np.random.default_rng(SIGN_FLIP_SEED)
+    hits = 0
+    for start in range(0, SIGN_FLIP_DRAWS, 10_000):
+        signs = rng.choice((-1.0, 1.0), size=(min(10_000, SIGN_FLIP_DRAWS - start), n))
+        hits += int((np.abs(signs @ a) >= observed - tol).sum())
+    return SignFlip((1 + hits) / (1 + SIGN_FLIP_DRAWS), min_p, n, exact=False)
+
+
+def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the input order: sorted ascending p_(1..m),
+    q_(k) = min over j >= k of min(1, m p_(j) / j) (step-up, so monotone in p). Rejecting q <= alpha controls
+    the false-discovery rate at alpha for independent or positively dependent tests. NaN p-values are not
+    tests: they stay NaN and do not count in m."""
+    index = [i for i, p in enumerate(pvalues) if p is not None and math.isfinite(p)]
+    m = len(index)
+    out = [math.nan] * len(pvalues)
+    running = 1.0
+    ranked = sorted(index, key=lambda i: pvalues[i])
+    for rank in range(m, 0, -1):
+        i = ranked[rank - 1]
+        running = min(running, m * float(pvalues[i]) / rank)
+        out[i] = min(1.0, running)
+    return out
+
+
+def simultaneous_interval(c: Comparison, family: int, level: float = LEVEL) -> tuple[float, float]:
+    """The Bonferroni t-interval of ``c`` at confidence 1 - (1 - level) / family: the ``family`` intervals of
+    a family cover their true differences together with probability >= ``level``.
+
+    It matches Holm's verdicts at alpha = 1 - level one way: an interval that excludes 0 has a raw p below
+    alpha / family, so its Holm-adjusted p (at most family x p) is <= alpha and Holm rejects. Holm can reject
+    a comparison whose simultaneous interval still touches 0 (its later steps are less strict): the interval
+    is then the conservative statement. (low, high) = (estimate, estimate) when every difference was equal,
+    NaN without a test."""
+    if family < 1:
+        raise ValueError(f"family must be >= 1, got {family}")
+    if c.test == "none" or not (math.isfinite(c.se) and math.isfinite(c.df)):
+        return math.nan, math.nan
+    low, high, _ = _t_stats(c.estimate, c.se, c.df, 1 - (1 - level) / family)
+    return low, high
+
+
+def equivalence(c: Comparison, margin: float, alpha: float | None = None) -> float:
+    """Two one-sided tests (TOST) of |difference| < ``margin``: the larger of the one-sided t-test p-values of
+    H0 difference <= -margin and H0 difference >= +margin (same estimate, standard error and df as ``c``).
+    "Equivalent within +-margin" at level alpha when this p is <= alpha, which is the same as the (1 - 2 alpha)
+    t-interval lying inside (-margin, +margin) (``equivalent``). ``alpha``, when given, is only checked to be
+    in (0, 0.5): the p-value does not depend on it. NaN without a test; with every difference equal (se 0),
+    0 inside the margin and 1 outside."""
+    from scipy import stats
+
+    if not margin > 0:
+        raise ValueError(f"the equivalence margin must be > 0, got {margin}")
+    if alpha is not None and not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+    if c.test == "none" or not (math.isfinite(c.se) and math.isfinite(c.df)):
+        return math.nan
+    if c.se <= 1e-12 * max(1.0, abs(c.estimate)):
+        return 0.0 if abs(c.estimate) < margin else 1.0
+    p_low = float(stats.t.sf((c.estimate + margin) / c.se, c.df))  # H0: difference <= -margin
+    p_high = float(stats.t.cdf((c.estimate - margin) / c.se, c.df))  # H0: difference >= +margin
+    return max(p_low, p_high)
+
+
+def equivalent(c: Comparison, margin: float, alpha: float) -> bool:
+    """TOST at level alpha: ``equivalence(c, margin) <= alpha``."""
+    p = equivalence(c, margin, alpha)
+    return math.isfinite(p) and p <= alpha
+
+
+def power_statement(detectable: float, metric_range: float | None = None, unit: str = "",
+                    target: float = POWER) -> str:
+    """The wording of a design's detectable effect (``detectable_effect``): "this design had 80% power for
+    |Δ| ≥ X" -- a property of the design, computed from an estimated SD, never a bound on the effect. Where X
+    exceeds ``metric_range`` (the widest difference the metric allows, e.g. 100 points of top-1 or mIoU) the
+    design could not have detected any effect the metric can show: "uninformative (...)". NaN (no test):
+    "no test"."""
+    pct = f"{round(100 * target)}%"
+    if detectable is None or math.isnan(detectable):
+        return "no test (fewer than 2 seeds)"
+    if math.isinf(detectable):
+        return f"uninformative (no effect had {pct} power)"
+    x = f"{detectable:.3g}{unit}"
+    if metric_range is not None and detectable > metric_range:
+        return (f"uninformative ({pct} power only for |Δ| ≥ {x}, beyond the metric's range of "
+                f"{metric_range:g}{unit})")
+    return f"this design had {pct} power for |Δ| ≥ {x}"
+
+
+BIMODAL_GAP = 12.0  # the largest gap must exceed this many pooled within-group SDs
+BIMODAL_MIN_N = 4
+
+
+def bimodal(deltas: Sequence[float]) -> bool:
+    """Whether per-seed differences fall in two separated groups (e.g. seeds that learned and seeds that did
+    not), where a t-test's normal model does not hold.
+
+    Rule: sort the differences and split them at the largest gap between neighbours; bimodal when there are
+    at least ``BIMODAL_MIN_N`` values and that gap exceeds ``BIMODAL_GAP`` x the pooled within-group SD
+    (sum of squares about each group's mean over n - 2 df; a gap with both groups constant counts). Dense
+    Table 4's "w/o shifting" (-20, -78, -79, -79, -79): gap 58, pooled SD 0.5, ratio 116: bimodal. On normal
+    samples the rule fires in about 4.7% of samples at n = 4, 1.4% at n = 5, 0.4% at n = 6 and < 0.1% from
+    n = 8 (simulated, ``tests/test_stats.py``)."""
+    x = np.sort(np.asarray([v for v in deltas if v is not None and math.isfinite(v)], dtype=float))
+    if len(x) < BIMODAL_MIN_N:
+        return False
+    gaps = np.diff(x)
+    i = int(np.argmax(gaps))
+    if gaps[i] <= 0:
+        return False
+    lo, hi = x[: i + 1], x[i + 1:]
+    pooled = math.sqrt((((lo - lo.mean()) ** 2).sum() + ((hi - hi.mean()) ** 2).sum()) / (len(x) - 2))
+    return bool(gaps[i] > BIMODAL_GAP * pooled)
+
+
+def bimodal_groups(deltas: Sequence[float]) -> tuple[int, int] | None:
+    """(values below, values above) the largest gap when ``bimodal``, else None: how many seeds fell in each
+    mode (e.g. learned / did not)."""
+    if not bimodal(deltas):
+        return None
+    x = np.sort(np.asarray([v for v in deltas if v is not None and math.isfinite(v)], dtype=float))
+    i = int(np.argmax(np.diff(x)))
+    return i + 1, len(x) - i - 1
+
+
+def holm_reject(pvalues, alpha: float):
+    """Holm's rejections, vectorised over leading axes: ``pvalues`` (..., m) -> bool (..., m), the same
+    decisions as ``holm(p) <= alpha`` row by row (every p finite)."""
+    p = np.asarray(pvalues, dtype=float)
+    m = p.shape[-1]
+    order = np.argsort(p, axis=-1)
+    ranked = np.take_along_axis(p, order, axis=-1)
+    adjusted = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * ranked), axis=-1)
+    out = np.empty_like(adjusted, dtype=bool)
+    np.put_along_axis(out, order, adjusted <= alpha, axis=-1)
+    return out

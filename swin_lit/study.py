@@ -10,9 +10,10 @@ neither torch nor the CLI nor the driver's worker machinery. It holds:
   search index) or ``transfer`` (a trained cell moved to a larger image and window with one method).
   A cell's **params** are the study's switches, one Optuna param each, plus ``seed``
   (``param_distributions``); a cell's id is derived from its params (``cell_id``) and also kept as the
-  ``cell`` user attr. Seeds are listed in the spec, or adaptive (``seeds: {start, max, step, precision}``):
-  then which seeds every variant gets is ``seed_decision`` on the stored trials, and the ``seed`` param's
-  range is 0 .. max-1 from the first trial on. Factor values that Optuna cannot store as a choice (lists
+  ``cell`` user attr. Seeds are listed in the spec, or adaptive (``seeds: {start, max, step, precision}``,
+  Stein's two-stage rule, ``swin_lit.stats.SeedRule``; ``step`` unused): then which seeds every variant gets
+  is ``seed_decision`` on the stored trials, and the ``seed`` param's range is 0 .. max-1 from the first
+  trial on. Factor values that Optuna cannot store as a choice (lists
   such as depths) are stored as their JSON text (``encode``).
 - **States**: ``cell_status`` turns a cell's trials into one of ``STATUSES``; ``DONE`` says which need no
   more work. Several trials of one cell are normal (a retry after a failure, a re-queue after a dead worker,
@@ -386,8 +387,9 @@ def seed_outcomes(trials, objective: str, variant_of: Callable[[dict], str | Non
 
 def seed_decision(spec: dict, trials, baseline: str | None = None,
                   variant_of: Callable[[dict], str | None] | None = None, settle_failures: bool = True):
-    """The adaptive-seed rule's decision (``swin_lit.stats.seed_decision``) on a study's stored trials, or None
-    for listed seeds: which seeds every variant must have now, and whether the study stopped. The driver, its
+    """The adaptive-seed rule's decision (``swin_lit.stats.seed_decision``, two-stage: N fixed from the
+    first ``start`` seeds) on a study's stored trials, or None for listed seeds: which seeds every variant
+    must have now, and whether the study stopped. The driver, its
     workers and the report all decide through this function, so each reaches the same answer from the same
     stored values. ``baseline`` defaults to ``baseline_variant(spec)``."""
     rule = seed_rule(spec)

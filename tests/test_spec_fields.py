@@ -104,8 +104,9 @@ def test_adaptive_seeds_plan_every_seed_up_to_max(tmp_path, capsys):
     assert main(["ablate", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "6 cells: 2 variants x seeds 0–2 now" in text and text.count("missing ") == 6
-    assert "adaptive seeds: start 3, step 2, max 5, precision 1 (95% half-width of each variant - 'a'" in text
-    assert "decision: waiting for 6 cells of seeds 0–2" in text
+    assert "adaptive seeds (two-stage, Stein): start 3, max 5, precision 1 (95% half-width of each variant - 'a'" \
+        in text
+    assert "decision: first stage: waiting for 6 cells of seeds 0–2" in text
     assert "would queue now: 6 cell(s): a|seed=0, a|seed=1, a|seed=2, b|seed=0, b|seed=1, b|seed=2" in text
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match="seeds: adaptive seeds .* are for mode: grid"):

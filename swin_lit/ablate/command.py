@@ -29,6 +29,7 @@ EXAMPLES = """examples:
   swin-lit ablate ablations/quick.yaml                        # run the grid; results/quick/ holds the study
   swin-lit ablate ablations/quick.yaml --dry-run              # list cells, run folders and states
                                                               # (adaptive seeds: widths, what would be queued)
+  swin-lit ablate ablations/quick.yaml --dry-run --sd 0.5     # and seeds, compute, power at a paired SD of 0.5
   swin-lit ablate ablations/quick.yaml --retry-failed         # run failed cells again
   swin-lit ablate ablations/factorial.yaml --storage postgresql+psycopg2://user@db/ablate   # many machines
   swin-lit ablate ablations/factorial.yaml --storage postgresql+psycopg2://user@db/ablate \\
@@ -78,6 +79,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="list every cell with its state (adaptive seeds: the current 95%% half-widths against the "
                         "precision and what would be queued now); change nothing")
+    p.add_argument("--sd", type=float, default=None,
+                   help="with --dry-run: also print what `swin-lit power SPEC --sd S` prints (seeds, cells, compute "
+                        "and power of this design at a paired per-seed SD of S on the objective)")
     p.add_argument("--retry-failed", action="store_true", help="queue the failed cells again")
     p.add_argument("--grace", type=float, default=None,
                    help="seconds without heartbeat after which a running cell's worker is presumed dead (default 60)")
@@ -115,6 +119,10 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("--workers is for --launcher local; a SLURM array runs --jobs workers of one cell each")
     if args.jobs is not None and args.jobs < 1:
         raise BadInput(f"--jobs: must be >= 1, got {args.jobs}")
+    if args.sd is not None and not args.dry_run:
+        raise BadInput("--sd is for --dry-run (or use: swin-lit power SPEC --sd S)")
+    if args.sd is not None and not (math.isfinite(args.sd) and args.sd > 0):
+        raise BadInput(f"--sd: must be a number > 0, got {args.sd}")
     slurm = slurm_options(args.slurm) if args.launcher == "slurm" else {}
     plan = load_plan(args.spec)  # ConfigError (exit 2) before anything is created
     if args.launcher == "local":  # its workers read the data here (SLURM's may see folders this node does not)
@@ -122,7 +130,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / plan.spec.name
     target = args.storage or str(out / contract.JOURNAL_FILE)
     if args.dry_run:
-        return dry_run(plan, out, target)
+        code = dry_run(plan, out, target)
+        if args.sd is not None:
+            from swin_lit.ablate import power
+
+            seconds, source = power.cell_time(plan.spec.name, None, str(out) if (out / "runs.csv").is_file() else None)
+            effects = [0.0, args.sd, 2 * args.sd, 3 * args.sd]
+            print("\n" + power.render(power.power_table(plan.spec, args.sd, effects, 4000, 0, seconds, source)))
+        return code
     from swin_lit.ablate import store
 
     grace = args.grace if args.grace is not None else store.GRACE_S
@@ -149,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     worker_args = ["--storage", target, "--study", plan.spec.name, "--out", str(out), "--heartbeat", str(heartbeat),
                    "--grace", str(grace)]
     rule = plan.spec.rule
-    steps = 0 if rule is None else -(-(rule.max - rule.start) // rule.step)  # the rule's growth steps at most
+    steps = 0 if rule is None else 1  # the two-stage rule grows once, after its first stage
     rounds = 0
     while pending and rounds < 4 + steps:
         rounds += 1
@@ -388,18 +403,20 @@ def dry_run(plan, out: Path, target: str) -> int:
 
 
 def print_seed_decision(plan, decision, trials: list, todo: list) -> None:
-    """The adaptive-seed rule in a dry run: each variant's 95% half-width vs the baseline against the precision,
-    the seeds it has and will get, and what a run would queue now."""
+    """The two-stage seed rule in a dry run: each variant's first-stage 95% half-width vs the baseline and the
+    seeds N its first-stage SD asks for, the seeds it has and will get, and what a run would queue now."""
     spec, rule = plan.spec, plan.spec.rule
     plain = spec.to_plain()
     baseline = contract.baseline_variant(plain)
     finished, failed = contract.seed_outcomes(trials, spec.objective)
-    print(f"\nadaptive seeds: start {rule.start}, step {rule.step}, max {rule.max}, precision {rule.precision:g} "
-          f"(95% half-width of each variant - {baseline!r} on {spec.objective})")
+    print(f"\nadaptive seeds (two-stage, Stein): start {rule.start}, max {rule.max}, precision {rule.precision:g} "
+          f"(95% half-width of each variant - {baseline!r} on {spec.objective}; N = ceil((t s0 / precision)^2) "
+          f"from the first-stage SD s0)")
     at = decision.evaluated_at
-    header = ("VARIANT", f"HALF-WIDTH AT {at} SEEDS" if at else "HALF-WIDTH", "FINISHED SEEDS", "SEEDS NOW")
+    header = ("VARIANT", f"HALF-WIDTH AT {at} SEEDS" if at else "HALF-WIDTH", "N", "FINISHED SEEDS", "SEEDS NOW")
     rows = []
     for variant in spec.variant_names():
+        need = ""
         if variant == baseline:
             width = "(baseline)"
         elif variant not in decision.widths:
@@ -409,13 +426,15 @@ def print_seed_decision(plan, decision, trials: list, todo: list) -> None:
             width = f"{w:.3g} {'<=' if w <= rule.precision else '>'} {rule.precision:g}"
         else:
             width = f"inf > {rule.precision:g} (fewer than 2 pairs)"
+        if variant in decision.required:
+            need = str(decision.required[variant])
         done = seed_span(sorted(finished.get(variant, {})))
         lost = sorted(s for v, s in failed if v == variant)
-        rows.append((variant, width, done + (f" (failed: {seed_span(lost)})" if lost else ""),
+        rows.append((variant, width, need, done + (f" (failed: {seed_span(lost)})" if lost else ""),
                      seed_span(decision.seeds)))
-    widths = [max(len(r[i]) for r in [*rows, header]) for i in range(3)]
+    widths = [max(len(r[i]) for r in [*rows, header]) for i in range(4)]
     for r in [header, *rows]:
-        print("  ".join(x.ljust(w) for x, w in zip(r[:3], widths)) + "  " + r[3])
+        print("  ".join(x.ljust(w) for x, w in zip(r[:4], widths)) + "  " + r[4])
     print(f"decision: {decision.reason}")
     if todo:
         print(f"would queue now: {len(todo)} cell(s): " + ", ".join(cell.id for cell, _ in todo))

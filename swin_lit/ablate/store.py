@@ -21,20 +21,20 @@ sharing one storage:
   otherwise it gives the trial up (PRUNED, ``error: duplicate``). The lowest active trial of a cell is
   a single trial at any instant and can only be claimed once, so at most one worker trains a cell, and
   a give-up never leaves the cell without a live trial (the lower one is still WAITING or RUNNING).
-- Adaptive seeds (``seeds: {start, max, step, precision}``): which seeds every variant must have is a pure
-  function of the stored trials (finished objective values and failures for good: ``swin_lit.study.
-  seed_decision``), replayed from ``start`` seeds at every evaluation; nothing of the decision itself is stored.
-  Acting on it is planning the cells of the seeds it names, by the rules above, so a cell that racing
-  planners queue twice still runs once. Once every cell of a seed count is settled its widths are fixed, so
-  the replay only grows: a planner that read an older snapshot asks for a prefix of what a newer one asks
-  for, never for a seed beyond it, and a planner killed mid-queueing leaves cells that the next evaluation
-  queues. Who evaluates: every worker, after it records a train cell's outcome and once more before it exits
-  for lack of work (it builds the next seeds' cells from each variant's stored cells, ``spec.seed_cells``),
-  and the driver when it starts and after its workers exit. Workers, because one of them is there when the
-  last cell of a step finishes: on several machines (a SLURM array, a shared PostgreSQL) the study goes on
-  growing without the driver that started it, and an idle worker re-evaluates before leaving, so it does not
-  exit while another is between finishing that cell and queueing the next step. The driver, because a study
-  nobody works on (a restart after a kill -9 of everything, even mid-queueing) has no other planner.
+- Adaptive seeds (``seeds: {start, max, step, precision}``): which seeds every variant must have is a pure function of
+  the stored trials (finished objective values and failures for good: ``swin_lit.study.seed_decision``), replayed
+  from ``start`` seeds at every evaluation; nothing of the decision itself is stored. Acting on it is planning the
+  cells of the seeds it names, by the rules above, so a cell that racing planners queue twice still runs once. The
+  rule is two-stage (``swin_lit.stats.SeedRule``): once every cell of the first ``start`` seeds is settled, the seed
+  count N is fixed, so the replay only grows: a planner that read an older snapshot asks for the first stage or for N,
+  never for a seed beyond N, and a planner killed mid-queueing leaves cells that the next evaluation queues. Who
+  evaluates: every worker, after it records a train cell's outcome and once more before it exits for lack of work (it
+  builds the next seeds' cells from each variant's stored cells, ``spec.seed_cells``), and the driver when it starts
+  and after its workers exit. Workers, because one of them is there when the last cell of a step finishes: on several
+  machines (a SLURM array, a shared PostgreSQL) the study goes on growing without the driver that started it, and an
+  idle worker re-evaluates before leaving, so it does not exit while another is between finishing that cell and
+  queueing the next step. The driver, because a study nobody works on (a restart after a kill -9 of everything, even
+  mid-queueing) has no other planner.
 - Liveness, kept out of the study's permanent record: on RDB storages Optuna's own heartbeat
   (``RDBStorage(heartbeat_interval=, grace_period=, heartbeat_stale_trial_callback=)``, and
   ``optuna.storages.fail_stale_trials``); Optuna's journal storage has no heartbeat, so there the driver
@@ -294,7 +294,10 @@ def find_study(opened: contract.Opened | None, name: str, grace: float = GRACE_S
 
 
 def create_study(opened: contract.Opened, name: str, direction: str, spec: dict, cells: list[str],
-                 grace: float = GRACE_S) -> StudyRef:
+                 grace: float = GRACE_S, now: Callable[[], float] = time.time) -> StudyRef:
+    """Create the study, or open it and store the spec it now runs. A changed spec of a study that already
+    holds a finished train cell (seeds extended, budget changed, a re-run after a result was seen) is
+    appended to the study's ``spec_history`` user attr (``spec_changes``), so a reader can list it."""
     study = optuna.create_study(study_name=name, storage=opened.storage, direction=direction, load_if_exists=True,
                                 sampler=optuna.samplers.RandomSampler(), pruner=optuna.pruners.NopPruner())
     if study.direction.name.lower() != direction:
@@ -304,10 +307,43 @@ def create_study(opened: contract.Opened, name: str, direction: str, spec: dict,
     check_distributions(ref, spec)
     attrs = study.user_attrs
     if attrs.get("spec") != spec:
+        if attrs.get("spec") is not None:
+            record_spec_change(ref, attrs, spec, now)
         study.set_user_attr("spec", spec)
     if attrs.get("cells") != cells:
         study.set_user_attr("cells", cells)
     return ref
+
+
+SPEC_HISTORY = "spec_history"
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def spec_changes(old: dict, new: dict) -> dict[str, list]:
+    """{dotted key: [old value, new value]} of every leaf that differs (None where absent), e.g.
+    ``{"seeds.max": [5, 8], "budget.trainer.max_epochs": [14, 20]}``."""
+    a, b = _flat(old), _flat(new)
+    return {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
+
+
+def record_spec_change(ref: StudyRef, attrs: dict, spec: dict, now: Callable[[], float] = time.time) -> None:
+    """Append {"changed_at" (UTC, ISO), "finished_cells" (train cells finished before the change), "changes"}
+    to the study's ``spec_history`` when a result had been seen; a change before any result is not a second
+    look and is not recorded."""
+    seen = sum(1 for t in ref.trials() if t.state == TrialState.COMPLETE and contract.kind_of(t) == contract.TRAIN)
+    if not seen:
+        return
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now()))
+    entry = {"changed_at": when, "finished_cells": seen, "changes": spec_changes(attrs["spec"], spec)}
+    ref.study.set_user_attr(SPEC_HISTORY, [*attrs.get(SPEC_HISTORY, []), entry])
 
 
 def check_distributions(ref: StudyRef, spec: dict) -> None:

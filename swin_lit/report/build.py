@@ -8,11 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from swin_lit import stats
 from swin_lit.errors import BadInput
-from swin_lit.report import figures, tables
+from swin_lit.report import compare, factorial, figures, render, tables, transfer
+from swin_lit.report import reproduction as rp
+from swin_lit.report.checks import check_lookup, comparison_checks, study_kind, transfer_checks
 from swin_lit.report.convergence import convergence, convergence_line, convergence_table
 from swin_lit.report.data import StudyData, load_study
+from swin_lit.report.fmt import short_label
+from swin_lit.report.render import Table
+from swin_lit.report.setting import setting_lines
 
 
 @dataclass
@@ -23,28 +27,38 @@ class Report:
     cells: pd.DataFrame  # numeric per-variant table (cells.csv)
     shown: list[str]  # metrics in the tables and figures
     hidden: dict[str, str]  # metric -> why it is not shown
-    comparisons: list[tables.MetricComparison]  # shown metrics
-    comparison_tables: list[tables.Table]
-    cost: tables.Table | None
+    comparisons: list[compare.MetricComparison]  # shown metrics
+    comparison_tables: list[Table]
+    cost: Table | None
     effects: pd.DataFrame
-    factorial_tables: dict[str, list[tables.Table]]  # metric -> cell means, effects, simple effects
+    factorial_tables: dict[str, list[Table]]  # metric -> cell means, effects, simple effects
     transfer: pd.DataFrame
     transfer_tests: pd.DataFrame
-    transfer_tables: list[tables.Table]
+    transfer_tables: list[Table]
     folder: Path
-    convergence: pd.DataFrame  # per variant: the objective's val curve over the last fifth of the epochs
-    convergence_table: tables.Table | None
+    convergence: pd.DataFrame  # per variant: the paired Δ's trend over the last epochs
+    convergence_table: Table | None
+    checks: list[rp.PaperCheck]  # the comparisons with the paper's Δ beside them
+
+    @property
+    def kind(self) -> str:
+        """"mechanism check" (embedded data) or "reproduction" (natural data)."""
+        return study_kind(self.data)
 
     @property
     def reproduction(self) -> list[str]:
-        return tables.reproduction_verdicts(self.comparisons, self.transfer_tests)
+        """Every paper check's verdict: the comparisons', then the transfer tests'."""
+        out = [c.verdict for c in self.checks]
+        if not self.transfer_tests.empty:
+            out += [v for v in self.transfer_tests["reproduction"] if v]
+        return out
 
     def latex(self) -> str:
-        parts = [tables.latex(tables.latex_comparison(self.data, t)) for t in self.comparison_tables]
-        parts += [tables.latex(t) for t in [self.convergence_table, self.cost] if t is not None]
-        parts += [tables.latex(t) for ts in self.factorial_tables.values() for t in ts]
-        parts += [tables.latex(t) for t in self.transfer_tables]
-        return tables.LATEX_PREAMBLE + "\n".join(parts)
+        parts = [render.latex(tables.latex_comparison(self.data, t)) for t in self.comparison_tables]
+        parts += [render.latex(t) for t in [self.convergence_table, self.cost] if t is not None]
+        parts += [render.latex(t) for ts in self.factorial_tables.values() for t in ts]
+        parts += [render.latex(t) for t in self.transfer_tables]
+        return render.LATEX_PREAMBLE + "\n".join(parts)
 
 
 def make_report(source, study: str | None = None, out: str | Path | None = None) -> Report:
@@ -54,26 +68,32 @@ def make_report(source, study: str | None = None, out: str | Path | None = None)
         detail = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no cells"
         raise BadInput(f"study {data.name!r} has no finished cell yet ({detail}); nothing to report")
     folder = Path(out) if out is not None else (data.folder or Path("results") / data.name)
-    shown, hidden = tables.shown_metrics(data)
-    cells = tables.summarise(data) if data.variants else pd.DataFrame()
-    comparisons, comparison_tables, cost = [], [], None
-    if len(cells):
-        comparisons = [tables.compare_metric(data, m) for m in shown]
-        comparison_tables = [tables.comparison_table(data, mc, cells) for mc in comparisons]
-        cost = tables.cost_table(data, cells)
-    effects = tables.factorial_effects(data)
-    factorial = {}
-    for metric in shown if not effects.empty else []:
-        parts = [tables.cell_means_table(data, metric), tables.effects_table(data, effects, metric),
-                 tables.simple_effects_table(data, effects, metric)]
-        factorial[metric] = [t for t in parts if t is not None]
-    summary = tables.transfer_summary(data)
-    tests = tables.transfer_tests(data, summary)
-    transfer_tables = [t for t in (tables.transfer_layout(data, summary),
-                                   tables.transfer_tests_table(data, tests, summary)) if t is not None]
+    shown, hidden = compare.shown_metrics(data)
     settled = convergence(data)
-    return Report(data, cells, shown, hidden, comparisons, comparison_tables, cost, effects, factorial, summary,
-                  tests, transfer_tables, folder, settled, convergence_table(data, settled))
+    every = {m: compare.compare_metric(data, m) for m in data.metrics} if data.variants else {}
+    comparisons = [every[m] for m in shown if m in every]
+    checks = comparison_checks(data, list(every.values()), settled)
+    lookup = check_lookup(checks)
+    cells = compare.summarise(data, every, lookup) if data.variants else pd.DataFrame()
+    comparison_tables, cost = [], None
+    if len(cells):
+        comparison_tables = [tables.comparison_table(data, mc, cells, lookup) for mc in comparisons]
+        cost = tables.cost_table(data, cells)
+    else:
+        comparisons = []
+    checks = [c for c in checks if c.metric in shown]
+    effects = factorial.factorial_effects(data)
+    factorial_tables = {}
+    for metric in shown if not effects.empty else []:
+        parts = [factorial.cell_means_table(data, metric), factorial.effects_table(data, effects, metric),
+                 factorial.simple_effects_table(data, effects, metric)]
+        factorial_tables[metric] = [t for t in parts if t is not None]
+    summary = transfer.transfer_summary(data)
+    tests = transfer_checks(data, transfer.transfer_tests(data, summary))
+    transfer_tables = [t for t in (transfer.transfer_layout(data, summary),
+                                   transfer.transfer_tests_table(data, tests, summary)) if t is not None]
+    return Report(data, cells, shown, hidden, comparisons, comparison_tables, cost, effects, factorial_tables,
+                  summary, tests, transfer_tables, folder, settled, convergence_table(data, settled), checks)
 
 
 def build_report(source, study: str | None = None, out: str | Path | None = None) -> Path:
@@ -110,18 +130,34 @@ def seeds_line(data: StudyData) -> str:
     if len(counts) == 1:
         got = f"every variant finished {next(iter(counts))}"
     else:
-        got = "; ".join(f"{n} finished: {', '.join(tables.short_label(v) for v in vs)}"
+        got = "; ".join(f"{n} finished: {', '.join(short_label(v) for v in vs)}"
                         for n, vs in sorted(counts.items(), reverse=True))
     listed = ", ".join(map(str, data.seeds)) or "—"
     rule, decision = data.seed_rule, data.seed_decision
     if rule is None:
         return f"Seeds: {listed} (listed in the spec); {got}."
-    text = (f"Seeds: adaptive (start {rule.start}, step {rule.step}, max {rule.max}, precision "
-            f"{rule.precision:g} on {data.objective}); now {listed}; {got}.")
+    text = (f"Seeds: two-stage (Stein 1945): {rule.start} first, then N from each comparison's first-stage SD "
+            f"(max {rule.max}, precision {rule.precision:g} on {data.objective}); now {listed}; {got}.")
     if decision is not None:
         status = "stopped" if decision.stopped else "goes on"
         text += f" The study {status}: {decision.reason}."
-    return text
+    return text + (f" Tests and intervals use the first-stage SD with {rule.start - 1} df, which keeps their "
+                   f"level.")
+
+
+def history_line(data: StudyData) -> str | None:
+    """The stored study's spec changes after a result was seen (``spec_history``), or None: a study grown or
+    re-run after a look is a sequential design its tests do not correct for."""
+    if not data.spec_history:
+        return None
+    parts = []
+    for h in data.spec_history:
+        changes = ", ".join(f"{k} {v[0]!r} → {v[1]!r}" if isinstance(v, list | tuple) and len(v) == 2 else f"{k}"
+                            for k, v in (h.get("changes") or {}).items())
+        parts.append(f"{h.get('changed_at', 'time not recorded')}, after {h.get('finished_cells', '?')} finished "
+                     f"cells: {changes or 'changes not recorded'}")
+    return ("**History: the spec was changed after results were seen** (" + "; ".join(parts) + "). The tests "
+            "below do not correct for a look at the results before the change: read them as exploratory.")
 
 
 def render_markdown(report: Report, figure_paths: list[Path]) -> str:
@@ -136,48 +172,59 @@ def render_markdown(report: Report, figure_paths: list[Path]) -> str:
         + f". Baseline: `{data.baseline}`. {seeds_line(data)}",
         "",
     ]
+    history = history_line(data)
+    if history:
+        lines += [history, ""]
+    lines += ["## Setting", "", *setting_lines(data), ""]
     for metric, why in report.hidden.items():
         lines += [f"Not shown: {metric}, {why}; its numbers are in `cells.csv`.", ""]
     if report.comparisons:
         lines += ["## Verdicts", ""]
         lines += [f"- {tables.verdict_line(data, mc, report.cells)}" for mc in report.comparisons]
         if report.reproduction:
-            skipped = [m for m in report.hidden if tables.paper_key(data, m) is not None]
-            tail = (f" The paper's {', '.join(tables.paper_key(data, m) for m in skipped)} numbers are not compared "
-                    f"({', '.join(skipped)} not shown)." if skipped else "")
-            lines.append(f"- **Reproduction of the paper** ({tables.paper_source(data) or 'transfer rows'}): "
-                         f"{stats.reproduction_summary(report.reproduction)}.{tail}")
-        settled = convergence_line(report.convergence)
+            skipped = [m for m in report.hidden if compare.paper_key(data, m) is not None]
+            tail = (f" The paper's {', '.join(compare.paper_key(data, m) for m in skipped)} numbers are not "
+                    f"compared ({', '.join(skipped)} not shown)." if skipped else "")
+            source = tables.paper_source(data) or "transfer rows"
+            if report.kind == rp.MECHANISM:
+                lines.append(f"- **Mechanism checks, not a reproduction** ({source}): this study runs on an embedded "
+                             f"task built so that the switches are needed ({data.data_config.get('source')}); the "
+                             f"paper's ordering is the expected outcome, not a number to reproduce: "
+                             f"{rp.summary(report.reproduction, rp.MECHANISM)}.{tail}")
+            else:
+                lines.append(f"- **Reproduction of the paper** ({source}; family: the study's Holm families): "
+                             f"{rp.summary(report.reproduction, rp.REPRODUCTION)}.{tail}")
+        settled = convergence_line(report.convergence, data)
         if settled:
             lines.append(f"- {settled}")
         lines.append("")
     if report.comparison_tables:
         lines += ["## Comparison", "", tables.comparison_explanation(data), ""]
         for t in report.comparison_tables:
-            lines += [f"### {t.title}", "", t.brief, "", tables.markdown(t), ""]
+            lines += [f"### {t.title}", "", t.brief, "", render.markdown(t), ""]
         for t in (report.convergence_table, report.cost):
             if t is not None:
-                lines += [f"### {t.title}", "", t.caption, "", tables.markdown(t), ""]
-        lines += ["The numeric table (per metric: mean, std, n, the test used, Δ, 95% CI, p, Holm p, verdict, "
-                  "detectable effect, paper Δ, reproduction) is in `cells.csv`; one row per finished cell in "
-                  "`runs.csv`.", ""]
+                lines += [f"### {t.title}", "", t.caption, "", render.markdown(t), ""]
+        lines += ["The numeric table (per metric: mean, std, n, the test used, Δ, unadjusted and simultaneous 95% "
+                  "CI, p, Holm p, sign-flip p and its minimum, bimodality, TOST p, verdict, detectable effect, paper "
+                  "Δ, vs the paper) is in `cells.csv`; one row per finished cell in `runs.csv`.", ""]
     unfinished = data.cells[data.cells["status"] != "finished"] if len(data.cells) else data.cells
     if len(unfinished):
         lines += ["### Cells not finished", ""]
         shown = unfinished[["variant", "seed", "status", "attempts", "error"]].fillna("").astype(str)
         lines += [shown.to_markdown(index=False, disable_numparse=True), ""]
     if report.factorial_tables:
-        lines += ["## Factorial effects", "", tables.EFFECTS_CONVENTION, "", tables.EFFECTS_METHOD, ""]
+        lines += ["## Factorial effects", "", factorial.EFFECTS_CONVENTION, "", factorial.EFFECTS_METHOD, ""]
         for metric, ts in report.factorial_tables.items():
             lines += [f"### {metric}", ""]
             for t in ts:
-                lines += [t.brief or t.caption, "", tables.markdown(t), ""]
+                lines += [t.brief or t.caption, "", render.markdown(t), ""]
                 lines += [*(f"{note}" for note in t.notes), ""] if t.notes else []
         lines += ["All effects with their p-values are in `effects.csv`.", ""]
     if report.transfer_tables:
         lines += ["## Transfer to larger windows", ""]
         for t in report.transfer_tables:
-            lines += [f"### {t.title}", "", t.caption, "", tables.markdown(t), ""]
+            lines += [f"### {t.title}", "", t.caption, "", render.markdown(t), ""]
         lines += ["Numbers: `transfer.csv` (per row and target), `transfer_tests.csv` (the tests).", ""]
     if figure_paths:
         lines += ["## Figures", ""]

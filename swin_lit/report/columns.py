@@ -6,11 +6,13 @@ from __future__ import annotations
 COMPARISON_COLUMNS = {
     "n": "n",  # finished / planned seeds
     "mean": "mean ± std",
-    "delta": "Δ [95% CI]",
+    "delta": "Δ [95% CI] unadjusted",
+    "simultaneous": "simultaneous 95% CI",  # Bonferroni over the Holm family: matches the verdicts
     "p": "p",  # paired t-test (Welch where fewer than 2 seeds are shared)
     "p_holm": "p (Holm)",
+    "sign_flip": "sign-flip p",  # exact paired sign-flip test, with its smallest attainable p
     "verdict": "verdict",
     "paper_delta": "paper Δ",
-    "reproduction": "reproduction",
+    "reproduction": "vs the paper",  # reproduction or mechanism-check verdict
 }
-DEFAULT_LATEX_COLUMNS = ("n", "mean", "delta", "p_holm", "verdict", "paper_delta", "reproduction")
+DEFAULT_LATEX_COLUMNS = ("n", "mean", "delta", "simultaneous", "p_holm", "verdict", "paper_delta", "reproduction")

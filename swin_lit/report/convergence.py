@@ -1,17 +1,24 @@
-"""Has the training converged? The objective's validation curve over the last fifth of the epochs, per variant.
+"""Has the comparison converged? The trend of each per-seed paired Δ over the last epochs.
 
-A comparison of final numbers means little when a variant is still climbing: a later epoch could reorder it. For
-each variant this reads the runs' histories (the per-epoch validation value of the objective, ``val_top1`` for
-``test.top1``), averages the seeds epoch by epoch, and measures how far that mean curve moves over the last fifth
-of the epochs: from epoch ``E - 1 - k`` to the last epoch ``E - 1``, ``k = ceil(E / 5)``. The movement is each
-seed's least-squares trend over those k + 1 epochs times k, averaged over the seeds, with its t-interval over
-seeds (seeds are the independent units, as in the comparisons); not the difference of the curve's two ends, which
-at a plateau carries the epoch-to-epoch jitter of a small validation split (a model guessing half of 500 images
-moves one seed's top-1 by about 1.6 points per epoch). Verdicts: "settled" when the movement is under
-``TOLERANCE`` points; "still moving" (up or down) when it is at least that and its t-test against 0 is resolved
-(p <= alpha, or no test: a single seed, or seeds that agree exactly); otherwise "within noise": the trend is not
-distinguishable from the jitter with these seeds. The tolerance applies to the percent metrics (top-1, top-5,
-mIoU, pixel accuracy); other objectives get the numbers without a verdict.
+A verdict compares final numbers; a variant and its baseline can both still be climbing while their difference
+is already flat (or the other way round), so convergence is judged on the comparison, not on each variant. For
+every variant and every seed both it and the baseline finished, this reads the validation value of the
+objective per epoch (``val_top1`` for ``test.top1``) and forms the paired Δ curve d_s(e) = variant_s(e) −
+baseline_s(e). Over the window of the last ``w = max(MIN_WINDOW, ceil(E / 5))`` epochs (E epochs in all) the
+movement of d_s is its least-squares slope times (w − 1), the change the trend makes across the window; the
+movements are summarised over seeds (the independent units) by their mean, the 95% t-interval and two tests:
+
+- **settled**: equivalent to no movement within ±``margin`` (two one-sided tests at α: the 90% interval of the
+  movement lies inside (−margin, +margin)); ``margin`` is the spec's smallest effect of interest when it gives one,
+  else ``TOLERANCE`` = 1 point of a percent metric;
+- **still moving** (up / down): not settled, and the movement's t-test rejects 0 at α (or there is no test: one
+  seed, or every seed moved the same);
+- **not judged**: neither (the seeds disagree too much to say).
+
+Fewer than ``MIN_WINDOW`` epochs: "too short to judge". Objectives without a margin (a loss without the spec's
+margin) get the numbers without a verdict. Where the learning-rate schedule anneals to (nearly) zero over the
+run (cosine or poly to a floor below 5% of the peak), a flat end can be the schedule stopping rather than the
+model converging: the report says so.
 """
 
 from __future__ import annotations
@@ -24,10 +31,14 @@ import pandas as pd
 from swin_lit import stats
 from swin_lit import study as contract
 from swin_lit.report.data import StudyData
-from swin_lit.report.tables import Table, format_p, short_label
+from swin_lit.report.fmt import PERCENT_METRICS, format_p, num, short_label
+from swin_lit.report.render import Table
 
 TOLERANCE = 1.0  # points of a percent metric
-PERCENT_METRICS = ("top1", "top5", "miou", "aacc")
+MIN_WINDOW = 5  # epochs
+ANNEALED = 0.05  # a schedule whose floor is below this share of the peak LR anneals to (nearly) zero
+SETTLED, NOT_JUDGED, TOO_SHORT = "settled", "not judged", "too short to judge"
+NO_VERDICT = "no verdict (no margin for this metric)"
 
 
 def curve_key(data: StudyData) -> str:
@@ -43,80 +54,141 @@ def curves(data: StudyData, key: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", "seed", "epoch", "value"])
 
 
+def margin(data: StudyData) -> float | None:
+    """The equivalence margin of the movement: the spec's ``margin`` (objective units), else 1 point of a
+    percent metric, else None."""
+    value = (getattr(data, "spec", None) or {}).get("margin")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return TOLERANCE if curve_key(data).split("_", 1)[-1] in PERCENT_METRICS else None
+
+
+def window_length(epochs: int) -> int:
+    return max(MIN_WINDOW, math.ceil(epochs / 5))
+
+
+def judge(movements: list[float], tolerance: float | None, alpha: float) -> tuple[stats.Comparison, float, str]:
+    """(the movements' one-sample comparison, TOST p against ±tolerance, the verdict)."""
+    test = stats.one_sample(movements)
+    if tolerance is None:
+        return test, math.nan, NO_VERDICT
+    if test.test == "none" and len(movements) == 1 or test.test != "none" and not math.isfinite(test.p):
+        tost = 0.0 if abs(test.estimate) < tolerance else 1.0  # one seed, or every seed moved the same
+    else:
+        tost = stats.equivalence(test, tolerance)
+    if math.isfinite(tost) and tost <= alpha:
+        return test, tost, SETTLED
+    if not math.isfinite(test.p) or test.p <= alpha:
+        return test, tost, f"still moving ({'up' if test.estimate > 0 else 'down'})"
+    return test, tost, NOT_JUDGED
+
+
 def convergence(data: StudyData) -> pd.DataFrame:
-    """One row per variant with a history: epochs, window start, the mean curve's value at the window's start
-    and end, the movement (mean over seeds of trend x k) with its 95% interval and p, the mean curve's range over
-    the window, and the verdict (settled / still moving / within noise / no verdict / too few epochs)."""
+    """One row per non-baseline variant with paired histories: epochs, the window, the mean paired Δ at the
+    window's first and last epoch, the movement (mean over seeds) with its 95% interval, its t-test p, the TOST
+    p against the margin, and the verdict."""
     key = curve_key(data)
     frame = curves(data, key)
-    percent = key.split("_", 1)[-1] in PERCENT_METRICS
+    tolerance = margin(data)
     out = []
+    base = frame[frame["variant"] == data.baseline].pivot_table(index="epoch", columns="seed", values="value")
     for variant in data.variants:
-        runs = frame[frame["variant"] == variant]
-        if runs.empty:
+        if variant == data.baseline:
             continue
-        mean = runs.groupby("epoch")["value"].mean().sort_index()
-        epochs = int(mean.index.max()) + 1
-        k = math.ceil(epochs / 5)
-        start = epochs - 1 - k
-        row = {"variant": variant, "key": key, "seeds": int(runs["seed"].nunique()), "epochs": epochs,
-               "from_epoch": max(start, 0), "start": math.nan, "end": float(mean.iloc[-1]), "movement": math.nan,
-               "low": math.nan, "high": math.nan, "p": math.nan, "range": math.nan, "verdict": "too few epochs"}
-        if start >= 0 and start in mean.index:
-            window = mean.loc[start:]
-            per_seed = runs[runs["epoch"] >= start].pivot_table(index="epoch", columns="seed", values="value")
-            per_seed = per_seed.dropna(axis=1)  # seeds with every epoch of the window
-            trends = [float(np.polyfit(per_seed.index.to_numpy(float), per_seed[c].to_numpy(float), 1)[0] * k)
-                      for c in per_seed.columns]
-            test = stats.one_sample(trends, seeds=list(per_seed.columns))
-            row.update(start=float(mean.loc[start]), movement=test.estimate, low=test.low, high=test.high,
-                       p=test.p, range=float(window.max() - window.min()))
-            if not percent:
-                row["verdict"] = "no verdict (not a percent metric)"
-            elif abs(test.estimate) < TOLERANCE:
-                row["verdict"] = "settled"
-            elif not math.isfinite(test.p) or test.p <= data.alpha:  # no p: one seed, or every seed the same
-                row["verdict"] = f"still moving ({'up' if test.estimate > 0 else 'down'})"
-            else:
-                row["verdict"] = "within noise"
+        mine = frame[frame["variant"] == variant].pivot_table(index="epoch", columns="seed", values="value")
+        seeds = sorted(set(mine.columns) & set(base.columns))
+        if not seeds:
+            continue
+        delta = (mine[seeds] - base[seeds]).dropna(how="all")
+        epochs = int(delta.index.max()) + 1
+        w = window_length(epochs)
+        row = {"variant": variant, "key": key, "seeds": len(seeds), "epochs": epochs, "from_epoch": max(epochs - w, 0),
+               "start": math.nan, "end": float(delta.iloc[-1].mean()), "movement": math.nan, "low": math.nan,
+               "high": math.nan, "p": math.nan, "tost_p": math.nan, "margin": tolerance or math.nan,
+               "verdict": TOO_SHORT}
+        if epochs >= w and epochs >= MIN_WINDOW:
+            window = delta.loc[epochs - w:].dropna(axis=1)  # seeds with every epoch of the window
+            x = window.index.to_numpy(float)
+            moves = [float(np.polyfit(x, window[s].to_numpy(float), 1)[0] * (w - 1)) for s in window.columns]
+            test, tost, verdict = judge(moves, tolerance, data.alpha)
+            row.update(start=float(window.iloc[0].mean()), end=float(window.iloc[-1].mean()), movement=test.estimate,
+                       low=test.low, high=test.high, p=test.p, tost_p=tost, verdict=verdict, seeds=len(moves))
         out.append(row)
     return pd.DataFrame(out)
+
+
+def anneal_note(data: StudyData) -> str | None:
+    """A sentence where the LR schedule anneals to (nearly) zero over the run, else None."""
+    optim = (getattr(data, "run_config", None) or {}).get("optim") or {}
+    schedule, lr, floor = optim.get("schedule"), optim.get("lr"), optim.get("min_lr")
+    if schedule not in ("cosine", "poly", "linear") or not lr or floor is None or floor > ANNEALED * lr:
+        return None
+    return (f"The {schedule} schedule anneals the learning rate from {lr:g} to {floor:g} by the last epoch, so a flat "
+            f"end can be the schedule stopping the model rather than the comparison having converged.")
 
 
 def convergence_table(data: StudyData, frame: pd.DataFrame) -> Table | None:
     if frame.empty:
         return None
-    f = lambda x: "—" if not math.isfinite(x) else f"{round(x, 2) + 0.0:+.2f}"  # noqa: E731 - no "-0.00"
-    g = lambda x: "—" if not math.isfinite(x) else f"{x:.2f}"  # noqa: E731
-    rows = [[short_label(r.variant), str(r.seeds), f"{r.from_epoch}–{r.epochs - 1}", g(r.start), g(r.end),
-             f"{f(r.movement)} [{f(r.low)}, {f(r.high)}]", format_p(r.p),
-             g(r.range), r.verdict] for r in frame.itertuples()]
+    rows = [[short_label(r.variant), str(r.seeds), f"{r.from_epoch}–{r.epochs - 1}", num(r.start, 2, sign=True),
+             num(r.end, 2, sign=True), f"{num(r.movement, 2, sign=True)} [{num(r.low, 2, sign=True)}, "
+             f"{num(r.high, 2, sign=True)}]", format_p(r.p), format_p(r.tost_p), r.verdict]
+            for r in frame.itertuples()]
     key = frame["key"].iloc[0]
-    caption = (f"Convergence, study {data.name}: {key} (the objective's validation value) over the last fifth of "
-               f"the epochs (epochs counted from 0). start / end: the mean over seeds at the window's first and last "
-               f"epoch; movement: each seed's least-squares trend over the window times its length in epochs, mean "
-               f"over seeds [95% t-interval], p: its t-test against 0; range: max − min of the mean curve in the "
-               f"window. Settled: |movement| < {TOLERANCE:g} point; still moving: at least that and p ≤ "
-               f"{data.alpha:g}; within noise: neither.")
-    return Table("Convergence", caption,
-                 ["variant", "seeds", "epochs", "start", "end", "movement [95% CI]", "p", "range", "verdict"], rows,
-                 f"tab:{data.name}:convergence")
+    tol = frame["margin"].iloc[0]
+    margin_text = f"±{tol:g}" if math.isfinite(tol) else "none (no verdict)"
+    caption = (f"Convergence of the comparisons, study {data.name}: per seed, the paired Δ of {key} (variant − "
+               f"baseline, the objective's validation value) over the last max({MIN_WINDOW}, E/5) epochs (epochs "
+               f"counted from 0). start / end: the mean paired Δ at the window's first and last epoch; movement: "
+               f"each seed's least-squares trend of its Δ times the window's span in epochs, mean over seeds [95% "
+               f"t-interval]; p: its t-test against 0; TOST p: two one-sided tests against the margin "
+               f"{margin_text}. Settled: TOST p ≤ {data.alpha:g} (the movement is within the margin); still moving: "
+               f"not settled and p ≤ {data.alpha:g}; not judged: neither; fewer than {MIN_WINDOW} epochs: too "
+               f"short to judge.")
+    note = anneal_note(data)
+    table = Table("Convergence of the comparisons", caption,
+                  ["variant", "seeds", "epochs", "Δ start", "Δ end", "movement [95% CI]", "p", "TOST p", "verdict"],
+                  rows, f"tab:{data.name}:convergence")
+    if note:
+        table.notes.append(note)
+        table.caption += " " + note
+    return table
 
 
-def convergence_line(frame: pd.DataFrame) -> str | None:
-    """'**Convergence**: 3 of 4 variants settled (...); within noise: ...; still moving: ...'."""
-    judged = frame[frame["verdict"].isin(["settled", "within noise"]) | frame["verdict"].str.startswith("still")] \
-        if len(frame) else frame
-    if judged.empty:
+def converged(frame: pd.DataFrame, variant: str) -> bool | None:
+    """False where the variant's comparison is still moving, True where settled, None otherwise."""
+    if frame.empty:
         return None
-    settled = int((judged["verdict"] == "settled").sum())
-    text = (f"**Convergence**: {settled} of {len(judged)} variants settled (their val trend moves < {TOLERANCE:g} "
-            f"point over the last fifth of the epochs)")
-    for label, rows in (("within noise", judged[judged["verdict"] == "within noise"]),
+    hit = frame[frame["variant"] == variant]
+    if hit.empty:
+        return None
+    verdict = hit["verdict"].iloc[0]
+    return False if verdict.startswith("still") else True if verdict == SETTLED else None
+
+
+def convergence_line(frame: pd.DataFrame, data: StudyData | None = None) -> str | None:
+    """'**Convergence of the comparisons**: 3 of 4 settled (...); still moving: ...'."""
+    if frame.empty:
+        return None
+    judged = frame[frame["verdict"].isin([SETTLED, NOT_JUDGED]) | frame["verdict"].str.startswith("still")]
+    short = frame[frame["verdict"] == TOO_SHORT]
+    if judged.empty:
+        if len(short):
+            return (f"**Convergence of the comparisons**: too short to judge ({int(short['epochs'].max())} epochs; "
+                    f"the rule needs a window of at least {MIN_WINDOW}).")
+        return None
+    settled = int((judged["verdict"] == SETTLED).sum())
+    tol = judged["margin"].iloc[0]
+    text = (f"**Convergence of the comparisons**: {settled} of {len(judged)} paired Δ curves settled (their trend "
+            f"over the last {window_length(int(judged['epochs'].max()))} epochs is within ±{tol:g}, TOST)")
+    for label, rows in (("not judged", judged[judged["verdict"] == NOT_JUDGED]),
                         ("still moving", judged[judged["verdict"].str.startswith("still")])):
         if len(rows):
-            text += f"; {label}: " + ", ".join(f"{short_label(r.variant)} {r.movement:+.2f} [{r.low:+.2f}, "
-                                               f"{r.high:+.2f}]" for r in rows.itertuples())
+            text += f"; {label}: " + ", ".join(f"{short_label(r.variant)} {num(r.movement, 2, sign=True)} "
+                                               f"[{num(r.low, 2, sign=True)}, {num(r.high, 2, sign=True)}]"
+                                               for r in rows.itertuples())
     if (judged["verdict"].str.startswith("still")).any():
-        text += "; a longer run could change the comparisons of the variants still moving"
-    return text + "."
+        text += "; a longer run could change those comparisons"
+    text += "."
+    note = anneal_note(data) if data is not None else None
+    return text + (f" {note}" if note else "")

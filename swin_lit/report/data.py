@@ -55,6 +55,8 @@ class StudyData:
     paper: PaperNumbers | None = None
     transfer_paper: TransferPaperNumbers | None = None
     data_config: dict[str, Any] = field(default_factory=dict)  # the trained cells' data section and task
+    run_config: dict[str, Any] = field(default_factory=dict)  # the first trained cell's resolved config
+    spec_history: list[dict] = field(default_factory=list)  # spec changes after a result was seen (the driver's)
 
     @property
     def metrics(self) -> list[str]:
@@ -112,6 +114,13 @@ class StudyData:
     @property
     def seed_rule(self) -> stats.SeedRule | None:
         return seed_rule(self.spec)
+
+    @property
+    def first_stage(self) -> int | None:
+        """Adaptive seeds (Stein's two-stage rule): the first-stage seed count, whose SD every paired test and
+        interval of the study uses (``stats.compare(..., first_stage=)``); None for listed seeds."""
+        rule = self.seed_rule
+        return rule.start if rule is not None else None
 
 
 @dataclass
@@ -231,7 +240,7 @@ def open_study(source: str | Path, study: str | None = None):
 # -- the spec ----------------------------------------------------------------------------------------------
 
 
-def _key(value: Any) -> str:
+def value_key(value: Any) -> str:
     """A comparable key for an override value (JSON round trips keep types, so compare their JSON)."""
     return json.dumps(value, sort_keys=True, default=str)
 
@@ -271,7 +280,7 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
     # Variants of the spec, and how to recognise a trial's variant when its name differs from ours.
     plan = planned_variants(spec)
     factor_keys = list((spec.get("factors") or {}).keys())
-    by_factors = {tuple(_key(ov.get(k)) for k in factor_keys): name for name, ov in plan} if factor_keys else {}
+    by_factors = {tuple(value_key(ov.get(k)) for k in factor_keys): name for name, ov in plan} if factor_keys else {}
     names = [name for name, _ in plan]
     overrides_of = {name: ov for name, ov in plan}
 
@@ -280,7 +289,7 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         if name in overrides_of or not factor_keys:
             return name
         ov = user_attrs.get("overrides") or {}
-        return by_factors.get(tuple(_key(ov.get(k)) for k in factor_keys), name)
+        return by_factors.get(tuple(value_key(ov.get(k)) for k in factor_keys), name)
 
     train = [t for t in trials if contract.kind_of(t) == contract.TRAIN and variant_of(t.user_attrs)
              and not contract.is_duplicate(t)]
@@ -294,7 +303,7 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
 
     baseline = spec.get("baseline")
     if baseline is not None and baseline not in overrides_of and factor_keys:
-        baseline = by_factors.get(tuple(_key(v) for v in _parse_factorial(baseline, factor_keys)), baseline)
+        baseline = by_factors.get(tuple(value_key(v) for v in _parse_factorial(baseline, factor_keys)), baseline)
     if baseline is None or baseline not in overrides_of:
         baseline = names[0] if names else None
     if baseline in names:
@@ -334,7 +343,7 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         """A variant name of the spec's paper sections -> ours (factorial names in any order of their parts)."""
         if name in overrides_of or not factor_keys:
             return name
-        return by_factors.get(tuple(_key(v) for v in _parse_factorial(name, factor_keys)), name)
+        return by_factors.get(tuple(value_key(v) for v in _parse_factorial(name, factor_keys)), name)
 
     # One row per finished cell: the newest COMPLETE trial with a result wins.
     groups: dict[tuple[str, int], list] = {}
@@ -415,7 +424,9 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         transfer_cells=_transfer_cells(transfer, attrs.get("cells") or [], variant_of, match),
         num_classes=num_classes, num_classes_source=source, trained_geometry=geometry, seed_decision=decision,
         paper=paper_numbers(spec, match), transfer_paper=transfer_paper_numbers(spec, match),
-        data_config=facts,
+        spec_history=[h for h in attrs.get("spec_history") or [] if isinstance(h, dict)],
+        data_config=facts, run_config=next((dict(t.user_attrs["config"]) for t in train
+                                            if isinstance(t.user_attrs.get("config"), dict)), {}),
     )
 
 

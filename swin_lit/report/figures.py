@@ -17,22 +17,25 @@ import pandas as pd
 
 from swin_lit import stats
 from swin_lit.report import convergence
+from swin_lit.report.compare import MetricComparison, values_by_variant
 from swin_lit.report.data import StudyData
-from swin_lit.report.tables import (
-    MetricComparison,
-    _transfer_rows,
-    _transfer_values,
-    higher_is_better,
-    paper_source,
-    short_label,
-    transfer_columns,
-    values_by_variant,
-)
+from swin_lit.report.factorial import cell_values, keyed_levels
+from swin_lit.report.fmt import factor_label, higher_is_better, metric_range, short_label
+from swin_lit.report.tables import paper_source
+from swin_lit.report.transfer import transfer_columns, transfer_rows, transfer_values
 
 FIGSIZE = (6.4, 4.0)
 WIDE = (9.6, 4.0)
 DPI = 150
 VERDICT_COLOURS = {stats.BETTER: "C2", stats.WORSE: "C3", stats.NOT_RESOLVED: "0.45"}
+
+
+def _errors(c: stats.Comparison, metric: str) -> tuple[float, float]:
+    """(below, above) error-bar lengths of a mean's interval, clipped to the metric's range (top-1 0..100)."""
+    low, high = metric_range(metric)
+    below = c.estimate - max(c.low, low) if np.isfinite(c.low) else 0.0
+    above = min(c.high, high) - c.estimate if np.isfinite(c.high) else 0.0
+    return max(below, 0.0), max(above, 0.0)
 
 
 def _plt():
@@ -61,7 +64,8 @@ def metric_figure(data: StudyData, mc: MetricComparison, path: Path) -> Path:
         if len(values):
             ax.scatter(values, np.full(len(values), yi), s=12, color=colour, alpha=0.4, zorder=2)
             c = stats.one_sample(values)
-            xerr = [[c.estimate - c.low], [c.high - c.estimate]] if np.isfinite(c.low) else None
+            below, above = _errors(c, mc.metric)
+            xerr = [[below], [above]] if np.isfinite(c.low) else None
             ax.errorbar(c.estimate, yi, xerr=xerr, fmt="o", color=colour, capsize=4, markersize=6, zorder=3)
         else:
             ax.text(0.02, yi, "missing", transform=ax.get_yaxis_transform(), va="center", color="0.4", fontsize=8,
@@ -147,13 +151,13 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
                              layout="constrained", squeeze=False)
     ax = axes[0][0]
     columns = [c for c in transfer_columns(data, summary) if c.ours is not None and c.ratio is not None]
-    rows = _transfer_rows(data, summary)
+    rows = transfer_rows(data, summary)
     trained = values_by_variant(data, f"test.{data.transfer_metric}")
     for i, (variant, method) in enumerate(rows):
         colour = f"C{i % 10}"
         for ft, style, marker in ((False, "-", "o"), (True, "--", "s")):
             points = [(1.0, list(trained.get(variant, {}).values()))] if not ft else []
-            points += [(float(c.ratio), list(_transfer_values(data, variant, method, *c.ours, ft).values()))
+            points += [(float(c.ratio), list(transfer_values(data, variant, method, *c.ours, ft).values()))
                        for c in columns]
             xs, ys, lo, hi = [], [], [], []
             for x, values in points:
@@ -162,8 +166,9 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
                 c = stats.one_sample(values)
                 xs.append(x)
                 ys.append(c.estimate)
-                lo.append(c.estimate - c.low if np.isfinite(c.low) else 0.0)
-                hi.append(c.high - c.estimate if np.isfinite(c.high) else 0.0)
+                below, above = _errors(c, f"test.{data.transfer_metric}")
+                lo.append(below)
+                hi.append(above)
             if xs:
                 ax.errorbar(xs, ys, yerr=[lo, hi], color=colour, marker=marker, ls=style, capsize=3, lw=1.4)
     if data.transfer_chance is not None:
@@ -211,14 +216,13 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
 def interaction_figure(data: StudyData, metric: str, path: Path) -> Path | None:
     """Interaction plot of the first two factors: the mean of ``metric`` at each level of the second factor,
     one line per level of the first, with 95% t-intervals over seeds (other factors averaged per seed)."""
-    from swin_lit.report.tables import _cell_values, _keyed_levels, factor_label
 
     if len(data.factors) < 2:
         return None
-    cells = _cell_values(data, metric)
+    cells = cell_values(data, metric)
     if not cells:
         return None
-    levels, _, shown = _keyed_levels(data)
+    levels, _, shown = keyed_levels(data)
     a, b = list(levels)[:2]
     names = list(levels)
     plt = _plt()
@@ -231,8 +235,9 @@ def interaction_figure(data: StudyData, metric: str, path: Path) -> Path | None:
             seeds = set.intersection(*(set(cells[c]) for c in chosen)) if chosen else set()
             c = stats.one_sample([float(np.mean([cells[x][s] for x in chosen])) for s in sorted(seeds)])
             ys.append(c.estimate)
-            lo.append(c.estimate - c.low if np.isfinite(c.low) else 0.0)
-            hi.append(c.high - c.estimate if np.isfinite(c.high) else 0.0)
+            below, above = _errors(c, metric)
+            lo.append(below)
+            hi.append(above)
         ax.errorbar(xs + (i - 0.5) * 0.04, ys, yerr=[lo, hi], marker="o", capsize=4, lw=1.6, color=f"C{i}",
                     label=f"{factor_label(a)}={shown[a][la]}")
     ax.set_xticks(xs, [f"{factor_label(b)}={shown[b][lb]}" for lb in levels[b]])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from swin_lit.report.data import StudyData
-from swin_lit.report.tables import short_label
+from swin_lit.report.fmt import short_label
 
 IGNORED_COLOUR = (0.0, 0.0, 0.0)
 

@@ -1,58 +1,101 @@
-"""The scorecard: which of the papers' claims reproduce here, one row per claim a stored study tests.
+"""The scorecard: what the stored studies say about the papers' claims, in three sections that are never pooled.
 
-A claim is a paper row's difference to its baseline row on a metric of a study's spec (``paper:``), or a
-transfer method's difference at a target (``transfer.paper:``). Each row gives the paper's Δ and where it comes
-from, our Δ with its 95% interval (paired by seed, as the study's report), the data set, the model size and the
-seeds behind it, and the verdict of the report (``swin_lit.stats.reproduction``: agrees / contradicts / not
-resolved; the Holm family is the study's). Everything is recomputed from the studies' storages by the same code
-as the reports (``swin_lit.report.build.make_report``), so the scorecard cannot disagree with them.
+A claim is one of a study's comparisons with the paper's Δ between the same rows (``paper:`` or
+``transfer.paper:`` in its spec). Everything is recomputed from the studies' storages by the same code as the
+reports (``swin_lit.report.build.make_report``).
 
-A study whose storage holds no finished cell, or whose spec names no paper numbers, contributes no row; the
-scorecard says which studies it read and which it skipped, and why.
+- **One row per distinct measurement.** Two studies that ran the same cells (the same config hash and seed for
+  every run on both sides of the comparison, e.g. ``quick`` and ``swin_v1_table4``) share one row, which lists
+  both studies; nothing is counted twice.
+- **Mechanism checks** (studies on an embedded task built to need the switches, ``reproduction.kind_of``): the
+  verdict of the study's report, behaves as designed / does not / not resolved / untestable; no paper Δ, no
+  reproduction count.
+- **Reproductions on natural data**: per claim the paper's Δ and its size relative to the paper's number, ours
+  with the unadjusted 95% interval and the simultaneous one of the study's Holm family (both clipped to what the
+  metric allows), the p-value and the Benjamini-Hochberg q across the family of every testable reproduction here
+  (the rows neither within the paper's noise nor untestable), and the scale gap. Verdicts
+  (``reproduction.reproduction_verdict``): agrees / contradicts at q <= alpha, else smaller than the paper's /
+  consistent with both from the unadjusted interval; untestable and within-noise rows are not tests.
+- **Exploratory**: rows where the paper's Δ is within its own test-set noise (no ordering to check), whatever
+  the data; shown with our numbers, no verdict counted.
+
+The spec's ``counterpart:`` blocks (a dense study's effect minus a classification study's, in different units
+on different data) are not scored: such a claim needs one study with task x switch on the same images.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from swin_lit import stats
-from swin_lit.data.config import EMBEDDED_SOURCES
 from swin_lit.errors import BadInput
+from swin_lit.report import reproduction as rp
+from swin_lit.report.fmt import clip_difference, format_p, num, short_label
+from swin_lit.report.setting import scale_gap
 from swin_lit.study import JOURNAL_FILE, SQLITE_FILE
 
 BEGIN, END = "<!-- scorecard:begin -->", "<!-- scorecard:end -->"
+EXPLORATORY = "exploratory"
+DATA_NAMES = {"synthetic": "embedded scenes", "marks": "embedded anchor marks", "cifar": "CIFAR",
+              "folder": "image folders", "idx": "IDX", "camvid": "CamVid", "ade20k": "ADE20K"}
 
 
 @dataclass(frozen=True)
-class Claim:
-    study: str
+class Row:
+    """One distinct measurement with the paper's Δ beside it."""
+
+    section: str  # rp.MECHANISM, rp.REPRODUCTION or EXPLORATORY
+    studies: tuple[str, ...]
+    links: tuple[str, ...]
     claim: str
     metric: str
-    paper: str  # the paper's Δ and its source
-    ours: str  # our Δ [95% interval]
+    source: str
+    paper_delta: float
+    paper_base: float
+    noise: float  # the paper's own 95% half-width (NaN: unknown)
+    estimate: float
+    low: float  # unadjusted 95%, clipped
+    high: float
+    sim_low: float  # simultaneous over the study's Holm family, clipped
+    sim_high: float
+    p: float
     setting: str  # data set, model size, seeds
-    verdict: str
-    link: str
+    gap: str  # scale gap to the paper
+    study_verdict: str  # the verdict of the study's report
+    untestable: str | None
+    key: tuple = ()
+    q: float = math.nan  # Benjamini-Hochberg, reproductions only
+    verdict: str = ""
+
+    @property
+    def relative(self) -> float:
+        return 100 * self.paper_delta / self.paper_base if self.paper_base else math.nan
+
+    @property
+    def within_noise(self) -> bool:
+        return self.paper_delta == 0 or (math.isfinite(self.noise) and abs(self.paper_delta) <= self.noise)
 
 
-def _fmt(x: float) -> str:
-    return f"{x:+.2f}" if math.isfinite(x) else "—"
+@dataclass
+class Scorecard:
+    rows: list[Row] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    alpha: float = 0.05
+    changed: frozenset = frozenset()  # studies whose spec was changed after results were seen
 
-
-DATA_NAMES = {"synthetic": "embedded scenes", "marks": "embedded anchor marks", "cifar": "CIFAR",
-              "folder": "image folders", "idx": "IDX",
-              "camvid": "CamVid", "ade20k": "ADE20K"}
+    def section(self, name: str) -> list[Row]:
+        return [r for r in self.rows if r.section == name]
 
 
 def _data_label(report) -> str:
-    """'CamVid, 0.52 M params' from the trained cells' configs and records."""
+    """'CamVid, 1.80 M params' from the trained cells' configs and records."""
     data = report.data
     dc = data.data_config
     source = str(dc.get("source", "data not recorded"))
     label = DATA_NAMES.get(source, source)
-    if source in EMBEDDED_SOURCES and dc.get("task") == "segmentation":
+    if dc.get("task") == "segmentation" and source in ("marks", "synthetic"):
         label += " (dense)"
     if source == "folder" and "cifar" in str(dc.get("root") or "").lower():
         label = "CIFAR-10 (image folders)"
@@ -61,35 +104,105 @@ def _data_label(report) -> str:
     return f"{label}, {size}"
 
 
-def claims_of(report, link: str) -> list[Claim]:
-    """The claims one study's report tests."""
+def _runs_key(data, variant: str) -> tuple:
+    """The measurement behind one variant: its runs' (config hash, seed), sorted; (study, variant) where the
+    hashes are not recorded or do not tell this study's variants apart."""
+    def key(v: str) -> tuple | None:
+        runs = data.runs[data.runs["variant"] == v] if len(data.runs) else data.runs
+        if "config_hash" not in runs.columns or runs.empty or runs["config_hash"].isna().any():
+            return None
+        return tuple(sorted((str(h), int(s)) for h, s in zip(runs["config_hash"], runs["seed"])))
+
+    mine = key(variant)
+    others = [key(v) for v in data.variants if v != variant]
+    if mine is None or mine in others:
+        return ((data.name, variant),)
+    return mine
+
+
+def _untestable(verdict: str) -> str | None:
+    if verdict.startswith(rp.UNTESTABLE + " ("):
+        return verdict[len(rp.UNTESTABLE) + 2:-1]
+    return None
+
+
+def rows_of(report, link: str) -> list[Row]:
+    """The claims one study's report tests, one row each (before deduplication and BH)."""
     data = report.data
+    kind = report.kind
+    label = _data_label(report)
+    gap = scale_gap(data)
     out = []
-    setting = _data_label(report)
+    by_metric = {mc.metric: mc for mc in report.comparisons}
     source = (data.paper.source if data.paper is not None else None) or "source not in the stored spec"
-    for mc in report.comparisons:
-        for variant, verdict in mc.reproduction.items():
-            if verdict == stats.NO_ORDERING:
-                continue
-            c = mc.comparisons[variant]
-            out.append(Claim(data.name, f"{variant} vs {data.baseline}", mc.metric,
-                             f"{_fmt(mc.paper_delta[variant])} ({source})",
-                             f"{_fmt(c.estimate)} [{_fmt(c.low)}, {_fmt(c.high)}]",
-                             f"{setting}, n={c.n} seed pairs", verdict, link))
+    for check in report.checks:
+        mc = by_metric[check.metric]
+        c = mc.comparisons[check.variant]
+        key = ("comparison", check.metric, _runs_key(data, check.variant), _runs_key(data, data.baseline))
+        claim = f"{short_label(check.variant)} vs {short_label(data.baseline)}"
+        out.append(Row(kind, (data.name,), (link,), claim, check.metric, source,
+                       check.paper_delta, check.paper_base, check.noise, c.estimate, *mc.clipped[check.variant],
+                       *mc.clipped_simultaneous[check.variant], c.p, f"{label}, n={c.n} seed pairs", gap,
+                       check.verdict, check.untestable, key))
     tests = report.transfer_tests
     if not tests.empty:
+        from swin_lit.report.setting import paper_noise
+
         tp = data.transfer_paper
         tsource = (tp.source if tp is not None else None) or "source not in the stored spec"
+        metric = f"test.{data.transfer_metric}"
         for _, r in tests.iterrows():
-            if not r["reproduction"] or r["reproduction"] == stats.NO_ORDERING:
+            if not r["reproduction"] or not math.isfinite(r["paper_delta"]):
                 continue
             ft = "with FT" if r["finetuned"] else "without FT"
-            versus = "the baseline" if r["versus"] == data.baseline else f"{r['versus']} ({r['versus_method']})"
-            claim = (f"{r['variant']} ({r['method']}) vs {versus} at W{int(r['window_size'])}/"
+            versus = ("the baseline" if r["versus"] == data.baseline
+                      else f"{short_label(r['versus'])} ({r['versus_method']})")
+            claim = (f"{short_label(r['variant'])} ({r['method']}) vs {versus} at W{int(r['window_size'])}/"
                      f"I{int(r['img_size'])} ({r['ratio']:g}x, {ft}); paper {r['paper_target']}")
-            out.append(Claim(data.name, claim, f"test.{data.transfer_metric}", f"{_fmt(r['paper_delta'])} ({tsource})",
-                             f"{_fmt(r['delta'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
-                             f"{setting}, n={int(r['n'])} seed pairs", r["reproduction"], link))
+            key = ("transfer", metric, bool(r["finetuned"]), int(r["img_size"]), int(r["window_size"]),
+                   r["method"], r["versus_method"], _runs_key(data, r["variant"]), _runs_key(data, r["versus"]))
+            low, high = clip_difference(r["ci_low"], r["ci_high"], metric, r["versus_mean"])
+            sim = clip_difference(r["sim_low"], r["sim_high"], metric, r["versus_mean"])
+            out.append(Row(kind, (data.name,), (link,), claim, metric, tsource, r["paper_delta"], r["paper_base"],
+                           paper_noise(tsource, r["paper_base"]), r["delta"], low, high, *sim, r["p"],
+                           f"{label}, n={int(r['n'])} seed pairs", gap, r["reproduction"],
+                           _untestable(r["reproduction"]), key))
+    return out
+
+
+def deduplicate(rows: list[Row]) -> list[Row]:
+    """One row per measurement key, in first-seen order; the studies that share it listed together."""
+    merged: dict[tuple, Row] = {}
+    for row in rows:
+        if row.key in merged:
+            first = merged[row.key]
+            merged[row.key] = replace(first, studies=first.studies + row.studies, links=first.links + row.links)
+        else:
+            merged[row.key] = row
+    return list(merged.values())
+
+
+def judge(rows: list[Row], alpha: float) -> list[Row]:
+    """Sections and verdicts: within-noise rows are exploratory; mechanism checks keep their study's verdict;
+    reproductions get BH q across the testable ones and the reproduction verdict from it."""
+    out = []
+    for row in rows:
+        if row.within_noise:
+            out.append(replace(row, section=EXPLORATORY, verdict=""))
+        elif row.section == rp.MECHANISM:
+            out.append(replace(row, verdict=row.study_verdict))
+        else:
+            out.append(row)
+    testable = [i for i, r in enumerate(out) if r.section == rp.REPRODUCTION and not r.untestable]
+    qs = stats.benjamini_hochberg([out[i].p for i in testable])
+    for i, q in zip(testable, qs):
+        r = out[i]
+        resolved = math.isfinite(q) and q <= alpha
+        verdict = rp.reproduction_verdict(r.paper_delta, r.noise, r.estimate, r.low, r.high, resolved)
+        out[i] = replace(r, q=q, verdict=verdict)
+    for i, r in enumerate(out):
+        if r.section == rp.REPRODUCTION and r.untestable:
+            out[i] = replace(r, verdict=f"{rp.UNTESTABLE} ({r.untestable})")
     return out
 
 
@@ -99,104 +212,137 @@ def study_folders(root: Path) -> list[Path]:
     return sorted(set(found))
 
 
-def _objective(report):
-    return next((mc for mc in report.comparisons if mc.metric == report.data.objective), None)
-
-
-def _variant(data, name: str) -> str | None:
-    """A study's variant called ``name`` (factorial names in any order of their parts)."""
-    from swin_lit.study import find_variant
-
-    return find_variant(list(data.variants), name, bool(data.spec.get("factors")))
-
-
-def _effects(mc, variant: str, baseline: str) -> list[float]:
-    """Per-seed Δ of ``variant`` to ``baseline`` (the seeds both finished)."""
-    a, b = mc.values.get(variant, {}), mc.values.get(baseline, {})
-    return [a[s] - b[s] for s in sorted(set(a) & set(b)) if math.isfinite(a[s]) and math.isfinite(b[s])]
-
-
-def counterpart_claims(report, link: str, others: dict) -> tuple[list[Claim], str | None]:
-    """The claims that one of ``report``'s effects is larger than the same change's in its ``counterpart:``
-    study (``others``: study name -> (report, link)); (claims, why there are none, or None)."""
-    cp = report.data.spec.get("counterpart")
-    if not cp:
-        return [], None
-    if cp["study"] not in others:
-        return [], f"its counterpart study {cp['study']!r} is not among the studies read"
-    other, _ = others[cp["study"]]
-    ours, theirs = _objective(report), _objective(other)
-    if ours is None or theirs is None:
-        return [], "no comparison on the objective in it or its counterpart"
-    rows, dropped = [], []
-    for mine_named, their_named in cp["rows"].items():
-        mine, their = _variant(report.data, mine_named), _variant(other.data, their_named)
-        if mine is None or their is None:
-            dropped.append(f"{their_named!r} is not a variant of {other.data.name}" if mine is not None
-                           else f"{mine_named!r} is not a variant of {report.data.name}")
-            continue
-        a = _effects(ours, mine, report.data.baseline)
-        b = _effects(theirs, their, other.data.baseline)
-        if len(a) < 2 or len(b) < 2:
-            dropped.append(f"{mine} or {their}: fewer than 2 finished seed pairs")
-            continue
-        pa, pb = ours.paper_delta.get(mine, math.nan), theirs.paper_delta.get(their, math.nan)
-        rows.append((mine, their, stats.welch(a, b), pa - pb, len(a), len(b)))
-    why = "; ".join(dropped) if dropped else None
-    if not rows:
-        return [], why
-    adjusted = stats.holm([r[2].p for r in rows])
-    source = report.data.paper.source if report.data.paper is not None else "source not in the stored spec"
-    other_source = other.data.paper.source if other.data.paper is not None else "source not in the stored spec"
-    out = []
-    for (mine, their, c, paper, na, nb), p in zip(rows, adjusted):
-        claim = f"effect of {mine} here minus that of {their} in {other.data.name}"
-        out.append(Claim(report.data.name, claim, f"{ours.metric} - {theirs.metric}",
-                         f"{_fmt(paper)} ({source} minus {other_source})", f"{_fmt(c.estimate)} [{_fmt(c.low)}, "
-                         f"{_fmt(c.high)}] (Welch)", f"{_data_label(report)} vs {_data_label(other)}, n={na} and "
-                         f"{nb} seeds", stats.reproduction(paper, c, p, report.data.alpha), link))
-    return out, why
-
-
-def scorecard(root: str | Path) -> tuple[list[Claim], list[tuple[str, str]]]:
-    """(every claim of the studies under ``root``, [(study folder, why it gave none)])."""
+def scorecard(root: str | Path, alpha: float = 0.05) -> Scorecard:
+    """Every claim of the studies under ``root``, deduplicated, in its section, with its verdict."""
     from swin_lit.report.build import make_report
 
     root = Path(root)
     if not root.is_dir():
         raise BadInput(f"{root}: not a folder of studies (e.g. results/)")
-    reports, skipped = [], []
+    card = Scorecard(alpha=alpha)
+    rows = []
     for folder in study_folders(root):
         try:
-            reports.append((make_report(folder, out=folder), str(folder.relative_to(root) / "report.md"), folder))
+            report = make_report(folder, out=folder)
         except BadInput as err:
-            skipped.append((str(folder), str(err)))
-    by_name = {report.data.name: (report, link) for report, link, _ in reports}
-    claims = []
-    for report, link, folder in reports:
-        mine = claims_of(report, link)
-        cross, why = counterpart_claims(report, link, by_name)
-        if why is not None:
-            skipped.append((str(folder), f"no counterpart rows: {why}"))
-        if not mine and not cross:
-            skipped.append((str(folder), "its spec names no paper numbers with an ordering"))
-        claims += mine + cross
-    return claims, skipped
+            card.skipped.append((str(folder), str(err)))
+            continue
+        if report.data.spec_history:
+            card.changed = card.changed | {report.data.name}
+        mine = rows_of(report, str(folder.relative_to(root) / "report.md"))
+        if not mine:
+            card.skipped.append((str(folder), "its spec names no paper numbers"))
+        if report.data.spec.get("counterpart"):
+            card.skipped.append((str(folder), "its counterpart: rows (a cross-study difference of effects in "
+                                              "different units on different data) are not scored"))
+        rows += mine
+    card.rows = judge(deduplicate(rows), alpha)
+    return card
 
 
-def markdown(claims: list[Claim], skipped: list[tuple[str, str]], link_prefix: str = "") -> str:
-    """The scorecard as a Markdown table, one summary line first, the skipped studies after."""
-    verdicts = [c.verdict for c in claims]
-    studies = len({c.study for c in claims})
-    lines = [f"{stats.reproduction_summary(verdicts)} ({len(claims)} claim{'s' if len(claims) != 1 else ''} from "
-             f"{studies} stud{'ies' if studies != 1 else 'y'}; generated by `swin-lit scorecard`).", ""]
-    lines += ["| study | claim | metric | paper Δ (source) | ours Δ [95% CI] | data, model, seeds | verdict |",
-              "|---|---|---|---|---|---|---|"]
-    for c in claims:
-        cells = [f"[{c.study}]({link_prefix}{c.link})", c.claim, c.metric, c.paper, c.ours, c.setting, c.verdict]
-        lines.append("| " + " | ".join(s.replace("|", "\\|") for s in cells) + " |")
-    if skipped:
-        lines += ["", "Studies without a row: " + "; ".join(f"`{f}` ({why})" for f, why in skipped) + "."]
+# -- Markdown ------------------------------------------------------------------------------------------------
+
+
+def _studies(row: Row, prefix: str, changed: frozenset = frozenset()) -> str:
+    """Links to the studies of a row; "†" marks a study whose spec was changed after results were seen."""
+    return ", ".join(f"[{s}]({prefix}{link})" + (" †" if s in changed else "")
+                     for s, link in zip(row.studies, row.links))
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def _table(columns: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return out + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+
+
+def _ours(row: Row) -> str:
+    interval = f" [{num(row.low, 2, sign=True)}, {num(row.high, 2, sign=True)}]" if math.isfinite(row.low) else ""
+    return f"{num(row.estimate, 2, sign=True)}{interval}"
+
+
+def _sim(row: Row) -> str:
+    return f"[{num(row.sim_low, 2, sign=True)}, {num(row.sim_high, 2, sign=True)}]" if math.isfinite(
+        row.sim_low) else "—"
+
+
+def _paper(row: Row) -> str:
+    rel = f" ({num(row.relative, 1, sign=True)}% of {num(row.paper_base, 1)})" if math.isfinite(row.relative) else ""
+    return f"{num(row.paper_delta, 2, sign=True)}{rel}"
+
+
+def _count_studies(rows: list[Row]) -> int:
+    return len({s for r in rows for s in r.studies})
+
+
+def headlines(card: Scorecard) -> dict[str, str]:
+    """Each section's headline, counted within the section only."""
+    mech, repro, expl = (card.section(s) for s in (rp.MECHANISM, rp.REPRODUCTION, EXPLORATORY))
+    tested = [r for r in repro if math.isfinite(r.q)]
+    out = {
+        rp.MECHANISM: (f"Mechanism checks (embedded tasks built to need the switches; not reproductions): "
+                       f"{rp.summary([r.verdict for r in mech], rp.MECHANISM)} ({len(mech)} "
+                       f"check{'s' if len(mech) != 1 else ''} from {_count_studies(mech)} "
+                       f"stud{'ies' if _count_studies(mech) != 1 else 'y'}; verdicts from each study's Holm "
+                       f"family)."),
+        rp.REPRODUCTION: (f"Reproductions on natural data: {rp.summary([r.verdict for r in repro], rp.REPRODUCTION)}"
+                          f" from {_count_studies(repro)} stud{'ies' if _count_studies(repro) != 1 else 'y'}; "
+                          f"agrees / contradicts at Benjamini-Hochberg q ≤ {card.alpha:g}, family: the "
+                          f"{len(tested)} testable reproduction{'s' if len(tested) != 1 else ''} of this section "
+                          f"(untestable ones are not tests)."),
+        EXPLORATORY: (f"Exploratory ({len(expl)} row{'s' if len(expl) != 1 else ''}, no verdicts counted): the "
+                      f"paper's Δ is within its own test-set noise (the binomial 95% half-width of its number on its "
+                      f"test set), so there is no ordering to check."),
+    }
+    return out
+
+
+def markdown(card: Scorecard, link_prefix: str = "") -> str:
+    """The scorecard as Markdown: a headline and a table per section; the skipped studies after."""
+    heads = headlines(card)
+    total = len(card.rows)
+    lines = [f"{total} distinct measurement{'s' if total != 1 else ''} with the paper's Δ beside them, from "
+             f"{_count_studies(card.rows)} studies; studies that ran the same cells (same config hash and seed) "
+             f"share a row. Generated by `swin-lit scorecard`. The sections are never pooled.", ""]
+    lines += ["## Mechanism checks", "", heads[rp.MECHANISM], ""]
+    mech = card.section(rp.MECHANISM)
+    if mech:
+        lines += _table(["studies", "claim", "metric", "ours Δ [95% CI]", "simultaneous (study's family)",
+                         "data, model, seeds", "verdict"],
+                        [[_studies(r, link_prefix, card.changed), r.claim, r.metric, _ours(r), _sim(r), r.setting,
+                          r.verdict] for r in mech])
+        lines.append("")
+    lines += ["## Reproductions on natural data", "", heads[rp.REPRODUCTION], ""]
+    repro = card.section(rp.REPRODUCTION)
+    if repro:
+        lines += _table(["studies", "claim", "metric", "paper Δ (relative) [source]", "ours Δ [95% CI, unadjusted]",
+                         "simultaneous (study's family)", "p", "BH q", "data, model, seeds", "scale gap", "verdict"],
+                        [[_studies(r, link_prefix, card.changed), r.claim, r.metric, f"{_paper(r)} [{r.source}]",
+                          _ours(r), _sim(r), format_p(r.p), format_p(r.q), r.setting, r.gap or "—", r.verdict]
+                         for r in repro])
+        lines.append("")
+    lines += ["## Exploratory", "", heads[EXPLORATORY], ""]
+    expl = card.section(EXPLORATORY)
+    if expl:
+        lines += _table(["studies", "claim", "metric", "paper Δ (its noise) [source]", "ours Δ [95% CI]",
+                         "data, model, seeds"],
+                        [[_studies(r, link_prefix, card.changed), r.claim, r.metric,
+                          f"{num(r.paper_delta, 2, sign=True)} (±{num(r.noise, 2)}) [{r.source}]", _ours(r),
+                          r.setting] for r in expl])
+        lines.append("")
+    lines += ["Intervals are clipped to what the metric allows. The paper's noise: 1.96 √(p(1 − p)/N) of its "
+              "reference number on its test set (ImageNet-1K val, N = 50,000; ADE20K val, N = 2,000 images, "
+              "reading mIoU as a proportion over images: an assumption). Untestable: both means within 0.5 points "
+              "of the metric's top (ceiling) or of chance (floor), or the paired Δ still moving at the end of "
+              "training."]
+    if card.changed:
+        lines += ["", "† the study's spec was changed after results were seen (recorded in its storage; see its "
+                  "report): its rows are a sequential design the tests do not correct for."]
+    if card.skipped:
+        lines += ["", "Studies without a row or with rows not scored: "
+                  + "; ".join(f"`{f}` ({why})" for f, why in card.skipped) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -9,11 +9,14 @@ from pathlib import Path
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "scorecard",
-        help="one row per paper claim the stored studies test: paper Δ, ours, verdict",
+        help="the papers' claims the stored studies test: mechanism checks, reproductions, exploratory rows",
         description="Read every study storage under RESULTS_DIR (study.log / study.db), recompute each study's "
-        "comparisons as its report does, and list each claim of the papers that a study tests: the paper's Δ "
-        "and source, our Δ with its 95%% interval, data set, model size and seeds, the verdict (agrees / "
-        "contradicts / not resolved) and a link to the study's report.",
+        "comparisons as its report does, and list each claim of the papers that a study tests, one row per "
+        "distinct measurement (studies that ran the same cells share a row), in three sections never pooled: "
+        "mechanism checks (embedded tasks built to need the switches: behaves as designed / does not), "
+        "reproductions on natural data (the paper's Δ and its relative size, ours with unadjusted and simultaneous "
+        "intervals, Benjamini-Hochberg q across them, the scale gap; agrees / contradicts / smaller than the "
+        "paper's / consistent with both / untestable) and exploratory rows (the paper's Δ within its own noise).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  swin-lit scorecard results/                      # writes results/scorecard.md\n"
         "  swin-lit scorecard results/ --readme README.md   # also the README's 'What reproduces here' table",
@@ -29,13 +32,13 @@ def run(args) -> int:
     from swin_lit.report.scorecard import markdown, scorecard, update_readme
 
     root = Path(args.root)
-    claims, skipped = scorecard(root)
+    card = scorecard(root)
     out = Path(args.out) if args.out else root / "scorecard.md"
-    out.write_text("# What reproduces here\n\n" + markdown(claims, skipped))
+    out.write_text("# What reproduces here\n\n" + markdown(card))
     if args.readme:
         readme = Path(args.readme)
         prefix = Path(root.resolve()).relative_to(readme.resolve().parent).as_posix() + "/"
-        update_readme(readme, markdown(claims, skipped, link_prefix=prefix))
-    print(markdown(claims, skipped))
+        update_readme(readme, markdown(card, link_prefix=prefix))
+    print(markdown(card))
     print(f"wrote {out}" + (f" and the scorecard section of {args.readme}" if args.readme else ""))
     return 0
