@@ -112,3 +112,14 @@ def test_adaptive_seeds_plan_every_seed_up_to_max(tmp_path, capsys):
     with pytest.raises(ConfigError, match="seeds: adaptive seeds .* are for mode: grid"):
         read_spec(spec_file(tmp_path, seeds={"start": 3, "precision": 1.0}, mode="search",
                             search={"params": {"optim.lr": {"low": 1e-4, "high": 1e-2}}}))
+
+
+def test_margin_is_a_positive_effect_size(tmp_path):
+    """``margin``: the smallest effect of interest on the objective, which the report's equivalence verdict reads."""
+    assert read_spec(spec_file(tmp_path, margin=0.5)).margin == 0.5
+    assert read_spec(spec_file(tmp_path)).margin is None
+    for bad in (0, -1.0):
+        with pytest.raises(ConfigError, match="margin"):
+            read_spec(spec_file(tmp_path, margin=bad))
+    with pytest.raises(ConfigError, match="margin"):
+        read_spec(spec_file(tmp_path, margin="small"))

@@ -44,3 +44,18 @@ def test_spec_changes_lists_every_changed_leaf():
     assert store.spec_changes(old, new) == {"budget.data.limit_train": [None, 4000],
                                             "budget.trainer.max_epochs": [14, 20], "seeds.max": [5, 8]}
     assert store.spec_changes({"seeds": [0, 1, 2]}, {"seeds": [0, 1, 2, 3]}) == {"seeds": [[0, 1, 2], [0, 1, 2, 3]]}
+
+
+def test_a_field_added_with_its_default_is_not_a_change(tmp_path):
+    """A newer version stores a new spec field with its default (``margin: None``): the same spec, no history."""
+    ref, plan = open_study(tmp_path, SEEDS)
+    store.plan_study(ref, plan.cells_of)
+    trial = store.claim(ref)
+    assert store.finish(ref, trial, TrialState.COMPLETE, 50.0, attrs={"result": {"test": {"top1": 50.0}}})
+    older = {k: v for k, v in ref.study.user_attrs["spec"].items() if k != "margin"}
+    ref.study.set_user_attr("spec", older)  # as a study stored before the field existed holds it
+    ref, _ = open_study(tmp_path, SEEDS)
+    assert store.SPEC_HISTORY not in ref.study.user_attrs
+    assert "margin" in ref.study.user_attrs["spec"]  # the stored form is brought up to date
+    ref, _ = open_study(tmp_path, SEEDS, margin=0.5)  # a real change after a result: recorded
+    assert ref.study.user_attrs[store.SPEC_HISTORY][0]["changes"] == {"margin": [None, 0.5]}

@@ -258,6 +258,7 @@ class Spec:
     metrics: tuple[str, ...] = ("test.top1", "test.top5", "test.loss", "test.ece")
     objective: str = "test.top1"
     alpha: float = 0.05  # family-wise error rate of each Holm family in the report
+    margin: float | None = None  # smallest effect of interest on the objective (its units): equivalence verdicts
     paper: PaperSpec | None = None
     report: ReportSpec = field(default_factory=ReportSpec)
     mode: Literal["grid", "search"] = "grid"
@@ -309,6 +310,8 @@ class Spec:
                 fail("seeds", f"lists a seed twice: {list(self.seeds)}")
         if not 0 < self.alpha < 1:
             fail("alpha", f"must be between 0 and 1, got {self.alpha}")
+        if self.margin is not None and not self.margin > 0:
+            fail("margin", f"must be a positive effect size in the objective's units, got {self.margin}")
         for i, m in enumerate(self.metrics):
             check_metric(f"metrics[{i}]", m)
         check_metric("objective", self.objective)

@@ -338,11 +338,14 @@ def record_spec_change(ref: StudyRef, attrs: dict, spec: dict, now: Callable[[],
     """Append {"changed_at" (UTC, ISO), "finished_cells" (train cells finished before the change), "changes"}
     to the study's ``spec_history`` when a result had been seen; a change before any result is not a second
     look and is not recorded."""
+    changes = spec_changes(attrs["spec"], spec)
+    if not changes:  # only the stored form changed (a field added with its default): the same spec
+        return
     seen = sum(1 for t in ref.trials() if t.state == TrialState.COMPLETE and contract.kind_of(t) == contract.TRAIN)
     if not seen:
         return
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now()))
-    entry = {"changed_at": when, "finished_cells": seen, "changes": spec_changes(attrs["spec"], spec)}
+    entry = {"changed_at": when, "finished_cells": seen, "changes": changes}
     ref.study.set_user_attr(SPEC_HISTORY, [*attrs.get(SPEC_HISTORY, []), entry])
 
 
