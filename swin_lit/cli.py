@@ -35,7 +35,7 @@ EPILOG = """examples:
   swin-lit ablate ablations/quick.yaml --workers 2                  # a grid of variants x seeds
   swin-lit ablate ablations/quick.yaml --dry-run                    # list the cells and their state
   swin-lit report results/quick                                     # tables and figures of a study
-  swin-lit scorecard results/ --readme README.md                    # which paper claims reproduce
+  swin-lit scorecard results/                                       # which paper claims reproduce
   swin-lit transfer runs/<run> --to 64:8 --to 96:12                 # evaluate at larger windows
   swin-lit models                                                   # presets with params and FLOPs
 """

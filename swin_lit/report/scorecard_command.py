@@ -15,8 +15,7 @@ def register(subparsers) -> None:
         "and source, our Δ with its 95%% interval, data set, model size and seeds, the verdict (agrees / "
         "contradicts / not resolved) and a link to the study's report.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  swin-lit scorecard results/                      # writes results/scorecard.md\n"
-        "  swin-lit scorecard results/ --readme README.md   # also the README's 'What reproduces here' table",
+        epilog="examples:\n  swin-lit scorecard results/                      # writes results/scorecard.md",
     )
     parser.add_argument("root", metavar="RESULTS_DIR", help="folder holding study folders (e.g. results/)")
     parser.add_argument("--out", default=None, metavar="FILE", help="Markdown file (default: RESULTS_DIR/scorecard.md)")
