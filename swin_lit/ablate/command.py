@@ -425,11 +425,8 @@ def print_seed_decision(plan, decision, trials: list, todo: list) -> None:
 
 
 def report(source, study: str, out: Path) -> None:
-    try:
-        from swin_lit.report.build import build_report
-    except ImportError as err:
-        print(f"(no report: the report package is not available: {err})", file=sys.stderr)
-        return
+    from swin_lit.report.build import build_report
+
     try:
         folder = build_report(source, study=study, out=out)
         print(f"report: {Path(folder) / 'report.md'}", file=sys.stderr)
