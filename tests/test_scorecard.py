@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import scipy.stats as sp
-from test_report import KNOWN, make_known_study, md_table, new_study
+from helpers.stored import KNOWN, make_known_study, md_table, new_study
 
 from swin_lit.cli import main
 from swin_lit.report.scorecard import BEGIN, END
@@ -62,7 +62,7 @@ def test_counterpart_rows_compare_the_effect_across_studies(tmp_path, capsys):
     difference of the two Δs; the verdict is the sign test of that interval."""
     from datetime import timedelta
 
-    from test_report import COMPLETE, PAPER, T0, add, record, train_attrs
+    from helpers.stored import COMPLETE, PAPER, T0, add, record, train_attrs
 
     results = tmp_path / "results"
     make_known_study(results)
