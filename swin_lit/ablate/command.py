@@ -53,7 +53,7 @@ SLURM_KEYS = {
 
 def default_workers(cpus: int | None = None) -> int:
     """One single-threaded worker per core, at most 4: on 2 cores two 1-thread workers train 1.3-1.45x
-    faster in total than one 2-thread worker (machine.md; measured again for this driver, see README)."""
+    faster in total than one 2-thread worker (measured on the 2-core development machine; docs/driver.md)."""
     cpus = cpus or os.cpu_count() or 1
     return max(1, min(cpus, 4))
 
