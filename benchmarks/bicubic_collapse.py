@@ -19,8 +19,8 @@ Trains the study's ``table (bicubic)`` cells (same spec, same configs, so the sa
     python benchmarks/bicubic_collapse.py --finetune 1    # the committed run: 3 seeds, ~35 min here
     python benchmarks/bicubic_collapse.py --seeds 0       # one seed, no fine-tuning
 
-Output: results/swin_v2_table1/bicubic_collapse.{md,json} (tables only; what they show is in the README's
-"Window transfer" section and benchmarks/README.md).
+Output: results/swin_v2_table1/bicubic_collapse.{md,json} (tables only; what they show is in
+results/benchmarks/notes.md and benchmarks/README.md).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ study's cells from ``configs/default.yaml`` and the old spec's budget (below) an
     python benchmarks/w8_collapse.py --finetune     # the committed run: 3 seeds, 22 min on 2 cores
     python benchmarks/w8_collapse.py --seeds 0 --finetune
 
-Output: results/benchmarks/w8_collapse.{md,json}; what they show is in the README's "Window transfer" section.
+Output: results/benchmarks/w8_collapse.{md,json}; what they show is in results/benchmarks/notes.md.
 """
 
 from __future__ import annotations
@@ -58,10 +58,11 @@ OLD_BUDGET = [  # ablations/swin_v2_table1.yaml at revision aec563d, over config
     "trainer.max_epochs=10"]
 VARIANTS = {"table (bicubic)": "table", "log-spaced CPB": "cpb_log"}
 TARGETS = ("48:6", "64:4", "64:8", "80:10")
-# (target, stage 0's window, stage 0's shift): every shift of window 8 at 64 px, then other targets. The rule in the
-# README (the fine-tuning stalls where no stage-0 window boundary cuts a stage-2 token) was read off the 64 px rows
-# and the default geometries; 80:10 at 10/0 and 20/0, 96:12 at 12/0, 12/2, 12/4 and 128:8 at 8/2 were predicted
-# by it before they were first run (seed 0). 32:8 (the trained image, one window in stage 0) is the exception seen.
+# (target, stage 0's window, stage 0's shift): every shift of window 8 at 64 px, then other targets. The rule in
+# results/benchmarks/notes.md (the fine-tuning stalls where no stage-0 window boundary cuts a stage-2 token) was
+# read off the 64 px rows and the default geometries; 80:10 at 10/0 and 20/0, 96:12 at 12/0, 12/2, 12/4 and
+# 128:8 at 8/2 were predicted by it before they were first run (seed 0). 32:8 (the trained image, one window in
+# stage 0) is the exception seen.
 STAGE0 = (("64:8", 4, 2), ("64:8", 8, 0), ("64:8", 8, 1), ("64:8", 8, 2), ("64:8", 8, 3), ("64:8", 8, 4),
           ("64:8", 8, 5), ("64:8", 8, 6), ("64:8", 8, 7), ("64:8", 16, 0), ("80:10", 10, 0), ("80:10", 20, 0),
           ("96:12", 12, 0), ("96:12", 12, 2), ("96:12", 12, 4), ("128:8", 8, 2), ("128:8", 8, 4), ("32:8", 8, 0))

@@ -37,7 +37,7 @@ EPILOG = """examples:
   swin-lit ablate ablations/quick.yaml --dry-run                    # list the cells and their state
   swin-lit power ablations/quick.yaml --sd 0.5                      # seeds, compute and power before a run
   swin-lit report results/quick                                     # tables and figures of a study
-  swin-lit scorecard results/ --readme README.md                    # which paper claims reproduce
+  swin-lit scorecard results/                                       # which paper claims reproduce
   swin-lit transfer runs/<run> --to 64:8 --to 96:12                 # evaluate at larger windows
   swin-lit models                                                   # presets with params and FLOPs
 """
@@ -52,13 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS.values():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-            continue  # a command not built yet
-        mod.register(sub)
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -116,8 +116,6 @@ class TrainerConfig:
 NON_RESULT_FIELDS = {("trainer", "progress"), ("trainer", "log_every_n_steps"), ("trainer", "checkpoint_every_n_steps")}
 
 
-TASKS = ("classification", "segmentation")
-
 
 @dataclass(frozen=True)
 class RunConfig:

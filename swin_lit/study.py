@@ -450,16 +450,6 @@ def run_dir_attr(run_id: str) -> str:
     return f"{RUNS_DIR}/{run_id}"
 
 
-def run_folder(study_folder: str | Path | None, run_dir: str | None) -> Path | None:
-    """The run folder a ``run_dir`` user attr names (relative attrs resolve against the study folder)."""
-    if not run_dir:
-        return None
-    path = Path(run_dir)
-    if path.is_absolute() or study_folder is None:
-        return path
-    return Path(study_folder) / path
-
-
 # -- storage ------------------------------------------------------------------------------------------------
 
 

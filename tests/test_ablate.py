@@ -21,8 +21,21 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from helpers.clock import FakeClock
+from helpers.data import camvid_folder
+from helpers.studies import (
+    BUDGET,
+    ablate,
+    ablate_cmd,
+    age_heartbeat,
+    run_env,
+    slurm_study,
+    starts,
+    trials,
+    worker_logs,
+    write_spec,
+)
 from optuna.trial import TrialState
-from test_seg_train import _camvid
 
 from swin_lit import study as contract
 from swin_lit.ablate import store
@@ -32,51 +45,10 @@ from swin_lit.data.config import EMBEDDED_SOURCES
 from swin_lit.record import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
-# About one second of training per cell on 2 cores.
-BUDGET = {"trainer.max_epochs": 1, "data.train_size": 128, "data.val_size": 32, "data.test_size": 32,
-          "model.embed_dim": 16, "model.depths": [2], "model.num_heads": [2], "data.batch_size": 32}
-
-
-def write_spec(folder: Path, name: str, **fields) -> Path:
-    spec = {"name": name, "base": str(ROOT / "configs" / "default.yaml"), "budget": dict(BUDGET), "seeds": [0]}
-    spec.update(fields)
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    return path
-
-
-def ablate_cmd(spec: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "swin_lit.cli", "ablate", str(spec), "--out", str(out), "--no-progress",
-            "--no-report", *extra]
-
-
-def run_env(marker: Path) -> dict:
-    return {**os.environ, "SWIN_LIT_ABLATE_MARKER": str(marker), "PYTHONUNBUFFERED": "1"}
-
-
-def ablate(spec: Path, out: Path, marker: Path, *extra: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(ablate_cmd(spec, out, *extra), env=run_env(marker), cwd=out.parent, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def trials(out: Path, name: str) -> list:
-    storage = contract.open_storage(out / "study.log").storage
-    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
 
 
 def complete_per_cell(ts) -> Counter:
     return Counter(t.user_attrs["cell"] for t in ts if t.state == TrialState.COMPLETE)
-
-
-def starts(marker: Path) -> Counter:
-    """Training starts per run folder, as the forked children logged them."""
-    if not marker.exists():
-        return Counter()
-    return Counter(line.split()[1] for line in marker.read_text().splitlines() if line.strip())
-
-
-def worker_logs(out: Path) -> str:
-    return "\n".join(p.read_text() for p in sorted((out / "logs").glob("*.log")))
 
 
 # -- validation before anything runs ----------------------------------------------------------------------
@@ -118,7 +90,7 @@ def test_shipped_specs_plan_and_dry_run(tmp_path, capsys):
     assert set(variant_counts) < set(names)
     # CamVid's base config reads its class count from ../data/camvid, relative to where swin-lit runs: run that
     # spec from a folder beside which the test writes a small CamVid
-    _camvid(tmp_path / "data" / "camvid")
+    camvid_folder(tmp_path / "data" / "camvid")
     (tmp_path / "work").mkdir()
     for name in names:
         with contextlib.chdir(tmp_path / "work" if name == "camvid_table4" else Path.cwd()):
@@ -238,6 +210,8 @@ def test_a_claim_that_finds_the_queue_empty_leaves_no_cell(tmp_path, monkeypatch
 
 def test_stale_trial_is_failed_once_and_requeued(tmp_path):
     ref1, ref2 = _two_refs(tmp_path)
+    clock = FakeClock(time.time())  # leases and their ages read this clock: the test moves time, never sleeps
+    ref1.liveness.clock = ref2.liveness.clock = clock
     _queue(ref1)
     t = store.claim(ref1)
     lease = ref1.liveness.path(t.number)
@@ -259,18 +233,20 @@ def test_stale_trial_is_failed_once_and_requeued(tmp_path):
     # Lease age alone (another host: liveness unknown) also makes a trial stale.
     t2 = store.claim(ref2)
     t2.set_user_attr("worker", {"host": "elsewhere", "pid": 1})
-    write_json_atomic(ref2.liveness.path(t2.number), {"time": time.time() - 5, "worker": {"host": "elsewhere"}})
-    assert store.reap_stale(ref1) == []
+    write_json_atomic(ref2.liveness.path(t2.number), {"time": clock(), "worker": {"host": "elsewhere"}})
     ref1.liveness.grace = 2
-    assert store.reap_stale(ref1) == [t2.number]
-    # No lease at all (a worker that died between its claim and its first lease) counts from the trial's start.
+    clock.advance(1.9)
+    assert store.reap_stale(ref1) == []  # 1.9 s old: within the grace period
+    clock.advance(0.2)
+    assert store.reap_stale(ref1) == [t2.number]  # 2.1 s old
+    # No lease at all (a worker that died between its claim and its first lease) counts from the trial's start
+    # (Optuna's datetime_start, a real time: the fake clock runs ahead of it by the 2.1 s it was moved).
     t3 = store.claim(ref1)
     t3.set_user_attr("worker", {"host": "elsewhere", "pid": 1})
     ref1.liveness.end(t3.number)
     ref2.liveness.grace = 60
     assert store.reap_stale(ref2) == []
-    ref2.liveness.grace = 0.01
-    time.sleep(0.05)
+    clock.advance(120)
     assert store.reap_stale(ref2) == [t3.number]
     # Liveness never entered the study's permanent record.
     assert '"heartbeat"' not in (tmp_path / "study.log").read_text()
@@ -286,7 +262,7 @@ def test_rdb_storages_use_optunas_heartbeat(tmp_path):
     t = store.claim(ref1)  # recorded its first heartbeat
     t.set_user_attr("worker", {"host": "elsewhere", "pid": 1})
     assert store.reap_stale(ref2) == []
-    time.sleep(2.5)
+    age_heartbeat(ref1.opened.storage, t)  # its worker silent for years, in Optuna's own heartbeat table
     assert store.reap_stale(ref2) == [t.number]
     states = sorted((x.number, x.state.name, contract.error_of(x)) for x in ref2.trials())
     assert states == [(0, "FAIL", "worker died"), (1, "WAITING", None)]
@@ -563,20 +539,6 @@ def test_transfer_target_the_model_cannot_take_fails_before_anything(tmp_path, c
 
 
 # -- SLURM through submitit ----------------------------------------------------------------------------------
-
-
-def slurm_study(tmp_path: Path, name: str, *storage: str) -> tuple[Path, subprocess.CompletedProcess]:
-    """``--launcher slurm`` with submitit's local executor: the job array's workers are real processes started
-    by submitit, through the same job code path (pickled ArrayWorker, submitit's job runner) as on SLURM."""
-    pytest.importorskip("submitit", reason="submitit is not installed (pip install -e '.[slurm]'; the test extras "
-                                           "have it)")
-    spec = write_spec(tmp_path, name, factors={"model.shift": ["cyclic", "none"]}, seeds=[0, 1])
-    out = tmp_path / name
-    r = ablate(spec, out, tmp_path / "marker", "--launcher", "slurm", "--jobs", "2", "--slurm", "cluster=local",
-               "--slurm", "time=10", *storage, timeout=400)
-    assert r.returncode == 0, r.stderr + "\n".join(p.read_text() for p in (out / "slurm").rglob("*.out"))
-    assert "submitted 2 worker job(s) (local)" in r.stderr
-    return spec, r
 
 
 @pytest.mark.slow

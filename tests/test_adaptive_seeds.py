@@ -26,9 +26,9 @@ import numpy as np
 import optuna
 import pytest
 import scipy.stats as sp
+from helpers.studies import BUDGET, ablate, ablate_cmd, run_env, starts, trials, worker_logs, write_spec
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
-from test_ablate import BUDGET, ablate, ablate_cmd, run_env, starts, trials, worker_logs, write_spec
 
 from swin_lit import stats
 from swin_lit import study as contract

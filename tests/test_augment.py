@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_train import TINY
+from helpers.training import TINY
 
 from swin_lit.config import OptimConfig, load_config
 from swin_lit.train import augment

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_ablate import ablate_cmd, run_env, slurm_study, starts, worker_logs, write_spec
+from helpers.studies import ablate_cmd, age_heartbeat, run_env, slurm_study, starts, worker_logs, write_spec
 
 
 def _server_bins() -> Path | None:
@@ -107,7 +107,6 @@ def test_two_machines_share_a_postgres_study(tmp_path, postgres_url):
 def test_optunas_heartbeat_fails_a_silent_worker_on_postgres(postgres_url):
     """On PostgreSQL the liveness is Optuna's heartbeat table: a claimed trial whose worker stops beating is
     failed by optuna.storages.fail_stale_trials and its cell re-queued (no heartbeat in the user attrs)."""
-    import time
 
     from swin_lit import study as contract
     from swin_lit.ablate import store
@@ -120,7 +119,7 @@ def test_optunas_heartbeat_fails_a_silent_worker_on_postgres(postgres_url):
     t = store.claim(ref1)
     t.set_user_attr("worker", {"host": "elsewhere", "pid": 1})  # not this host: only the heartbeat tells
     assert store.reap_stale(ref2) == []
-    time.sleep(2.5)
+    age_heartbeat(ref1.opened.storage, t)  # its worker silent for years, in Optuna's own heartbeat table
     assert store.reap_stale(ref2) == [t.number]
     states = sorted((x.number, x.state.name, contract.error_of(x)) for x in ref2.trials())
     assert states == [(0, "FAIL", "worker died"), (1, "WAITING", None)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
-from test_viz import png_size
+from helpers.pictures import assert_drawn
 
 from swin_lit.cli import main
 from swin_lit.models import ConfigError, SwinConfig, SwinTransformer
@@ -87,7 +87,7 @@ def test_a_registered_kind_draws_and_is_listed(separable, tmp_path, capsys):
     expected = (module.rows[:, None] + module.cols[None, :]).permute(2, 0, 1)
     assert torch.allclose(torch.from_numpy(tables[0][1]), expected.detach())
     path = draw_position_bias(model, tmp_path / "separable.png")
-    assert png_size(path)[0] > 300
+    assert assert_drawn(path)[0] > 300
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert "separable" in listing and SeparableBias.description in listing

@@ -7,94 +7,34 @@ from __future__ import annotations
 import math
 import re
 import shutil
-import struct
 import subprocess
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from helpers.pictures import assert_drawn
+from helpers.stored import (
+    COMPLETE,
+    FAIL,
+    KNOWN,
+    METRICS,
+    T0,
+    add,
+    journal,
+    make_known_study,
+    md_table,
+    new_study,
+    record,
+    train_attrs,
+)
 from scipy import optimize
 from scipy import stats as sp
 
 from swin_lit.cli import BadInput, main
 from swin_lit.report.build import build_report
 from swin_lit.report.data import load_study
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-T0 = datetime(2026, 1, 1, 12, 0, 0)
-METRICS = ["test.top1", "test.top5", "test.loss", "test.ece"]
-COMPLETE, FAIL = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL
-
-
-def record(top1: float, seed: int, epochs: int = 4, params: int = 137_000) -> dict:
-    """A realistic result.json (see swin_lit.record)."""
-    loss = 2.5 - top1 / 50
-    return {
-        "val": {"top1": top1 + 0.5, "top5": min(99.9, top1 + 12), "loss": loss - 0.02, "ece": 0.05 - top1 / 4000},
-        "test": {"top1": top1, "top5": min(99.9, top1 + 11.5), "loss": loss, "ece": 0.06 - top1 / 4000},
-        "params": params, "flops": 7_100_000, "train_images_per_s": 1500.0 + 10 * seed, "eval_images_per_s": 3700.0,
-        "wall_time_s": 31.0, "train_time_s": 27.0, "epochs": epochs, "seed": seed, "config_hash": "c0ffee",
-        "versions": {"torch": "2.13.0", "optuna": "5.0.0", "lightning": "2.6.6"}, "git": "abc1234", "device": "cpu",
-        "history": [
-            {"epoch": e, "train_loss": 2.3 - 0.4 * e, "val_loss": 2.2 - 0.35 * e, "val_top1": top1 * (e + 1) / epochs}
-            for e in range(epochs)
-        ],
-    }
-
-
-def add(study, state, when: datetime, **attrs) -> None:
-    trial = optuna.trial.create_trial(
-        state=state, value=attrs["result"]["test"]["top1"] if state == COMPLETE else None, user_attrs=attrs)
-    trial.datetime_start = when - timedelta(seconds=30)
-    trial.datetime_complete = when
-    study.add_trial(trial)
-
-
-def train_attrs(variant: str, seed: int, overrides: dict, result: dict | None = None, error: str | None = None,
-                classes: int = 10):
-    """The user attrs the driver writes, with the resolved config's model geometry and class count."""
-    attrs = {"kind": "train", "cell": f"{variant}|seed={seed}", "variant": variant, "seed": seed,
-             "overrides": overrides, "run_dir": f"runs/{variant}-s{seed}",
-             "config": {"model": {"num_classes": classes, "img_size": 32, "window_size": 4}, "seed": seed}}
-    if result is not None:
-        attrs["result"] = result
-    if error is not None:
-        attrs["error"] = error
-    return attrs
-
-
-def journal(path):
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-
-
-def new_study(folder, name: str, spec: dict, cells: list[str] | None = None):
-    folder.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(study_name=name, storage=journal(folder / "study.log"), direction="maximize")
-    study.set_user_attr("spec", {"name": name, **spec})
-    if cells is not None:
-        study.set_user_attr("cells", cells)
-    return study
-
-
-def png_size(path) -> tuple[int, int]:
-    data = path.read_bytes()[:24]
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
-
-
-def md_table(markdown: str, heading: str) -> pd.DataFrame:
-    """The first pipe table after ``heading`` as strings (``\\|`` inside a cell is a pipe)."""
-    body = markdown.split(heading, 1)[1].splitlines()
-    start = next(i for i, ln in enumerate(body) if ln.startswith("|"))
-    block = []
-    for ln in body[start:]:
-        if not ln.startswith("|"):
-            break
-        block.append(ln)
-    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", ln.strip()[1:-1])] for ln in block]
-    return pd.DataFrame(cells[2:], columns=cells[0])
 
 
 def holm_by_hand(p: list[float]) -> list[float]:
@@ -253,34 +193,6 @@ def test_comparison_numbers_match_a_recomputation_from_runs_csv(quick_study):
 
 
 # -- known answers: one resolved, one not; bold only for a resolved best; the paper's orderings -------------
-
-BASE = [70.0, 72.0, 69.0, 71.0]
-KNOWN = {  # per-seed test top-1
-    "base ≥ 2×": BASE,
-    "big ± é": [b + 5 + e for b, e in zip(BASE, (0.1, -0.2, 0.15, -0.05))],  # +5, resolved
-    "noisy_Δ % & #": [b + e for b, e in zip(BASE, (1.5, -2.0, 2.5, -1.0))],  # +0.25 in noise: not resolved
-    "contra": [b - 4 + e for b, e in zip(BASE, (0.1, 0.0, -0.1, 0.05))],  # -4, resolved, paper says +1.2
-    "same": [b + e for b, e in zip(BASE, (0.3, -0.2, 0.4, -0.1))],  # paper: no difference
-}
-PAPER = {"table": "Swin V1 Table 4 (≥ 300 epochs, ± 0.1 %, é)", "model": "Swin-T", "dataset": "ImageNet-1K",
-         "rows": {"base ≥ 2×": {"top1": 81.3, "top5": 95.6}, "big ± é": {"top1": 82.0, "top5": 95.9},
-                  "noisy_Δ % & #": {"top1": 80.0},
-                  "contra": {"top1": 82.5}, "same": {"top1": 81.3}}}
-
-
-def make_known_study(tmp_path, classes: int = 10, columns=None):
-    folder = tmp_path / "known"
-    spec = {"variants": {v: {} for v in KNOWN}, "seeds": [0, 1, 2, 3], "baseline": "base ≥ 2×",
-            "metrics": ["test.top1", "test.top5"], "paper": PAPER, "alpha": 0.05}
-    if columns is not None:
-        spec["report"] = {"columns": columns}
-    study = new_study(folder, "known", spec)
-    for i, (variant, values) in enumerate(KNOWN.items()):
-        for seed, top1 in enumerate(values):
-            add(study, COMPLETE, T0 + timedelta(minutes=4 * i + seed),
-                **train_attrs(variant, seed, {}, record(top1, seed), classes=classes))
-    return folder
-
 
 def test_known_answers_verdicts_bold_and_reproduction(tmp_path):
     out = build_report(make_known_study(tmp_path))
@@ -452,7 +364,7 @@ def test_crossing_interaction_gets_simple_effects(tmp_path):
     m = {(h, n): np.mean([y[h, n, s] for s in seeds]) for h in ("cyclic", "none") for n in ("pre", "res_post")}
     assert means.loc["shift=none", "norm=pre"].startswith(f"{m['none', 'pre']:.2f} ± ")
     assert means.loc["mean over shift", "mean over norm"] == f"{np.mean(list(m.values())):.2f}"
-    assert png_size(out / "figures" / "interaction.png") == (960, 600)
+    assert assert_drawn(out / "figures" / "interaction.png") == (960, 600)
 
 
 # -- top-5, LaTeX ------------------------------------------------------------------------------------------
@@ -473,7 +385,13 @@ LATEX_DOC = ("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage{gra
              "\\input{table.tex}\n\\end{document}\n")
 
 
-def test_latex_escapes_odd_characters_and_compiles(tmp_path):
+def needs_pdflatex() -> None:
+    """Skip, saying why, where TeX is missing: the compile cannot be checked without it."""
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed: the table.tex compile check needs TeX (apt install texlive-latex-base)")
+
+
+def test_latex_escapes_odd_characters(tmp_path):
     out = build_report(make_known_study(tmp_path, columns=["mean", "delta", "verdict", "reproduction"]))
     tex = (out / "table.tex").read_text()
     assert tex.isascii(), sorted({ch for ch in tex if not ch.isascii()})
@@ -487,8 +405,11 @@ def test_latex_escapes_odd_characters_and_compiles(tmp_path):
             "paper $\\Delta$.") in tables[0]
     for raw in ("≥", "±", "×", "é", "Δ", " _", " % ", " & #"):
         assert raw not in tex
-    if shutil.which("pdflatex") is None:  # the compile below needs TeX; the escaping was checked above
-        return
+
+
+def test_latex_of_odd_characters_compiles(tmp_path):
+    needs_pdflatex()
+    out = build_report(make_known_study(tmp_path, columns=["mean", "delta", "verdict", "reproduction"]))
     (out / "doc.tex").write_text(LATEX_DOC)
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=out,
                           capture_output=True, text=True, timeout=120)
@@ -504,9 +425,8 @@ def test_latex_of_a_factorial_and_transfer_study_compiles(tmp_path):
     texts = [(o / "table.tex").read_text() for o in outs]
     assert texts[0].count("\\begin{table}") == 6 and "Simple effects" in texts[0] and "Convergence" in texts[0]
     assert "Transfer to larger windows" in texts[1] and "Between methods at each target" in texts[1]
-    if shutil.which("pdflatex") is None:
-        assert all(t.isascii() for t in texts)
-        return
+    assert all(t.isascii() for t in texts)
+    needs_pdflatex()
     for out in outs:
         (out / "doc.tex").write_text(LATEX_DOC)
         proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=out,
@@ -614,7 +534,7 @@ def test_transfer_layout_aligns_ours_with_the_paper_by_ratio(tmp_path):
     r = tests[(tests.window_size == 8) & (tests.method == "extrapolate")].iloc[0]
     assert r["paper_target"] == "W16,I512" and r["paper_delta"] == pytest.approx(81.7 - 77.2)
     assert r["verdict"] == "better" and r["reproduction"] == "agrees"
-    assert "Reproduction of the paper" in md and png_size(out / "figures" / "transfer.png") == (1440, 600)
+    assert "Reproduction of the paper" in md and assert_drawn(out / "figures" / "transfer.png") == (1440, 600)
     assert (out / "transfer.csv").is_file()
 
 
@@ -721,7 +641,7 @@ def test_figures_are_pngs_of_expected_size(quick_study):
     names = {p.name for p in (out / "figures").iterdir()}
     assert names == {f"{m}.png" for m in METRICS} | {"learning_curves.png"}
     for name in names:
-        assert png_size(out / "figures" / name) == ((960, 600) if name == "learning_curves.png" else (1440, 600))
+        assert assert_drawn(out / "figures" / name) == ((960, 600) if name == "learning_curves.png" else (1440, 600))
     md = (out / "report.md").read_text()
     assert "![test.top1](figures/test.top1.png)" in md and "![learning_curves](figures/learning_curves.png)" in md
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.stats as sp
-from test_report import COMPLETE, KNOWN, T0, add, make_known_study, md_table, new_study, record, train_attrs
+from helpers.stored import COMPLETE, KNOWN, T0, add, make_known_study, md_table, new_study, record, train_attrs
 
 from swin_lit.cli import main
 from swin_lit.report import reproduction as rp
@@ -246,7 +246,7 @@ def test_a_spec_changed_after_results_is_listed_and_marked(tmp_path):
     """The driver's ``spec_history`` (a stored study's spec changed after results were seen) is listed in the
     report and marks the study's rows in the scorecard."""
     import optuna
-    from test_report import journal
+    from helpers.stored import journal
 
     from swin_lit.report.build import build_report
     from swin_lit.report.scorecard import markdown, scorecard

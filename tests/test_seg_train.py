@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from helpers.data import camvid_folder
+from helpers.pictures import assert_drawn
+from helpers.training import StopAt
 from PIL import Image
-from test_train import StopAt
 
 from swin_lit.cli import main
 from swin_lit.config import load_config
@@ -136,24 +138,10 @@ def test_init_from_a_classification_run_copies_the_backbone(tmp_path):
 # -- real-data layout ----------------------------------------------------------------------------------
 
 
-def _camvid(root: Path, n: int = 6, size=(20, 24), bad_value: int | None = None) -> Path:
-    rng = np.random.default_rng(0)
-    for split in ("train", "val", "test"):
-        (root / split).mkdir(parents=True)
-        (root / f"{split}annot").mkdir()
-        for i in range(n):
-            Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / split / f"{i}.png")
-            label = rng.integers(0, 12, size, dtype=np.uint8)  # 11 is void
-            if bad_value is not None and split == "train" and i == 2:
-                label[0, 0] = bad_value
-            Image.fromarray(label, mode="L").save(root / f"{split}annot" / f"{i}.png")
-    return root
-
-
 def test_camvid_layout_run_with_augmentation(tmp_path, capsys):
     """Rectangular CamVid-layout images (20 x 24): training on augmented 16 x 16 crops, evaluation on whole
     images at their own size; 11 classes from the layout."""
-    root = _camvid(tmp_path / "camvid")
+    root = camvid_folder(tmp_path / "camvid")
     cfg = tiny("data.source=camvid", f"data.root={root}", "data.augment.crop=[16, 16]", "data.batch_size=4",
                "trainer.max_epochs=1")
     assert cfg.model.num_classes == 11
@@ -164,7 +152,7 @@ def test_camvid_layout_run_with_augmentation(tmp_path, capsys):
 
 @pytest.mark.parametrize("case", ["bad_label", "missing_label", "size"])
 def test_bad_segmentation_data_fails_with_exit_2(tmp_path, capsys, case):
-    root = _camvid(tmp_path / "camvid", bad_value=40 if case == "bad_label" else None)
+    root = camvid_folder(tmp_path / "camvid", bad_value=40 if case == "bad_label" else None)
     if case == "missing_label":
         (root / "trainannot" / "3.png").unlink()
     if case == "size":
@@ -223,7 +211,7 @@ def test_a_segmentation_study_runs_and_reports_with_predictions(tmp_path):
     """A real driver on a segmentation spec: the trials' intermediate values are the epochs' val mIoU, the report
     compares mIoU and aAcc and draws each variant's test predictions beside the ground truth."""
     import yaml
-    from test_ablate import ablate, trials
+    from helpers.studies import ablate, trials
 
     from swin_lit.report.build import build_report
 
@@ -269,7 +257,7 @@ def test_a_segmentation_study_runs_and_reports_with_predictions(tmp_path):
     for _, r in summary.iterrows():  # the table's numbers are the trials' mIoU (one seed: the mean is the value)
         assert r["miou mean"] == pytest.approx(by_variant[r["variant"]]) and r["window_size"] == 8
     assert "Swin V1 Table 4, Swin-T + UperNet, ADE20K" in md
-    assert (folder / "figures" / "predictions.png").is_file() and "predictions.png" in md
+    assert assert_drawn(folder / "figures" / "predictions.png")[0] > 300 and "predictions.png" in md
     # a clone has the study but not its run folders: a rebuilt report keeps the prediction figure it cannot redraw
     figure = (folder / "figures" / "predictions.png").read_bytes()
     (folder / "figures" / "stale.png").write_bytes(figure)  # an earlier figure the report no longer draws

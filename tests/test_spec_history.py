@@ -3,8 +3,8 @@ storage (``spec_history``); a change before any result is not."""
 
 from __future__ import annotations
 
+from helpers.studies import write_spec
 from optuna.trial import TrialState
-from test_ablate import write_spec
 
 from swin_lit.ablate import store
 from swin_lit.ablate.spec import load_plan

@@ -4,24 +4,17 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
+from helpers.clock import FakeClock
+from helpers.training import TINY, StopAt, Ticks
 from PIL import Image
 
 from swin_lit.cli import main
 from swin_lit.config import load_config
+from swin_lit.train.module import RunModule
 from swin_lit.train.runs import train
-
-# A tiny but real run: 16 px, 8x8 tokens, 2 stages, a few hundred images.
-TINY = [
-    "model.img_size=16", "model.embed_dim=16", "model.depths=[2, 2]", "model.num_heads=[2, 4]",
-    "model.mlp_ratio=2.0", "data.train_size=192", "data.val_size=64", "data.test_size=64",
-    "data.batch_size=32", "trainer.max_epochs=2", "trainer.checkpoint_every_n_steps=2", "trainer.threads=1",
-    "trainer.progress=false",
-]
 
 
 def tiny_config(*extra):
@@ -77,45 +70,38 @@ def test_same_config_and_seed_give_same_metrics(tmp_path):
     assert c["history"] != a["history"]
 
 
-class StopAt(pl.Callback):
-    """Simulates a crash in the middle of an epoch."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_train_batch_end(self, trainer, *args):
-        if trainer.global_step == self.step:
-            raise RuntimeError("simulated crash")
-
-
 @pytest.mark.parametrize("stop_at", [6, 9])  # the last batch of epoch 0 (before its validation); mid epoch 1
-def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, stop_at):
+def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, stop_at, monkeypatch):
+    # The training clock is a fake that moves 1 s per training batch and 100 s per validation or test batch, so the
+    # training time a run reports is known exactly: 1 s per training batch that counts, nothing for validation,
+    # testing or the time the run was down.
+    clock = FakeClock()
+    monkeypatch.setattr(RunModule, "clock", staticmethod(clock))
+    ticks = Ticks(clock, train=1.0, other=100.0)
     cfg = tiny_config()  # 6 batches per epoch, last.ckpt every 2 steps
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(cfg, tmp_path, callbacks=[StopAt(stop_at)])
+        train(cfg, tmp_path, callbacks=[ticks, StopAt(stop_at)])
     run_dir = tmp_path / cfg.run_id()
     assert not (run_dir / "result.json").exists()
     import torch
 
     saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert saved["global_step"] == {6: 4, 9: 8}[stop_at]  # never a checkpoint between a last batch and its val
-    time.sleep(2.0)  # the run is down: this must not count as training time
-    _, record = train(cfg, tmp_path)
+    # The training time up to the checkpoint: its batches, 1 s each (validation's 100 s ticks left out).
+    assert saved["swin_lit"]["train_seconds"] == saved["global_step"]
+    clock.advance(10_000)  # the run is down: this must not count as training time
+    _, record = train(cfg, tmp_path, callbacks=[ticks])
     assert record["epochs"] == 2 and [h["epoch"] for h in record["history"]] == [0, 1]
     assert (run_dir / "result.json").is_file()
     # exactly the run that was never stopped: same batches, same random draws
-    _, uninterrupted = train(cfg, tmp_path / "reference")
+    _, uninterrupted = train(cfg, tmp_path / "reference", callbacks=[ticks])
     assert record["history"] == uninterrupted["history"]
     assert record["val"] == uninterrupted["val"] and record["test"] == uninterrupted["test"]
     # Throughput counts only the training that ran, summed over both processes: the same 12 batches of 32
-    # images as the run that was never stopped (the steps after the last checkpoint ran twice but count once,
-    # as the checkpoint's count restarts from there). The time is the resumed run's two training loops, so it
-    # matches the uninterrupted run's up to the redone steps (at most 2 of 12) and the noise of a shared 2-core
-    # machine: a factor of 3 either way. Counting the downtime (2 s sleep) or the clock since boot breaks it.
-    images = [r["train_images_per_s"] * r["train_time_s"] for r in (record, uninterrupted)]
-    assert images[0] == pytest.approx(images[1]) == pytest.approx(12 * 32)
-    assert 1 / 3 < record["train_time_s"] / uninterrupted["train_time_s"] < 3, (record["train_time_s"],
-                                                                                uninterrupted["train_time_s"])
+    # images as the run that was never stopped. The steps after the last checkpoint ran twice but count once
+    # (the checkpoint's count and time restart from there), so both runs report 12 s of training.
+    assert record["train_time_s"] == uninterrupted["train_time_s"] == 12.0
+    assert record["train_images_per_s"] == uninterrupted["train_images_per_s"] == 12 * 32 / 12.0
 
 
 def test_compiled_run_matches_the_eager_run(tmp_path, monkeypatch):

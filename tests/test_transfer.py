@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from test_train import TINY, StopAt
+from helpers.training import TINY, StopAt
 
 from swin_lit.cli import main
 from swin_lit.config import load_config

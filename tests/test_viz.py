@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
 import torch
+from helpers.pictures import assert_drawn
 
 from swin_lit.cli import main
 from swin_lit.models import build
@@ -14,12 +13,6 @@ from swin_lit.models.windows import attention_mask
 from swin_lit.report.viz import bias_tables, draw_mask, draw_position_bias, mask_data
 
 TINY = dict(img_size=32, patch_size=2, window_size=4, embed_dim=16, depths=(2, 2), num_heads=(2, 4), num_classes=10)
-
-
-def png_size(path) -> tuple[int, int]:
-    data = path.read_bytes()[:24]
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
 
 
 def test_mask_data_follows_the_model_mask():
@@ -35,10 +28,10 @@ def test_mask_data_follows_the_model_mask():
 
 def test_draw_mask_png(tmp_path):
     path = draw_mask(8, 4, tmp_path / "mask.png")
-    w, h = png_size(path)
+    w, h = assert_drawn(path)
     assert 1000 <= w <= 1300 and 900 <= h <= 1000
-    assert png_size(draw_mask(14, 7, tmp_path / "m7.png", shift=3))[0] > 0  # 4 windows, odd shift
-    assert png_size(draw_mask(6, 4, tmp_path / "pad.png"))[0] > 0  # padded map
+    assert assert_drawn(draw_mask(14, 7, tmp_path / "m7.png", shift=3))[0] > 300  # 4 windows, odd shift
+    assert assert_drawn(draw_mask(6, 4, tmp_path / "pad.png"))[0] > 300  # padded map
     with pytest.raises(ValueError, match="shift"):
         mask_data(8, 4, shift=4)
 
@@ -46,7 +39,7 @@ def test_draw_mask_png(tmp_path):
 def test_viz_mask_cli(tmp_path, capsys):
     out = tmp_path / "fig.png"
     assert main(["viz", "mask", "--size", "16", "--window", "4", "--out", str(out)]) == 0
-    assert png_size(out)[0] > 0 and str(out) in capsys.readouterr().out
+    assert assert_drawn(out)[0] > 300 and str(out) in capsys.readouterr().out
     assert main(["viz", "mask", "--size", "8", "--window", "4", "--shift", "5", "--out", str(out)]) == 2
     assert main(["viz", "bias", str(tmp_path / "no-run")]) == 2
 
@@ -55,7 +48,7 @@ def test_viz_mask_cli(tmp_path, capsys):
 def test_draw_position_bias(tmp_path, relative):
     model = build(dict(TINY, relative=relative))
     path = draw_position_bias(model, tmp_path / f"{relative}.png", title=f"tiny {relative}")
-    w, h = png_size(path)
+    w, h = assert_drawn(path)
     assert w > 300 and h > 200
     tables = bias_tables(model)
     labels = [label for label, _ in tables]
@@ -92,5 +85,5 @@ def test_viz_bias_cli_with_a_loaded_run(tmp_path, monkeypatch, capsys):
     run.mkdir()
     assert main(["viz", "bias", str(run), "--out", str(tmp_path / "figs")]) == 0
     assert calls == [(run, "best")]
-    assert png_size(tmp_path / "figs" / "position_bias.png")[0] > 0
+    assert assert_drawn(tmp_path / "figs" / "position_bias.png")[0] > 300
     assert "position_bias.png" in capsys.readouterr().out

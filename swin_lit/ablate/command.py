@@ -54,7 +54,7 @@ SLURM_KEYS = {
 
 def default_workers(cpus: int | None = None) -> int:
     """One single-threaded worker per core, at most 4: on 2 cores two 1-thread workers train 1.3-1.45x
-    faster in total than one 2-thread worker (machine.md; measured again for this driver, see README)."""
+    faster in total than one 2-thread worker (measured on the 2-core development machine; docs/driver.md)."""
     cpus = cpus or os.cpu_count() or 1
     return max(1, min(cpus, 4))
 
@@ -444,11 +444,8 @@ def print_seed_decision(plan, decision, trials: list, todo: list) -> None:
 
 
 def report(source, study: str, out: Path) -> None:
-    try:
-        from swin_lit.report.build import build_report
-    except ImportError as err:
-        print(f"(no report: the report package is not available: {err})", file=sys.stderr)
-        return
+    from swin_lit.report.build import build_report
+
     try:
         folder = build_report(source, study=study, out=out)
         print(f"report: {Path(folder) / 'report.md'}", file=sys.stderr)

@@ -124,6 +124,8 @@ def worker_alive(ident: Any) -> bool | None:
 class Liveness:
     """How a storage tells a running trial's worker is alive (kept out of the study's permanent record)."""
 
+    clock = staticmethod(time.time)  # wall-clock seconds of leases and ages; tests drive it with a fake
+
     def __init__(self, grace: float) -> None:
         self.grace = grace
 
@@ -149,7 +151,7 @@ class Liveness:
             return False
         if worker_alive(trial.user_attrs.get("worker")) is False:
             return True
-        return self.aged(trial, now or time.time())
+        return self.aged(trial, now or self.clock())
 
 
 class JournalLeases(Liveness):
@@ -165,7 +167,7 @@ class JournalLeases(Liveness):
         return self.folder / f"{self.study}-{number}.json"
 
     def beat(self, trial: optuna.Trial) -> None:
-        write_json_atomic(self.path(trial.number), {"study": self.study, "trial": trial.number, "time": time.time(),
+        write_json_atomic(self.path(trial.number), {"study": self.study, "trial": trial.number, "time": self.clock(),
                                                     "worker": worker_identity()})
 
     def end(self, number: int) -> None:
@@ -187,7 +189,7 @@ class JournalLeases(Liveness):
         return now - float(lease.get("time", 0.0)) > self.grace
 
     def fail_stale(self, ref: StudyRef) -> list[int]:
-        now = time.time()
+        now = self.clock()
         failed = [t.number for t in ref.running() if self.is_stale(t, now) and fail_and_requeue(ref.study, t)]
         for number in failed:
             self.end(number)
@@ -220,7 +222,7 @@ class RDBHeartbeat(Liveness):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(ref.study)  # re-queues through stale_trial_callback
-        now = time.time()
+        now = self.clock()
         dead = [t.number for t in ref.running() if self.is_stale(t, now) and fail_and_requeue(ref.study, t)]
         failed = {t.number for t in ref.trials(states=(TrialState.FAIL,))}
         return sorted((before & failed) | set(dead))

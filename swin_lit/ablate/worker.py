@@ -354,13 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     import lightning.pytorch  # noqa: F401
     import torch  # noqa: F401
 
+    import swin_lit.data.datamodule  # noqa: F401
     import swin_lit.train.module  # noqa: F401
     import swin_lit.train.runs  # noqa: F401
-
-    try:
-        import swin_lit.data.datamodule  # noqa: F401
-    except ImportError:
-        pass
     log(f"started: study {args.study!r}, {args.threads} thread(s) per cell")
     code = worker.run()
     log("no cell left; exiting" if not worker.stopping else "stopped")

@@ -1,6 +1,6 @@
 """Anchor marks: the embedded 12-class task in which the shifted windows and the relative position bias each
-matter on their own (``data.source: marks``, ``configs/marks.yaml``, the quick study's task; the README's
-embedded-dataset section has what was measured), and its dense version (``configs/marks_dense.yaml``).
+matter on their own (``data.source: marks``, ``configs/marks.yaml``, the quick study's task; results/quick/notes.md
+has what was measured), and its dense version (``configs/marks_dense.yaml``).
 
 A scene is an 8x8 grid of cells on a noisy grey background. Three cells are filled:
 

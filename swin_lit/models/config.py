@@ -41,7 +41,6 @@ divides: its geometry is recomputed for that size by the same rule (see ``SwinTr
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -240,5 +239,3 @@ class SwinConfig:
     def to_dict(self) -> dict:
         return to_dict(self)
 
-
-FIELDS = tuple(f.name for f in dataclasses.fields(SwinConfig))

@@ -19,7 +19,6 @@ from swin_lit.models.swin import SwinTransformer
 from swin_lit.typed import ConfigError
 
 METHODS = ("bicubic", "extrapolate", "renormalize")
-_ALIASES = {"cpb_extrapolate": "extrapolate", "cpb_renormalize": "renormalize"}
 
 
 def methods_for(relative: str) -> tuple[str, ...]:
@@ -30,7 +29,6 @@ def methods_for(relative: str) -> tuple[str, ...]:
 
 def transfer_config(cfg: SwinConfig, img_size: int, window_size: int, method: str) -> SwinConfig:
     """The config of the moved model; raises ConfigError naming what does not fit."""
-    method = _ALIASES.get(method, method)
     if method not in METHODS:
         raise ConfigError(f"method: got {method!r}; allowed values are {', '.join(METHODS)}")
     allowed = methods_for(cfg.relative)
@@ -49,7 +47,6 @@ def transfer_config(cfg: SwinConfig, img_size: int, window_size: int, method: st
 def transfer(model: SwinTransformer, img_size, window_size: int, method: str) -> SwinTransformer:
     """A new model at ``img_size`` / ``window_size`` carrying ``model``'s weights by ``method``
     (same dtype and device; derived tensors rebuilt for the new resolution)."""
-    method = _ALIASES.get(method, method)
     cfg = transfer_config(model.cfg, img_size, window_size, method)
     param = next(model.parameters())
     moved = SwinTransformer(cfg).to(device=param.device, dtype=param.dtype)
@@ -80,7 +77,6 @@ def transfer_segmenter(model, img_size, window_size: int, method: str):
     (H, W)); the decode and auxiliary heads do not depend on the window and keep their weights as they are."""
     from swin_lit.models.segmenter import SwinSegmenter
 
-    method = _ALIASES.get(method, method)
     cfg = transfer_config(model.cfg, img_size, window_size, method)
     param = next(model.parameters())
     moved = SwinSegmenter(cfg, model.head_cfg, model.num_classes).to(device=param.device, dtype=param.dtype)

@@ -222,12 +222,6 @@ def transfer_paper_numbers(spec: dict, match) -> TransferPaperNumbers | None:
 # -- opening the storage -----------------------------------------------------------------------------------
 
 
-def resolve_storage(source: str | Path):
-    """(storage, study folder or None) for a study folder, storage URL or storage file; StorageError otherwise."""
-    opened = contract.open_storage(source)
-    return opened.storage, opened.folder
-
-
 def open_study(source: str | Path, study: str | None = None):
     """(optuna.Study, study folder or None). ``study`` picks one when the storage holds several."""
     import optuna

@@ -18,8 +18,7 @@ def register(subparsers) -> None:
         "intervals, Benjamini-Hochberg q across them, the scale gap; agrees / contradicts / smaller than the "
         "paper's / consistent with both / untestable) and exploratory rows (the paper's Δ within its own noise).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  swin-lit scorecard results/                      # writes results/scorecard.md\n"
-        "  swin-lit scorecard results/ --readme README.md   # also the README's 'What reproduces here' table",
+        epilog="examples:\n  swin-lit scorecard results/                      # writes results/scorecard.md",
     )
     parser.add_argument("root", metavar="RESULTS_DIR", help="folder holding study folders (e.g. results/)")
     parser.add_argument("--out", default=None, metavar="FILE", help="Markdown file (default: RESULTS_DIR/scorecard.md)")

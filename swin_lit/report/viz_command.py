@@ -47,11 +47,8 @@ def run_bias(args) -> int:
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise BadInput(f"no run folder at {run_dir}")
-    try:
-        from swin_lit.train.runs import load_trained_model
-    except ImportError as err:
-        raise BadInput(f"loading trained runs is not available in this install ({err})") from err
     from swin_lit.report.viz import draw_position_bias
+    from swin_lit.train.runs import load_trained_model
 
     try:
         model = load_trained_model(run_dir, which=args.which)

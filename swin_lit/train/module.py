@@ -38,6 +38,7 @@ class RunModule(pl.LightningModule):
     ``no_weight_decay()`` of parameter names) and the metrics, and set ``HP_METRICS``."""
 
     HP_METRICS: dict[str, float] = {}
+    clock = staticmethod(time.perf_counter)  # the training and test clocks; tests drive it with a fake
 
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__()
@@ -82,11 +83,11 @@ class RunModule(pl.LightningModule):
     # -- the training clock ----------------------------------------------------------------------
     def _open_segment(self) -> None:
         if self._segment_start is None:
-            self._segment_start = time.perf_counter()
+            self._segment_start = self.clock()
 
     def _close_segment(self) -> None:
         if self._segment_start is not None:
-            self.train_seconds += time.perf_counter() - self._segment_start
+            self.train_seconds += self.clock() - self._segment_start
             self._segment_start = None
 
     def on_train_start(self):
@@ -117,11 +118,11 @@ class RunModule(pl.LightningModule):
         self.log("train/loss", loss)
 
     def on_test_epoch_start(self):
-        self._test_start = time.perf_counter()
+        self._test_start = self.clock()
         self.test_images = 0
 
     def _record_test_time(self) -> None:
-        self.test_seconds = time.perf_counter() - self._test_start  # the test loop alone (images/s in result.json)
+        self.test_seconds = self.clock() - self._test_start  # the test loop alone (images/s in result.json)
 
     # -- checkpointed state ----------------------------------------------------------------------
     def extra_state(self) -> dict:
@@ -133,7 +134,7 @@ class RunModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint):
         # the RNG states too, so that a run resumed mid-epoch continues exactly as if never stopped
-        open_segment = time.perf_counter() - self._segment_start if self._segment_start is not None else 0.0
+        open_segment = self.clock() - self._segment_start if self._segment_start is not None else 0.0
         checkpoint["swin_lit"] = {"history": self.history, "train_seconds": self.train_seconds + open_segment,
                                   "train_images": self.train_images, "torch_rng": torch.get_rng_state(),
                                   **self.extra_state()}
