@@ -18,6 +18,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  swin-lit models\n  swin-lit models --preset swin_t --set img_size=[224,320]\n"
         "  swin-lit models --preset swin_t --set shift=pad\n"
+        "  swin-lit models --preset swin_t --set img_size=512 --set small_maps=pad --set pad_keys=attend\n"
         "  swin-lit models --preset swin_t --set windows=sliding --set shift=none",
     )
     p.add_argument("--preset", metavar="NAME", help="show one preset in detail")
