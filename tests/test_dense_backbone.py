@@ -240,6 +240,12 @@ def test_segmenter_keeps_the_configured_behaviour():
     assert (plain.backbone.cfg.pad_keys, plain.backbone.cfg.small_maps) == ("mask", "clip")
     assert (dense.backbone.cfg.pad_keys, dense.backbone.cfg.small_maps) == ("attend", "pad")
     assert backbone_config(SwinConfig(**BASE, pad_keys="attend")).pad_keys == "attend"
+    dense.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 3, 40, 56)  # stage maps 10x14, 5x7, 3x4: padded, and the last one small
+    with torch.no_grad():
+        a, b = plain.eval()(x), dense.eval()(x)
+    assert a.shape == b.shape == (1, 3, 40, 56) and torch.isfinite(b).all()
+    assert (a - b).abs().max().item() > 1e-4
 
 
 def test_switches_are_strict():
@@ -334,3 +340,15 @@ def test_no_module_level_import_cycle_in_models():
     assert not graph["swin_lit.models.geometry"] and not graph["swin_lit.models.relative_names"]
     assert "swin_lit.models.geometry" in graph["swin_lit.models.config"] & graph["swin_lit.models.windows"] \
         & graph["swin_lit.models.position"] & graph["swin_lit.models.flops"]
+
+
+def test_models_command_shows_the_dense_geometry(capsys):
+    """``swin-lit models``: at 224 px Swin-T's last map is 7 x 7, so ``clip`` does not shift it and ``pad`` does."""
+    from swin_lit.cli import main
+
+    assert main(["models", "--preset", "swin_t", "--set", "small_maps=pad", "--set", "pad_keys=attend"]) == 0
+    out = capsys.readouterr().out
+    assert "small_maps=pad pad_keys=attend" in out
+    assert out.splitlines()[7].split()[:4] == ["3", "7x7", "7", "3"]  # stage, tokens, window, shift
+    assert main(["models", "--preset", "swin_t"]) == 0
+    assert capsys.readouterr().out.splitlines()[7].split()[:4] == ["3", "7x7", "7", "0"]
