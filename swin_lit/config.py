@@ -190,6 +190,10 @@ class RunConfig:
         # Compiled and eager runs compute the same model (to rounding), like any thread count: one run. Hashed as
         # the value every run had before ``auto`` existed, so that those run folders keep their names.
         d["trainer"]["compile"] = False
+        # Model switches added later hash only when they differ from the behaviour every earlier run had.
+        for key, before in SwinConfig.ADDED_LATER.items():
+            if d["model"].get(key) == before:
+                del d["model"][key]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     def run_id(self) -> str:

@@ -97,6 +97,8 @@ CROSS_CHECK = [
     dict(relative="table", shift="pad"),
     dict(relative="cpb_log", windows="sliding", shift="none"),
     dict(relative="table", img_size=(24, 36)),
+    dict(relative="table", img_size=(16, 20)),  # stage 1 is 4 x 5: a small map, clipped to window 4, no shift
+    dict(relative="table", img_size=(16, 20), small_maps="pad", pad_keys="attend"),  # padded to 5 x 5, shifted
 ]
 
 
@@ -142,6 +144,8 @@ SWITCHES = [
     dict(relative="cpb_linear", merge="norm_first", norm="res_post", depths=(1, 3, 1), num_heads=(1, 2, 4)),
     dict(absolute="learned", img_size=(28, 44), windows="sliding", shift="none", out_indices=(0, 2)),
     dict(absolute="learned", relative="cpb_log", shift="pad", out_indices=(1,)),
+    dict(img_size=(20, 28), out_indices=(0, 1, 2)),  # stage 2 is 3 x 4: clipped to window 3
+    dict(img_size=(20, 28), small_maps="pad", pad_keys="attend", out_indices=(0, 1, 2)),  # window 4 there
 ]
 
 

@@ -1,7 +1,7 @@
 """The Swin model family: one ``SwinTransformer`` whose design switches live in ``SwinConfig``.
 
-``SwinConfig`` and the presets import without torch; ``SwinTransformer`` and ``build`` load it on first use, and so
-does validating a config (``relative`` is checked against the registry of relative-bias kinds in ``position.py``).
+``SwinConfig`` and the presets import and validate without torch (the geometry is ``geometry.py``, the names of the
+relative-bias kinds ``relative_names.py``); ``SwinTransformer`` and ``build`` load torch on first use.
 """
 
 from swin_lit.models.config import SwinConfig

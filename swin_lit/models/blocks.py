@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swin_lit.models.attention import SlidingWindowAttention, WindowAttention
-from swin_lit.models.config import StageGeometry
+from swin_lit.models.geometry import StageGeometry
 from swin_lit.models.windows import (
     attention_mask,
     relative_position_index,
@@ -44,10 +44,10 @@ def window_tensors(geometry: StageGeometry, shift: int) -> tuple:
     """(gather, scatter, mask, relative_index) of a block with ``shift`` on ``geometry`` (see ``BlockLayout``)."""
     g = geometry
     if g.sliding:
-        gather, mask = sliding_neighbours(g.resolution, g.window)
+        gather, mask = sliding_neighbours(g.resolution, g.window, g.mask_padding)
         return gather, None, mask, sliding_relative_index(g.window)
     gather, scatter = window_order(g.resolution, g.window, shift, g.shift_mode)
-    mask = attention_mask(g.resolution, g.window, shift, g.shift_mode)
+    mask = attention_mask(g.resolution, g.window, shift, g.shift_mode, g.mask_padding)
     return gather, scatter, mask, relative_position_index(g.window)
 
 

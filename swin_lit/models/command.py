@@ -18,6 +18,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  swin-lit models\n  swin-lit models --preset swin_t --set img_size=[224,320]\n"
         "  swin-lit models --preset swin_t --set shift=pad\n"
+        "  swin-lit models --preset swin_t --set img_size=512 --set small_maps=pad --set pad_keys=attend\n"
         "  swin-lit models --preset swin_t --set windows=sliding --set shift=none",
     )
     p.add_argument("--preset", metavar="NAME", help="show one preset in detail")
@@ -92,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         rows.append([i, f"{H}x{W}", g.window, g.shift, windows, g.dim, g.heads, depth, f"{s.total / 1e6:.1f}"])
     print(f"{args.preset}" + (f" with {', '.join(f'{k}={v}' for k, v in overrides.items())}" if overrides else ""))
     print(f"switches: shift={cfg.shift} windows={cfg.windows} norm={cfg.norm} attention={cfg.attention} "
-          f"absolute={cfg.absolute} relative={cfg.relative} merge={cfg.merge_order}")
+          f"absolute={cfg.absolute} relative={cfg.relative} merge={cfg.merge_order} small_maps={cfg.small_maps} "
+          f"pad_keys={cfg.pad_keys}")
     print(_table(["stage", "tokens", "window", "shift", "windows (regular / shifted)", "dim", "heads", "blocks",
                   "MFLOPs"], rows))
     print(f"patch embed {bd.patch_embed / 1e6:.1f} MFLOPs, head {bd.head / 1e6:.2f} MFLOPs")

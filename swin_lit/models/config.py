@@ -28,11 +28,24 @@ Switches (each independent of the others, so every combination builds, except th
 - ``fused``      attention through ``F.scaled_dot_product_attention`` (True) or the explicit softmax
                  reference path (False). Same math; a speed switch, not a design switch.
 
-Geometry (``stages``), the official rule applied to each stage's token map of H x W tokens:
-  - the window is square, of side M = ``window_size``; when min(H, W) <= M the stage uses a window of side
-    min(H, W) and does not shift (so a 2 x 4 map gets a 2 x 2 window);
-  - otherwise each side has its own window count: a side that M does not tile is zero-padded at the
-    bottom/right up to a multiple of M, and padded tokens are never attended as keys;
+- ``small_maps`` ``clip`` (the classification code): a stage map whose smaller side is no larger than the window
+                 uses a square window of side min(H, W) and no shift (a 2 x 4 map gets a 2 x 2 window);
+                 ``pad`` (the official segmentation backbone): the window stays ``window_size``, the odd blocks
+                 shift by window_size // 2, and the small map is zero-padded to whole windows like any other.
+- ``pad_keys``   ``mask``: the zero-padded tokens of a map the window does not tile are never attended as keys
+                 (-inf); ``attend`` (the official segmentation backbone): they are attended like real tokens
+                 (zero tokens: their keys and values are the qkv biases); the shifted blocks' region mask is built
+                 on the padded map either way. Applies to every zero padding (``shift: pad`` borders, sliding
+                 neighbourhoods beyond the map).
+                 Defaults ``clip`` / ``mask``: the classification code's behaviour and the one every run made
+                 before these switches existed (a stored config without them rebuilds that model).
+                 ``official.build_backbone`` sets ``pad`` / ``attend``. Where every stage map is larger than the
+                 window and tiled by it, neither switch changes anything (docs/dense_backbone.md).
+
+Geometry (``stages``; the rules are pure functions in ``swin_lit.models.geometry``), per stage map of H x W tokens:
+  - the window is square, of side M = ``window_size``, except on a small map with ``small_maps: clip`` (above);
+  - each side has its own window count: a side that M does not tile is zero-padded at the bottom/right up to a
+    multiple of M (before the cyclic roll), the padded tokens masked or attended as ``pad_keys`` says;
   - shifted blocks (every second block) shift by M // 2 on both sides;
   - an odd side is padded by one before patch merging, so the next map is ceil(H/2) x ceil(W/2).
 ``img_size`` is one side (square) or ``[H, W]``. A built model also runs at any other input size the patch
@@ -42,8 +55,10 @@ divides: its geometry is recomputed for that size by the same rule (see ``SwinTr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
+from swin_lit.models.geometry import StageGeometry, stage_geometries
+from swin_lit.models.relative_names import known_kinds, normalised_kinds
 from swin_lit.typed import fail, from_dict, to_dict
 
 Shift = Literal["cyclic", "none", "pad"]
@@ -52,45 +67,8 @@ Norm = Literal["pre", "res_post"]
 Attention = Literal["dot", "cosine"]
 Absolute = Literal["none", "learned"]
 Merge = Literal["auto", "norm_first", "reduce_first"]
-
-
-def padded_grid(size: tuple[int, int], window: int, shift: int, shift_mode: str) -> tuple[int, int, int, int]:
-    """(top, left, Hp, Wp): where an H x W map sits in the zero-padded grid of whole M x M windows of one block.
-
-    Regular blocks, and cyclically shifted ones (the roll happens inside the padded grid), pad bottom/right up
-    to a multiple of M. A ``pad`` shifted block offsets the grid by the shift s: M - s rows/columns of padding
-    at the top/left, then enough at the bottom/right that every window is whole (one more window per side when
-    M tiles the map: the paper's (ceil(h/M) + 1) x (ceil(w/M) + 1)).
-    """
-    H, W = size
-    top = window - shift if shift and shift_mode == "pad" else 0
-    return top, top, -(-(H + top) // window) * window, -(-(W + top) // window) * window
-
-
-@dataclass(frozen=True)
-class StageGeometry:
-    """Derived per-stage layout: token grid, window, shift and how shifted windows are computed."""
-
-    resolution: tuple[int, int]  # (H, W) tokens entering the stage
-    window: int  # side M of the square window (clipped to min(H, W) when the map is small)
-    shift: int  # shift of the odd blocks (0: no shifted blocks in this stage)
-    shift_mode: str  # "cyclic" or "pad" (how a shifted block is computed), "none"
-    sliding: bool  # sliding windows instead of partitioned ones
-    dim: int
-    heads: int
-
-    def block_shift(self, index: int) -> int:
-        """The shift of block ``index`` of the stage: 0 for even blocks, ``shift`` for odd ones."""
-        return self.shift if index % 2 else 0
-
-    def grid(self, shift: int) -> tuple[int, int, int, int]:
-        """(top, left, Hp, Wp) of the padded window grid of a block with ``shift`` (see ``padded_grid``)."""
-        return padded_grid(self.resolution, self.window, shift, self.shift_mode)
-
-    @property
-    def padded(self) -> tuple[int, int]:
-        """(Hp, Wp): the map padded to whole windows in the regular (unshifted) blocks."""
-        return self.grid(0)[2:]
+PadKeys = Literal["mask", "attend"]
+SmallMaps = Literal["clip", "pad"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +100,12 @@ class SwinConfig:
     pretrained_window_sizes: tuple[int, ...] | None = None
     out_indices: tuple[int, ...] = ()
     fused: bool = True
+    pad_keys: PadKeys = "mask"
+    small_maps: SmallMaps = "clip"
+
+    # Switches added after runs were stored, with the behaviour every earlier run had: a run config's hash leaves
+    # them out at that value, so the earlier run folders keep their names (``RunConfig.hash``).
+    ADDED_LATER: ClassVar[dict[str, object]] = {"pad_keys": "mask", "small_maps": "clip"}
 
     def __post_init__(self) -> None:
         if isinstance(self.img_size, tuple) and self.img_size[0] == self.img_size[1]:
@@ -162,15 +146,13 @@ class SwinConfig:
         if self.windows == "sliding" and self.shift != "none":
             fail("shift", f"{self.shift!r} does not go with windows: sliding (each token's window is centred on it, "
                  "there is nothing to shift); use shift: none")
-        kind = self._relative_kind()
+        normalised = self._relative_normalised()
         if self.pretrained_window_sizes is not None:
             if len(self.pretrained_window_sizes) != len(self.depths):
                 fail("pretrained_window_sizes", f"needs one entry per stage ({len(self.depths)})")
             if any(w < 0 for w in self.pretrained_window_sizes):
                 fail("pretrained_window_sizes", "entries must be 0 (the stage's own window) or a window size")
-            if kind is None or not kind.normalised:
-                from swin_lit.models.position import normalised_kinds
-
+            if not normalised:
                 fail("pretrained_window_sizes", f"only applies to relative kinds with window-normalised coordinates "
                      f"({', '.join(map(repr, normalised_kinds()))}), not relative {self.relative!r}")
         n = len(self.depths)
@@ -180,16 +162,16 @@ class SwinConfig:
             fail("depths", f"{n} stages need at least {2 ** (n - 1)} tokens per side; "
                  f"img_size/patch_size gives {'x'.join(map(str, self.grid))}")
 
-    def _relative_kind(self):
-        """The relative-bias class of ``relative`` (None for "none"); ConfigError listing the registered kinds."""
-        from swin_lit.models.position import RELATIVE_BIASES
-
+    def _relative_normalised(self) -> bool:
+        """Whether ``relative``'s coordinates are window-normalised (False for "none"); ConfigError listing the
+        known kinds (``relative_names``: no torch needed)."""
         if self.relative == "none":
-            return None
-        if self.relative not in RELATIVE_BIASES:
-            allowed = ", ".join(repr(k) for k in ("none", *RELATIVE_BIASES))
+            return False
+        kinds = known_kinds()
+        if self.relative not in kinds:
+            allowed = ", ".join(repr(k) for k in ("none", *kinds))
             fail("relative", f"got {self.relative!r}; allowed values are {allowed}")
-        return RELATIVE_BIASES[self.relative]
+        return kinds[self.relative]
 
     # -- derived ---------------------------------------------------------------------------------
     @property
@@ -213,21 +195,10 @@ class SwinConfig:
         return self.embed_dim * 2 ** (len(self.depths) - 1)
 
     def stages(self, grid: tuple[int, int] | None = None) -> list[StageGeometry]:
-        """Per-stage geometry for a token grid (default: the configured image's), by the official rule (module
-        docstring): a stage whose smaller side is no larger than the window uses a square window of that side
-        and does not shift; larger maps that the window does not tile are padded (bottom/right)."""
-        out = []
-        H, W = grid or self.grid
-        for i, heads in enumerate(self.num_heads):
-            if min(H, W) <= self.window_size:
-                window, shift = min(H, W), 0
-            else:
-                window = self.window_size
-                shift = window // 2 if self.shift != "none" else 0
-            out.append(StageGeometry((H, W), window, shift, self.shift, self.windows == "sliding",
-                                     self.embed_dim * 2**i, heads))
-            H, W = -(-H // 2), -(-W // 2)  # patch merging pads an odd side by one row/column
-        return out
+        """Per-stage geometry for a token grid (default: the configured image's), by the rule of the module
+        docstring (``geometry.stage_geometries``, with this config's ``small_maps`` and ``pad_keys``)."""
+        return stage_geometries(grid or self.grid, self.window_size, self.embed_dim, self.num_heads, self.shift,
+                                self.windows, self.small_maps, self.pad_keys)
 
     def replace(self, **changes) -> SwinConfig:
         return from_dict(SwinConfig, {**to_dict(self), **changes})

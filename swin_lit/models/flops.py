@@ -5,8 +5,10 @@ What is counted, per image, as MACs (one multiply + one add = 1):
   - per block, with T the tokens its attention runs on and K the keys per query:
       qkv   T * C * 3C            q@k^T  Lq * K * C          attn@v  Lq * K * C          proj  T * C * C
     partitioned windows: T = Lq = nW * M^2, the block's PADDED window grid (the model runs qkv, attention and
-    proj on the padded tokens too: bottom/right padding where the window does not tile the map, and the
-    border windows of a ``shift: pad`` block), K = M^2; sliding windows: T = Lq = L (q, k, v once per token),
+    proj on the padded tokens too: bottom/right padding where the window does not tile the map, a small map
+    padded to one window with ``small_maps: pad``, and the border windows of a ``shift: pad`` block), K = M^2,
+    with M the stage's window of ``SwinConfig.stages`` (``geometry``); ``pad_keys`` (mask or attend) changes
+    no count; sliding windows: T = Lq = L (q, k, v once per token),
     K = M^2 (every neighbourhood slot, padded border keys included);
     and on the real map L:
       mlp   2 * L * C * (mlp_ratio * C)
@@ -30,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from swin_lit.models.config import SwinConfig
+from swin_lit.models.geometry import merged_size
 from swin_lit.models.position import relative_kind
 
 
@@ -117,7 +120,8 @@ def flops_breakdown(cfg: SwinConfig) -> FlopsBreakdown:
                 mlp=2 * L * C * hidden, relative_bias=bias,
             ))
         if i < len(geometry) - 1:
-            stage.merge = -(-g.resolution[0] // 2) * -(-g.resolution[1] // 2) * 4 * C * 2 * C
+            Hm, Wm = merged_size(g.resolution)
+            stage.merge = Hm * Wm * 4 * C * 2 * C
         stages.append(stage)
     head = cfg.num_features * cfg.num_classes
     return FlopsBreakdown(patch_embed, stages, head)

@@ -18,7 +18,9 @@ A relative-bias kind is one ``RelativeBias`` subclass registered under its name 
 
 Adding a kind: subclass ``RelativeBias``, set ``name``, implement ``offset_table`` and ``parameter_count``
 (and ``flops`` if it computes more than a lookup), decorate with ``@register``. Config validation, FLOPs,
-transfer, pictures and ``swin-lit models`` then know it.
+transfer, pictures and ``swin-lit models`` then know it. The registry (``RELATIVE_BIASES``) lives in the
+torch-free ``relative_names`` so that a config validates without torch; a kind defined in this package is also
+listed there by name (``relative_names.BUILT_IN``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from swin_lit.models.windows import relative_offsets
+from swin_lit.models.geometry import offset_range
+from swin_lit.models.relative_names import RELATIVE_BIASES
 from swin_lit.typed import ConfigError
 
 # CPB coordinates are scaled to [-8, 8] at the normalising window (official constant).
@@ -38,9 +41,6 @@ CPB_RANGE = 8.0
 # The CPB output is squashed to (0, 16) (official: 16 * sigmoid).
 CPB_BIAS_MAX = 16.0
 CPB_HIDDEN = 512
-
-RELATIVE_BIASES: dict[str, type[RelativeBias]] = {}
-
 
 def register(cls: type[RelativeBias]) -> type[RelativeBias]:
     """Class decorator: make ``cls`` available as ``model.relative: <cls.name>``."""
@@ -55,11 +55,6 @@ def register(cls: type[RelativeBias]) -> type[RelativeBias]:
 def relative_kind(name: str) -> type[RelativeBias] | None:
     """The class registered as ``name``; None for ``"none"``."""
     return None if name == "none" else RELATIVE_BIASES[name]
-
-
-def normalised_kinds() -> list[str]:
-    """Names of the kinds whose coordinates a window normalises (they read ``pretrained_window_sizes``)."""
-    return [name for name, cls in RELATIVE_BIASES.items() if cls.normalised]
 
 
 def build_relative_bias(name: str, window: int, heads: int, normalising_window: int = 0) -> RelativeBias | None:
@@ -189,6 +184,14 @@ def resize_table(table: torch.Tensor, size: int) -> torch.Tensor:
     heads = table.shape[1]
     grid = table.T.reshape(1, heads, side, side)
     return F.interpolate(grid, size=(size, size), mode="bicubic").reshape(heads, size * size).T
+
+
+def relative_offsets(window: int) -> torch.Tensor:
+    """(2M-1, 2M-1, 2) float64 table of (dh, dw) offsets, in the row-major order of the offset table
+    (``geometry.offset_index``)."""
+    r = offset_range(window)
+    axis = torch.arange(r.start, r.stop, dtype=torch.float64)
+    return torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1)
 
 
 def cpb_coordinates(window: int, normalising_window: int, spacing: str) -> torch.Tensor:

@@ -10,6 +10,11 @@ logits (the recipe's extra loss on stage 3); inference never runs it.
 
 Any input size that the patch size divides runs (the backbone pads to its windows and caches a layout per
 size); ``swin_lit.models.seg_inference`` pads whole images to the patch size and cuts the padding off again.
+
+The backbone's geometry is the config's: by default ``pad_keys: mask`` and ``small_maps: clip`` (the
+classification code's rule, which every committed dense study ran with); ``pad_keys: attend`` and
+``small_maps: pad`` give the official segmentation backbone's (``official.build_backbone``). Where every stage
+map is larger than the window and tiled by it the two agree. Why this default: docs/dense_backbone.md.
 """
 
 from __future__ import annotations

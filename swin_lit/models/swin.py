@@ -34,9 +34,10 @@ class SwinTransformer(nn.Module):
     """Patch embedding (+ absolute embedding), stages of Swin blocks with patch merging between them, a final
     LayerNorm, token average pooling and a linear classifier.
 
-    The model runs at any input size the patch divides. The geometry of each input size (windows clipped,
-    shifted, padded by the official rule; ``SwinConfig.stages``) and its index / mask / coordinate tensors are
-    built once per size and cached (``layout``), on the model's device and dtype, never in the state dict.
+    The model runs at any input size the patch divides. The geometry of each input size (windows padded,
+    shifted, and clipped or not on small maps, by ``SwinConfig.stages``: ``small_maps`` and ``pad_keys`` choose
+    the classification or the official dense code's rule) and its index / mask / coordinate tensors are built
+    once per size and cached (``layout``), on the model's device and dtype, never in the state dict.
     At another token grid than the configured one, the absolute embedding is resized bicubically (as the official
     dense backbones do). Dense heads take ``forward_intermediates``.
     """

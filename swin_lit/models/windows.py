@@ -3,15 +3,16 @@ position indices and attention masks.
 
 Everything here is a pure function of sizes (an H x W token map, a square window of side M, a shift s); the
 model builds these tensors once per input size and caches them (``SwinTransformer.layout``). Sizes are
-``(H, W)`` pairs; an int means a square map. Where the map sits in its padded grid is
-``config.padded_grid`` (one place for that rule).
+``(H, W)`` pairs; an int means a square map. The rules themselves (where the map sits in its padded grid, the
+offset table's order, the sliding offsets) are the torch-free ``swin_lit.models.geometry``; this module turns
+them into tensors.
 """
 
 from __future__ import annotations
 
 import torch
 
-from swin_lit.models.config import padded_grid
+from swin_lit.models.geometry import neighbourhood_range, offset_index, padded_grid
 
 # Logit offset for a query/key pair in different regions of a cyclically shifted window (official value).
 REGION_MASK = -100.0
@@ -101,29 +102,31 @@ def relative_position_index(window: int) -> torch.Tensor:
     index = (dh + M - 1) * (2M - 1) + (dw + M - 1), with (dh, dw) = query coords - key coords.
     """
     coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
-    rel = coords[:, :, None] - coords[:, None, :] + (window - 1)  # (2, N, N), offsets in [0, 2M-2]
-    return rel[0] * (2 * window - 1) + rel[1]
+    rel = coords[:, :, None] - coords[:, None, :]  # (2, N, N), offsets in [-(M-1), M-1]
+    return offset_index(rel[0], rel[1], window)
 
 
 def neighbourhood_offsets(window: int) -> torch.Tensor:
     """(M,) key - query offsets along one axis of a sliding M-neighbourhood: -(M-1)//2 .. M//2 (centred for an
     odd M; for an even M one more below/right, as ``Conv2d(padding="same")``)."""
-    return torch.arange(window) - (window - 1) // 2
+    r = neighbourhood_range(window)
+    return torch.arange(r.start, r.stop)
 
 
 def sliding_relative_index(window: int) -> torch.Tensor:
     """(1, M*M) long: the relative-offset index (``relative_position_index``'s convention, query - key) of each
     neighbour of a sliding neighbourhood, the same for every query."""
-    offsets = -neighbourhood_offsets(window) + (window - 1)  # query - key, shifted to [0, 2M-2]
-    return (offsets[:, None] * (2 * window - 1) + offsets[None, :]).view(1, -1)
+    offsets = -neighbourhood_offsets(window)  # query - key
+    return offset_index(offsets[:, None], offsets[None, :], window).view(1, -1)
 
 
-def sliding_neighbours(size, window: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+def sliding_neighbours(size, window: int, mask_padding: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The M x M neighbourhood of every token of an H x W map, as one gather.
 
     ``gather`` (L * M*M,): the neighbour tokens of each token in turn (row-major over the neighbourhood), H*W
     for positions beyond the map (zero padding); ``mask`` (L, 1, M*M): -inf for those keys, 0 elsewhere (None
-    when no neighbourhood leaves the map). Every query keeps itself as a key.
+    when no neighbourhood leaves the map, or without ``mask_padding``: the zero tokens attended, ``pad_keys:
+    attend``). Every query keeps itself as a key.
     """
     H, W = _pair(size)
     offsets = neighbourhood_offsets(window)
@@ -131,16 +134,10 @@ def sliding_neighbours(size, window: int) -> tuple[torch.Tensor, torch.Tensor | 
     cols = (torch.arange(W)[:, None] + offsets)[None, :, None, :]  # (1, W, 1, M)
     real = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)  # (H, W, M, M)
     gather = torch.where(real, rows * W + cols, H * W).flatten()
-    if real.all():
+    if real.all() or not mask_padding:
         return gather, None
     mask = torch.zeros(real.shape).masked_fill(~real, float("-inf"))
     return gather, mask.view(H * W, 1, window * window)
-
-
-def relative_offsets(window: int) -> torch.Tensor:
-    """(2M-1, 2M-1, 2) float64 table of (dh, dw) offsets, in the row-major order the index uses."""
-    axis = torch.arange(-(window - 1), window, dtype=torch.float64)
-    return torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1)
 
 
 def region_labels(padded, window: int, shift: int) -> torch.Tensor:
@@ -158,24 +155,28 @@ def region_labels(padded, window: int, shift: int) -> torch.Tensor:
     return labels
 
 
-def attention_mask(size, window: int, shift: int = 0, shift_mode: str = "cyclic") -> torch.Tensor | None:
+def attention_mask(size, window: int, shift: int = 0, shift_mode: str = "cyclic",
+                   mask_padding: bool = True) -> torch.Tensor | None:
     """(nW, N, N) additive mask for one block, or None when the block needs none.
 
     - cyclically shifted blocks: REGION_MASK (-100) between tokens of different regions (the official rule);
-    - padded tokens are never attended as keys (-inf): the bottom/right padding of a map that the window does
-      not tile (padding happens before the cyclic roll, so the padded rows/columns are rolled with the map),
-      and the border padding of a ``pad`` shifted block.
+    - with ``mask_padding`` (``pad_keys: mask``), padded tokens are never attended as keys (-inf): the
+      bottom/right padding of a map that the window does not tile (padding happens before the cyclic roll, so
+      the padded rows/columns are rolled with the map), and the border padding of a ``pad`` shifted block.
+      Without it (``pad_keys: attend``, the official dense code) they are keys like any other, and the region
+      labels of the padded map (computed on the padded size) are the only mask.
     Every window keeps at least one real key, so no row of the mask is all -inf.
     """
     H, W = _pair(size)
     _, real = _padded_tokens((H, W), window, shift, shift_mode)
     cyclic = shift if shift_mode == "cyclic" else 0
-    if not cyclic and real.all():
+    masked = mask_padding and not real.all()
+    if not cyclic and not masked:
         return None
     labels = region_labels(real.shape, window, cyclic) if cyclic else torch.zeros(real.shape, dtype=torch.long)
     labels = window_partition(labels[None, :, :, None], window).squeeze(-1)  # (nW, N)
     mask = (labels[:, None, :] != labels[:, :, None]).float() * REGION_MASK  # (nW, N, N)
-    if not real.all():
+    if masked:
         real = window_partition(real[None, :, :, None], window).squeeze(-1)  # (nW, N)
         mask = mask.masked_fill(~real[:, None, :], float("-inf"))
     return mask
