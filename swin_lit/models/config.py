@@ -13,8 +13,8 @@ Switches (each independent of the others, so every combination builds, except th
                  keys beyond the map are zero padding, masked. Sliding windows have no shifted blocks:
                  ``shift`` must be ``none``.
 - ``norm``       ``pre`` (V1): x + f(LN(x));  ``res_post`` (V2): x + LN(f(x)), post-norms zero-initialised.
-- ``attention``  ``dot``: softmax(q k^T / sqrt(d) + B) with q/k/v bias;
-                 ``cosine`` (V2): softmax(cos(q, k) * exp(min(s, log 100)) + B), q/v bias only.
+- ``attention``  a similarity kind of the registry (``swin_lit.models.attention``): ``dot``: softmax(q k^T / sqrt(d)
+                 + B) with q/k/v bias; ``cosine`` (V2): softmax(cos(q, k) * exp(min(s, log 100)) + B), q/v bias only.
 - ``absolute``   ``none`` or ``learned`` (the official ``ape``): one embedding on the stage-1 token grid added to
                  the patch tokens, trunc-normal 0.02, no weight decay.
 - ``relative``   ``none`` or a relative position bias kind of the registry (``swin_lit.models.position``):
@@ -45,12 +45,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from swin_lit.models.registry import SIMILARITIES
 from swin_lit.typed import fail, from_dict, to_dict
 
 Shift = Literal["cyclic", "none", "pad"]
 Windows = Literal["partition", "sliding"]
 Norm = Literal["pre", "res_post"]
-Attention = Literal["dot", "cosine"]
 Absolute = Literal["none", "learned"]
 Merge = Literal["auto", "norm_first", "reduce_first"]
 
@@ -111,7 +111,7 @@ class SwinConfig:
     shift: Shift = "cyclic"
     windows: Windows = "partition"
     norm: Norm = "pre"
-    attention: Attention = "dot"
+    attention: str = "dot"
     absolute: Absolute = "none"
     relative: str = "table"
     merge: Merge = "auto"
@@ -163,6 +163,7 @@ class SwinConfig:
         if self.windows == "sliding" and self.shift != "none":
             fail("shift", f"{self.shift!r} does not go with windows: sliding (each token's window is centred on it, "
                  "there is nothing to shift); use shift: none")
+        SIMILARITIES.check(self.attention)
         kind = self._relative_kind()
         if self.pretrained_window_sizes is not None:
             if len(self.pretrained_window_sizes) != len(self.depths):
