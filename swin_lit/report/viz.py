@@ -312,7 +312,8 @@ def draw_attention(model, x, path: str | Path, title: str | None = None) -> Path
 def head_reach(head, in_channels, sizes, seed: int = 0) -> list[np.ndarray]:
     """Per pyramid level, an (h_i, w_i) map of how strongly the logits of the centre pixel of the first level
     depend on each feature token: |d logits / d features| summed over channels and classes, on random features
-    (``seed``), the head in eval mode. A linear probe reaches one token per level; UPerNet the whole map."""
+    (``seed``), the head in eval mode (zeros for a level the head does not read). A linear probe reaches one token
+    per level; UPerNet the whole map."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -320,7 +321,7 @@ def head_reach(head, in_channels, sizes, seed: int = 0) -> list[np.ndarray]:
     logits = head.eval()(features)  # (1, K, H_0, W_0)
     H, W = logits.shape[-2:]
     logits[0, :, H // 2, W // 2].sum().backward()
-    return [f.grad[0].abs().sum(0).numpy() for f in features]
+    return [np.zeros(hw) if f.grad is None else f.grad[0].abs().sum(0).numpy() for f, hw in zip(features, sizes)]
 
 
 def draw_head_reach(head_cfg, in_channels, sizes, num_classes: int, path: str | Path) -> Path:
