@@ -19,7 +19,6 @@ from swin_lit.models.flops import count_params, flops_breakdown
 from swin_lit.models.geometry import padded_grid, stage_geometries
 from swin_lit.models.head_config import HeadConfig
 from swin_lit.models.position import RELATIVE_BIASES
-from swin_lit.models.relative_names import BUILT_IN
 from swin_lit.models.segmenter import SwinSegmenter, backbone_config
 from swin_lit.models.swin import SwinTransformer
 from swin_lit.models.windows import REGION_MASK, attention_mask, sliding_neighbours
@@ -301,12 +300,16 @@ def test_config_validates_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
-        "[7, 7, 7, 7]", "relative: got 'bogus'; allowed values are 'none', 'table', 'cpb_linear', 'cpb_log'"]
+        "[7, 7, 7, 7]", "relative: got 'bogus'; allowed values are 'none', 'table', 'cpb_log', 'cpb_linear'"]
 
 
-def test_built_in_kind_names_match_the_registry():
-    assert BUILT_IN == {name: cls.normalised for name, cls in RELATIVE_BIASES.items() if name in BUILT_IN}
-    assert set(BUILT_IN) <= set(RELATIVE_BIASES)
+def test_built_in_kind_facts_match_the_classes():
+    """The facts a config validates with before torch is imported are the registered classes' own."""
+    facts = RELATIVE_BIASES.facts
+    assert set(facts) == set(RELATIVE_BIASES.builtin)
+    for name, cls in RELATIVE_BIASES.items():
+        assert facts.get(name, {"normalised": cls.normalised}) == {"normalised": cls.normalised}
+    assert RELATIVE_BIASES.having("normalised") == ("cpb_log", "cpb_linear")
 
 
 def _module_imports(path: Path) -> set[str]:
@@ -337,7 +340,7 @@ def test_no_module_level_import_cycle_in_models():
     for m in sorted(graph):
         if m not in state:
             visit(m, [])
-    assert not graph["swin_lit.models.geometry"] and not graph["swin_lit.models.relative_names"]
+    assert not graph["swin_lit.models.geometry"] and not graph["swin_lit.models.registry"]
     assert "swin_lit.models.geometry" in graph["swin_lit.models.config"] & graph["swin_lit.models.windows"] \
         & graph["swin_lit.models.position"] & graph["swin_lit.models.flops"]
 

@@ -201,10 +201,10 @@ def dense_reference_attention(block, x, size, window, allowed):
     attn = block.attn
     B, L, C = x.shape
     h, d = attn.heads, attn.head_dim
-    b = attn.qkv.bias if attn.similarity == "dot" else torch.cat((attn.q_bias, torch.zeros_like(attn.q_bias),
+    b = attn.qkv.bias if attn.similarity.name == "dot" else torch.cat((attn.q_bias, torch.zeros_like(attn.q_bias),
                                                                    attn.v_bias))
     q, k, v = (x @ attn.qkv.weight.T + b).view(B, L, 3, h, d).permute(2, 0, 3, 1, 4)  # (B, h, L, d) each
-    if attn.similarity == "dot":
+    if attn.similarity.name == "dot":
         logits = q @ k.transpose(-2, -1) * d**-0.5
     else:
         scale = torch.clamp(attn.logit_scale, max=math.log(100)).exp()  # (h, 1, 1)

@@ -1,7 +1,7 @@
 """The Swin model family: one ``SwinTransformer`` whose design switches live in ``SwinConfig``.
 
-``SwinConfig`` and the presets import and validate without torch (the geometry is ``geometry.py``, the names of the
-relative-bias kinds ``relative_names.py``); ``SwinTransformer`` and ``build`` load torch on first use.
+``SwinConfig`` and the presets import and validate without torch (the geometry is ``geometry.py``, the switches' kinds
+are named in ``registry.py``); ``SwinTransformer`` and ``build`` load torch on first use.
 """
 
 from swin_lit.models.config import SwinConfig

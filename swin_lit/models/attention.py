@@ -1,9 +1,23 @@
-"""Window multi-head self-attention with a switchable similarity (dot / scaled cosine) and relative bias kind,
-over partitioned windows (``WindowAttention``) or sliding neighbourhoods (``SlidingWindowAttention``)."""
+"""Window multi-head self-attention with a registered similarity kind (``model.attention``) and relative bias
+kind (``model.relative``), over partitioned windows (``WindowAttention``) or sliding neighbourhoods
+(``SlidingWindowAttention``).
+
+A similarity kind is one ``Similarity`` subclass registered under its name in
+``swin_lit.models.registry.SIMILARITIES``. It owns how a window's tokens become queries, keys and values and how
+a query meets a key (logits = scale * q k^T, to which the relative bias and the mask are added):
+
+- ``make_parameters(dim, heads, qkv_bias)``: its parameters, by the names the attention module holds them under
+  (the official checkpoints' names, so checkpoints load as they are), built once per attention module;
+- ``project(attn, x)``: (Bx, N, C) tokens -> q, k, v (Bx, h, N, d) and the scalar scale, from ``attn``'s
+  parameters; the fused and the reference attention kernels take it from there;
+- ``parameter_count`` and ``flops`` (what it computes beyond the shared qkv projection and the two attention
+  matmuls), read by ``swin_lit.models.flops``; ``description`` (listings, pictures).
+"""
 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -11,6 +25,7 @@ import torch.nn.functional as F
 
 from swin_lit.models.kernels import explicit_attention, unit_normalize, window_sdpa
 from swin_lit.models.position import build_relative_bias
+from swin_lit.models.registry import SIMILARITIES
 from swin_lit.models.windows import from_windows, to_windows
 
 # V2 cosine attention: the learnable per-head logit scale starts at 10 and is clamped at 100.
@@ -18,13 +33,96 @@ LOGIT_SCALE_INIT = math.log(10.0)
 LOGIT_SCALE_MAX = math.log(100.0)
 
 
-class WindowAttention(nn.Module):
-    """Attention inside each window of N = M^2 tokens (the block's layout says which tokens form each window).
+class Similarity:
+    """Base class of an attention similarity kind (module docstring). Kinds hold no state of their own: their
+    parameters live on the attention module, which passes itself to ``project``."""
 
-    ``similarity="dot"``:    logits = (q k^T) / sqrt(head_dim) + B, with q, k and v biases (V1).
-    ``similarity="cosine"``: logits = cos(q, k) * exp(min(s_h, log 100)) + B, per-head learnable s_h
-                             (init log 10), with q and v biases only (V2: a key bias would change cos).
-    B is the relative position bias (``relative`` kind, none for ``"none"``), plus the shift/padding mask.
+    name: ClassVar[str] = ""  # set by the registry
+    description: ClassVar[str] = ""  # one line: what the logits are (listings, pictures)
+
+    @classmethod
+    def make_parameters(cls, dim: int, heads: int, qkv_bias: bool) -> dict[str, nn.Module | nn.Parameter | None]:
+        """The kind's parameters for one attention module of width ``dim`` with ``heads`` heads, by name."""
+        raise NotImplementedError
+
+    @classmethod
+    def project(cls, attn: WindowAttention, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        """x: (Bx, N, C) -> q, k, v each (Bx, h, N, d) and the scale of q k^T."""
+        raise NotImplementedError
+
+    @classmethod
+    def parameter_count(cls, dim: int, heads: int, qkv_bias: bool) -> int:
+        """Parameters of ``make_parameters(dim, heads, qkv_bias)`` (``count_params`` adds these)."""
+        raise NotImplementedError
+
+    @classmethod
+    def flops(cls, tokens: int, dim: int, heads: int) -> int:
+        """MACs beyond the qkv projection (tokens * C * 3C) and the two attention matmuls, for ``tokens`` tokens
+        (matmul-type work only, as everywhere in ``swin_lit.models.flops``)."""
+        return 0
+
+
+@SIMILARITIES.register("dot")
+class ScaledDotProduct(Similarity):
+    """Swin V1: logits = (q k^T) / sqrt(head_dim), with a q, k and v bias (one ``qkv`` linear layer)."""
+
+    description = "Swin V1: q k^T / sqrt(d), q/k/v bias"
+
+    @classmethod
+    def make_parameters(cls, dim, heads, qkv_bias):
+        return {"qkv": nn.Linear(dim, 3 * dim, bias=qkv_bias)}
+
+    @classmethod
+    def project(cls, attn, x):
+        Bx, N, _ = x.shape
+        qkv = attn.qkv(x).view(Bx, N, 3, attn.heads, attn.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (Bx, h, N, d)
+        return q, k, v, attn.head_dim**-0.5
+
+    @classmethod
+    def parameter_count(cls, dim, heads, qkv_bias):
+        return 3 * dim * dim + (3 * dim if qkv_bias else 0)
+
+
+@SIMILARITIES.register("cosine")
+class ScaledCosine(Similarity):
+    """Swin V2: logits = cos(q, k) * exp(min(s_h, log 100)), a learnable s_h per head (init log 10), with a q and
+    a v bias only (a key bias would change cos). Official names: ``qkv`` (no bias), ``q_bias``, ``v_bias``,
+    ``logit_scale`` (heads, 1, 1)."""
+
+    description = "Swin V2: cos(q, k) exp(min(s_h, log 100)), q/v bias"
+
+    @classmethod
+    def make_parameters(cls, dim, heads, qkv_bias):
+        return {
+            "logit_scale": nn.Parameter(torch.full((heads, 1, 1), LOGIT_SCALE_INIT)),
+            "qkv": nn.Linear(dim, 3 * dim, bias=False),
+            "q_bias": nn.Parameter(torch.zeros(dim)) if qkv_bias else None,
+            "v_bias": nn.Parameter(torch.zeros(dim)) if qkv_bias else None,
+        }
+
+    @classmethod
+    def project(cls, attn, x):
+        """q and k unit-normalised over head_dim, q already times the clamped logit scale (so the scale is 1)."""
+        Bx, N, _ = x.shape
+        bias = None
+        if attn.q_bias is not None:
+            bias = torch.cat((attn.q_bias, torch.zeros_like(attn.q_bias), attn.v_bias))
+        qkv = F.linear(x, attn.qkv.weight, bias).view(Bx, N, 3, attn.heads, attn.head_dim)
+        qk = unit_normalize(qkv[:, :, :2])  # q and k together, over head_dim: (Bx, N, 2, h, d)
+        q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # (Bx, h, N, d)
+        q = q * torch.clamp(attn.logit_scale, max=LOGIT_SCALE_MAX).exp()
+        return q, k, qkv[:, :, 2].transpose(1, 2), 1.0
+
+    @classmethod
+    def parameter_count(cls, dim, heads, qkv_bias):
+        return 3 * dim * dim + heads + (2 * dim if qkv_bias else 0)
+
+
+class WindowAttention(nn.Module):
+    """Attention inside each window of N = M^2 tokens (the block's layout says which tokens form each window):
+    softmax(similarity(q, k) + B) v, with the ``similarity`` kind's logits (``dot``, ``cosine``, ...) and B the
+    relative position bias (``relative`` kind, none for ``"none"``) plus the shift/padding mask.
     """
 
     def __init__(
@@ -43,48 +141,38 @@ class WindowAttention(nn.Module):
         super().__init__()
         self.dim, self.heads, self.window = dim, heads, window
         self.head_dim = dim // heads
-        self.similarity = similarity
+        self.similarity = SIMILARITIES[similarity]
         self.fused = fused
         self.attn_drop = attn_drop
         self.relative_bias = build_relative_bias(relative, window, heads, normalising_window)
-        if similarity == "cosine":
-            self.logit_scale = nn.Parameter(torch.full((heads, 1, 1), LOGIT_SCALE_INIT))
-            self.qkv = nn.Linear(dim, 3 * dim, bias=False)
-            self.q_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
-            self.v_bias = nn.Parameter(torch.zeros(dim)) if qkv_bias else None
-        else:
-            self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        for name, parameter in self.similarity.make_parameters(dim, heads, qkv_bias).items():
+            setattr(self, name, parameter)  # the similarity's parameters, under its (the checkpoints') names
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
 
-    def _qkv_bias(self) -> torch.Tensor | None:
-        if self.similarity != "cosine":
-            return self.qkv.bias
-        if self.q_bias is None:
-            return None
-        return torch.cat((self.q_bias, torch.zeros_like(self.q_bias), self.v_bias))
-
     def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-        """x: (Bx, N, C) -> q, k, v each (Bx, h, N, d) and the logit scale of q k^T. Cosine: q and k unit-normalised
-        over head_dim, q already times the clamped logit scale (so the scale is 1)."""
-        Bx, N, C = x.shape
-        qkv = F.linear(x, self.qkv.weight, self._qkv_bias()).view(Bx, N, 3, self.heads, self.head_dim)
-        if self.similarity == "cosine":
-            qk = unit_normalize(qkv[:, :, :2])  # q and k together, over head_dim: (Bx, N, 2, h, d)
-            q, k = qk.permute(2, 0, 3, 1, 4).unbind(0)  # (Bx, h, N, d)
-            q = q * torch.clamp(self.logit_scale, max=LOGIT_SCALE_MAX).exp()
-            return q, k, qkv[:, :, 2].transpose(1, 2), 1.0
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (Bx, h, N, d)
-        return q, k, v, self.head_dim**-0.5
+        """x: (Bx, N, C) -> q, k, v each (Bx, h, N, d) and the scale of q k^T (the similarity kind's)."""
+        return self.similarity.project(self, x)
+
+    def relative_bias_of(self, layout) -> torch.Tensor | None:
+        """(heads, N, N_keys) relative position bias of the layout's query/key pairs, or None."""
+        if self.relative_bias is None:
+            return None
+        return self.relative_bias(layout.window, layout.bias_constants, layout.relative_index)
 
     def attend(self, q, k, v, scale: float, layout) -> torch.Tensor:
         """softmax(q k^T * scale + relative bias + mask) v with the layout's bias index and mask."""
-        bias = None
-        if self.relative_bias is not None:
-            bias = self.relative_bias(layout.window, layout.bias_constants, layout.relative_index)
         dropout = self.attn_drop if self.training else 0.0
         kernel = window_sdpa if self.fused else explicit_attention
-        return kernel(q, k, v, bias, layout.mask, scale, dropout)
+        return kernel(q, k, v, self.relative_bias_of(layout), layout.mask, scale, dropout)
+
+    def weights(self, x: torch.Tensor, layout) -> torch.Tensor:
+        """(B * nW, h, N, N) softmax attention weights of every window (pictures, tests; not the forward): the
+        reference kernel with v = the identity, whose output rows are then the weight rows."""
+        q, k, _, scale = self.project(to_windows(x, layout.gather, layout.scatter).view(-1, layout.window**2,
+                                                                                          x.shape[-1]))
+        eye = torch.eye(k.shape[-2], dtype=k.dtype, device=k.device).expand(*k.shape[:-1], -1)
+        return explicit_attention(q, k, eye, self.relative_bias_of(layout), layout.mask, scale)
 
     def forward(self, x: torch.Tensor, layout) -> torch.Tensor:
         """x: (B, L, C) tokens of the map -> (B, L, C). Padding, the shift and the window partition are one
@@ -110,6 +198,15 @@ class SlidingWindowAttention(WindowAttention):
         k, v = (self._neighbourhoods(t, layout.gather, layout.window**2) for t in (k, v))  # (B * L, h, M*M, d)
         out = self.attend(q, k, v, scale, layout).reshape(B, L, C)
         return self.proj_drop(self.proj(out))
+
+    def weights(self, x: torch.Tensor, layout) -> torch.Tensor:
+        """(B * L, h, 1, M*M): each token's softmax attention weights over its neighbourhood."""
+        B, L, _ = x.shape
+        q, k, _, scale = self.project(x)
+        q = q.transpose(1, 2).reshape(B * L, self.heads, 1, self.head_dim)
+        k = self._neighbourhoods(k, layout.gather, layout.window**2)
+        eye = torch.eye(k.shape[-2], dtype=k.dtype, device=k.device).expand(*k.shape[:-1], -1)
+        return explicit_attention(q, k, eye, self.relative_bias_of(layout), layout.mask, scale)
 
     @staticmethod
     def _neighbourhoods(t: torch.Tensor, gather: torch.Tensor, n: int) -> torch.Tensor:

@@ -10,9 +10,10 @@ import yaml
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "models",
-        help="list model presets (params, GFLOPs) and relative-bias kinds, or show one config's geometry",
-        description="Without --preset: a table of the presets, and one of the relative position bias kinds "
-        "(model.relative values) with the transfer methods each supports. With --preset (and --set overrides): "
+        help="list model presets (params, GFLOPs) and the registered kinds, or show one config's geometry",
+        description="Without --preset: a table of the presets, and one per registry of kinds: attention "
+        "similarities (model.attention), relative position biases (model.relative, with the transfer methods each "
+        "supports) and dense heads (head.kind). With --preset (and --set overrides): "
         "the per-stage geometry, parameters and FLOPs of that config. FLOPs are multiply-adds per image, as in "
         "the papers.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -50,13 +51,42 @@ def _table(headers: list[str], rows: list[list], left: int = 1) -> str:
 
 
 def _kinds_table() -> str:
-    from swin_lit.models.position import RELATIVE_BIASES
+    from swin_lit.models.registry import RELATIVE_BIASES
 
     rows = [["none", "-", "bicubic (absolute embedding only)", "no relative position bias"]]
     for name, kind in RELATIVE_BIASES.items():
         rows.append([name, "yes" if kind.normalised else "-", ", ".join(kind.transfer_methods) or "-",
                      kind.description])
     return _table(["relative", "pretrained_window_sizes", "transfer methods", "what it is"], rows, left=4)
+
+
+# the widths the listings count at: Swin-T's stage 1 (C 96, 3 heads); its pyramid at 512 px, ADE20K's 150 classes
+_DIM, _HEADS, _PYRAMID, _CLASSES, _SEG_SIZE = 96, 3, (96, 192, 384, 768), 150, 512
+
+
+def _similarity_table() -> str:
+    from swin_lit.models.registry import SIMILARITIES
+
+    rows = [[name, kind.description, f"{kind.parameter_count(_DIM, _HEADS, True):,}"]
+            for name, kind in SIMILARITIES.items()]
+    return _table(["attention", "what it is", f"qkv params (C={_DIM}, {_HEADS} heads)"], rows, left=2)
+
+
+def _heads_table() -> str:
+    from swin_lit.models.head_config import HeadConfig
+    from swin_lit.models.head_flops import pyramid_sizes
+    from swin_lit.models.registry import HEADS
+
+    sizes = pyramid_sizes(_SEG_SIZE, _SEG_SIZE, 4, len(_PYRAMID))
+    rows = []
+    for name, kind in HEADS.items():
+        cfg = HeadConfig(kind=name)
+        options = ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in kind.options.items()) or "-"
+        flops = sum(kind.flops_breakdown(cfg, _PYRAMID, _CLASSES, sizes).values())
+        rows.append([name, kind.description, options, f"{kind.parameter_count(cfg, _PYRAMID, _CLASSES) / 1e6:.2f}M",
+                     f"{flops / 1e9:.1f}"])
+    return _table(["head.kind", "what it is", "options (recipe values)", "params", f"GFLOPs ({_SEG_SIZE}px)"], rows,
+                  left=3) + f"\n(heads counted on Swin-T's pyramid, {_CLASSES} classes)"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +106,11 @@ def run(args: argparse.Namespace) -> int:
         print(_table(["preset", "params", "GFLOPs", "img", "window", "norm/attention/absolute/relative"], rows))
         print("\nparams counted analytically (equal to the built model); GFLOPs = multiply-adds per image "
               "(matmuls, convs, linears; norms/softmax/GELU excluded)\n")
+        print(_similarity_table())
+        print()
         print(_kinds_table())
+        print()
+        print(_heads_table())
         return 0
     if args.preset not in PRESETS:
         raise BadInput(f"unknown preset {args.preset!r}; available: {', '.join(PRESETS)}")

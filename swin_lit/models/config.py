@@ -13,8 +13,8 @@ Switches (each independent of the others, so every combination builds, except th
                  keys beyond the map are zero padding, masked. Sliding windows have no shifted blocks:
                  ``shift`` must be ``none``.
 - ``norm``       ``pre`` (V1): x + f(LN(x));  ``res_post`` (V2): x + LN(f(x)), post-norms zero-initialised.
-- ``attention``  ``dot``: softmax(q k^T / sqrt(d) + B) with q/k/v bias;
-                 ``cosine`` (V2): softmax(cos(q, k) * exp(min(s, log 100)) + B), q/v bias only.
+- ``attention``  a similarity kind of the registry (``swin_lit.models.attention``): ``dot``: softmax(q k^T / sqrt(d)
+                 + B) with q/k/v bias; ``cosine`` (V2): softmax(cos(q, k) * exp(min(s, log 100)) + B), q/v bias only.
 - ``absolute``   ``none`` or ``learned`` (the official ``ape``): one embedding on the stage-1 token grid added to
                  the patch tokens, trunc-normal 0.02, no weight decay.
 - ``relative``   ``none`` or a relative position bias kind of the registry (``swin_lit.models.position``):
@@ -58,13 +58,12 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from swin_lit.models.geometry import StageGeometry, stage_geometries
-from swin_lit.models.relative_names import known_kinds, normalised_kinds
+from swin_lit.models.registry import RELATIVE_BIASES, SIMILARITIES
 from swin_lit.typed import fail, from_dict, to_dict
 
 Shift = Literal["cyclic", "none", "pad"]
 Windows = Literal["partition", "sliding"]
 Norm = Literal["pre", "res_post"]
-Attention = Literal["dot", "cosine"]
 Absolute = Literal["none", "learned"]
 Merge = Literal["auto", "norm_first", "reduce_first"]
 PadKeys = Literal["mask", "attend"]
@@ -88,7 +87,7 @@ class SwinConfig:
     shift: Shift = "cyclic"
     windows: Windows = "partition"
     norm: Norm = "pre"
-    attention: Attention = "dot"
+    attention: str = "dot"
     absolute: Absolute = "none"
     relative: str = "table"
     merge: Merge = "auto"
@@ -146,6 +145,7 @@ class SwinConfig:
         if self.windows == "sliding" and self.shift != "none":
             fail("shift", f"{self.shift!r} does not go with windows: sliding (each token's window is centred on it, "
                  "there is nothing to shift); use shift: none")
+        SIMILARITIES.check(self.attention)
         normalised = self._relative_normalised()
         if self.pretrained_window_sizes is not None:
             if len(self.pretrained_window_sizes) != len(self.depths):
@@ -154,7 +154,7 @@ class SwinConfig:
                 fail("pretrained_window_sizes", "entries must be 0 (the stage's own window) or a window size")
             if not normalised:
                 fail("pretrained_window_sizes", f"only applies to relative kinds with window-normalised coordinates "
-                     f"({', '.join(map(repr, normalised_kinds()))}), not relative {self.relative!r}")
+                     f"({', '.join(map(repr, RELATIVE_BIASES.having('normalised')))}), not relative {self.relative!r}")
         n = len(self.depths)
         if sorted(set(self.out_indices)) != list(self.out_indices) or any(not 0 <= i < n for i in self.out_indices):
             fail("out_indices", f"must be increasing stage indices in [0, {n}), got {list(self.out_indices)}")
@@ -164,14 +164,11 @@ class SwinConfig:
 
     def _relative_normalised(self) -> bool:
         """Whether ``relative``'s coordinates are window-normalised (False for "none"); ConfigError listing the
-        known kinds (``relative_names``: no torch needed)."""
+        registered kinds (the registry's facts of the built-in kinds: no torch needed)."""
         if self.relative == "none":
             return False
-        kinds = known_kinds()
-        if self.relative not in kinds:
-            allowed = ", ".join(repr(k) for k in ("none", *kinds))
-            fail("relative", f"got {self.relative!r}; allowed values are {allowed}")
-        return kinds[self.relative]
+        RELATIVE_BIASES.check(self.relative)
+        return bool(RELATIVE_BIASES.fact(self.relative, "normalised"))
 
     # -- derived ---------------------------------------------------------------------------------
     @property

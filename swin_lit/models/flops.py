@@ -4,6 +4,7 @@ What is counted, per image, as MACs (one multiply + one add = 1):
   - patch embedding conv:           L0 * C * in_chans * p^2
   - per block, with T the tokens its attention runs on and K the keys per query:
       qkv   T * C * 3C            q@k^T  Lq * K * C          attn@v  Lq * K * C          proj  T * C * C
+      and the similarity kind's own work on the T tokens (``Similarity.flops``; 0 for ``dot`` and ``cosine``)
     partitioned windows: T = Lq = nW * M^2, the block's PADDED window grid (the model runs qkv, attention and
     proj on the padded tokens too: bottom/right padding where the window does not tile the map, a small map
     padded to one window with ``small_maps: pad``, and the border windows of a ``shift: pad`` block), K = M^2,
@@ -34,6 +35,7 @@ from dataclasses import dataclass, field
 from swin_lit.models.config import SwinConfig
 from swin_lit.models.geometry import merged_size
 from swin_lit.models.position import relative_kind
+from swin_lit.models.registry import SIMILARITIES
 
 
 def attention_layer_flops(h: int, w: int, C: int, M: int) -> int:
@@ -49,11 +51,13 @@ class BlockFlops:
     proj: int
     mlp: int
     relative_bias: int = 0  # the relative-bias kind's own cost, once per forward
+    similarity: int = 0  # the similarity kind's work beyond qkv and the two attention matmuls
 
     @property
     def attention(self) -> int:
-        """The W-MSA layer cost (qkv + both attention matmuls + proj), the paper's 4hwC^2 + 2M^2hwC."""
-        return self.qkv + self.attn_qk + self.attn_v + self.proj
+        """The W-MSA layer cost (qkv + both attention matmuls + proj, + the similarity's own work), for ``dot``
+        and ``cosine`` the paper's 4hwC^2 + 2M^2hwC."""
+        return self.qkv + self.attn_qk + self.attn_v + self.proj + self.similarity
 
     @property
     def total(self) -> int:
@@ -86,12 +90,12 @@ class FlopsBreakdown:
 
     def by_part(self) -> dict[str, int]:
         """Totals per kind of op over the whole model."""
-        parts = dict(patch_embed=self.patch_embed, qkv=0, attn_qk=0, attn_v=0, proj=0, mlp=0, relative_bias=0, merge=0,
-                     head=self.head)
+        parts = dict(patch_embed=self.patch_embed, qkv=0, attn_qk=0, attn_v=0, proj=0, similarity=0, mlp=0,
+                     relative_bias=0, merge=0, head=self.head)
         for s in self.stages:
             parts["merge"] += s.merge
             for b in s.blocks:
-                for name in ("qkv", "attn_qk", "attn_v", "proj", "mlp", "relative_bias"):
+                for name in ("qkv", "attn_qk", "attn_v", "proj", "similarity", "mlp", "relative_bias"):
                     parts[name] += getattr(b, name)
         return parts
 
@@ -101,6 +105,7 @@ def flops_breakdown(cfg: SwinConfig) -> FlopsBreakdown:
     H0, W0 = cfg.grid
     patch_embed = H0 * W0 * cfg.embed_dim * cfg.in_chans * cfg.patch_size**2
     kind = relative_kind(cfg.relative)
+    similarity = SIMILARITIES[cfg.attention]
     stages = []
     geometry = cfg.stages()
     for i, (g, depth) in enumerate(zip(geometry, cfg.depths)):
@@ -117,7 +122,7 @@ def flops_breakdown(cfg: SwinConfig) -> FlopsBreakdown:
                 tokens = Hp * Wp
             stage.blocks.append(BlockFlops(
                 qkv=tokens * C * 3 * C, attn_qk=tokens * M * M * C, attn_v=tokens * M * M * C, proj=tokens * C * C,
-                mlp=2 * L * C * hidden, relative_bias=bias,
+                mlp=2 * L * C * hidden, relative_bias=bias, similarity=similarity.flops(tokens, C, g.heads),
             ))
         if i < len(geometry) - 1:
             Hm, Wm = merged_size(g.resolution)
@@ -149,14 +154,13 @@ def count_params(cfg: SwinConfig) -> int:
     if cfg.absolute == "learned":
         n += cfg.grid[0] * cfg.grid[1] * C0
     kind = relative_kind(cfg.relative)
+    similarity = SIMILARITIES[cfg.attention]
     geometry = cfg.stages()
     for i, (g, depth) in enumerate(zip(geometry, cfg.depths)):
         C, M, h = g.dim, g.window, g.heads
         hidden = int(C * cfg.mlp_ratio)
         block = 2 * 2 * C  # norm1, norm2
-        block += 3 * C * C + (3 * C if cfg.qkv_bias and cfg.attention == "dot" else 0)
-        if cfg.attention == "cosine":
-            block += h + (2 * C if cfg.qkv_bias else 0)  # logit scale, q/v biases
+        block += similarity.parameter_count(C, h, cfg.qkv_bias)  # qkv (and the kind's biases and scales)
         block += C * C + C  # proj
         block += C * hidden + hidden + hidden * C + C  # mlp
         if kind is not None:

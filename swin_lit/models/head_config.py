@@ -1,6 +1,8 @@
 """``HeadConfig``: the decode head of a segmentation model, typed and strict (imports without torch).
 
-Three heads read the backbone's feature pyramid (strides patch x 1, 2, 4, 8):
+``kind`` names a head kind of the registry (``swin_lit.models.head_kinds``; ``docs/extending.md`` adds one). The
+kind says which of the options below it reads and their recipe values, and checks them. Built in, three heads
+read the backbone's feature pyramid (strides patch x 1, 2, 4, 8):
 
 - ``upernet``: mmseg's UPerHead as in the Swin ADE20K recipe (reference 10.2): pyramid pooling on the last
   map, 1x1 laterals, top-down path, 3x3 FPN convs, every level brought to the first level's resolution and
@@ -15,8 +17,9 @@ Three heads read the backbone's feature pyramid (strides patch x 1, 2, 4, 8):
   read from its own token alone: what the backbone's windows, shift and position bias let a token know is all
   the head gets (``configs/marks_dense.yaml``). It has no widths to set.
 
-Options a head does not use are rejected (``pool_scales`` on ``fpn``, ``scale_channels`` on ``upernet``);
-left unset they take the recipe's value for the chosen head, so a saved config shows the widths used.
+Options a head does not use are rejected (``pool_scales`` on ``fpn``, ``scale_channels`` on ``upernet``),
+naming the kinds that read them; left unset they take the recipe's value for the chosen head, so a saved config
+shows the widths used.
 
 ``aux_weight`` > 0 adds the recipe's auxiliary FCN head (one 3x3 conv at ``aux_channels``, recipe 256, then
 dropout and a 1x1 classifier) on the second-to-last feature map (Swin's stage 3); its cross-entropy is added
@@ -27,27 +30,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
+from swin_lit.models.registry import HEADS
 from swin_lit.typed import fail, from_dict, to_dict
 
-HeadKind = Literal["upernet", "fpn", "linear"]
-
-RECIPE_CHANNELS = {"upernet": 512, "fpn": 256}
-RECIPE_POOL_SCALES = (1, 2, 3, 6)
-RECIPE_SCALE_CHANNELS = 128
 RECIPE_AUX_CHANNELS = 256
-# the width options and the heads that read them; any other head rejects them when set
+# the options a head kind may read (``HeadKind.options``), and what each sets
 HEAD_OPTIONS = {
-    "channels": (("upernet", "fpn"), "the width of its convs"),
-    "scale_channels": (("fpn",), "its upsampling towers"),
-    "pool_scales": (("upernet",), "pyramid pooling"),
+    "channels": "the width of its convs",
+    "scale_channels": "its upsampling towers",
+    "pool_scales": "pyramid pooling",
 }
 
 
 @dataclass(frozen=True)
 class HeadConfig:
-    kind: HeadKind = "upernet"
+    kind: str = "upernet"  # a head kind of the registry
     channels: int | None = None  # upernet: every conv; fpn: the FPN levels. None: 512 / 256
     scale_channels: int | None = None  # fpn only: the per-level upsampling towers. None: 128
     pool_scales: tuple[int, ...] | None = None  # upernet only: PPM bins. None: (1, 2, 3, 6)
@@ -56,9 +54,11 @@ class HeadConfig:
     aux_channels: int | None = None  # width of the auxiliary head's conv. None: 256 when the head is on
 
     def __post_init__(self) -> None:
-        for name, (heads, what) in HEAD_OPTIONS.items():
-            if self.kind not in heads and getattr(self, name) is not None:
-                used = " and ".join(f"'{h}'" for h in heads)
+        HEADS.check(self.kind)
+        kind = HEADS[self.kind]
+        for name, what in HEAD_OPTIONS.items():
+            if name not in kind.options and getattr(self, name) is not None:
+                used = " and ".join(repr(n) for n, k in HEADS.items() if name in k.options)
                 fail(name, f"only applies to head {used} ({what}); remove it for head '{self.kind}'")
         if self.aux_weight == 0.0 and self.aux_channels is not None:
             fail("aux_channels", "needs the auxiliary head: set aux_weight > 0 (recipe 0.4) or remove aux_channels")
@@ -66,24 +66,15 @@ class HeadConfig:
             fail("aux_weight", f"must be >= 0 (0: no auxiliary head), got {self.aux_weight}")
         if not 0.0 <= self.dropout < 1.0:
             fail("dropout", f"must be in [0, 1), got {self.dropout}")
-        # resolve the recipe defaults of the chosen head (frozen dataclass: set once, here)
-        if self.channels is None and self.kind in RECIPE_CHANNELS:
-            object.__setattr__(self, "channels", RECIPE_CHANNELS[self.kind])
-        if self.kind == "upernet" and self.pool_scales is None:
-            object.__setattr__(self, "pool_scales", RECIPE_POOL_SCALES)
-        if self.kind == "fpn" and self.scale_channels is None:
-            object.__setattr__(self, "scale_channels", RECIPE_SCALE_CHANNELS)
+        # resolve the recipe values of the chosen head (frozen dataclass: set once, here)
+        for name, recipe in kind.options.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, recipe)
         if self.aux_weight > 0.0 and self.aux_channels is None:
             object.__setattr__(self, "aux_channels", RECIPE_AUX_CHANNELS)
-        for name in ("channels", "scale_channels", "aux_channels"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                fail(name, f"must be >= 1, got {value}")
-        if self.pool_scales is not None:
-            if not self.pool_scales or any(s < 1 for s in self.pool_scales):
-                fail("pool_scales", f"must be a non-empty list of positive bin counts, got {list(self.pool_scales)}")
-            if len(set(self.pool_scales)) != len(self.pool_scales):
-                fail("pool_scales", f"has repeated bins: {list(self.pool_scales)}")
+        if self.aux_channels is not None and self.aux_channels < 1:
+            fail("aux_channels", f"must be >= 1, got {self.aux_channels}")
+        kind.validate(self)
 
     @property
     def aux(self) -> bool:

@@ -1,4 +1,5 @@
-"""Decode heads for segmentation: UPerNet, semantic FPN and a linear probe (plain torch), from a ``HeadConfig``.
+"""Decode heads for segmentation: UPerNet, semantic FPN and a linear probe (plain torch), from a ``HeadConfig``
+through its head kind (``swin_lit.models.head_kinds``: the kind builds its module and counts it).
 
 Every head takes the backbone's feature pyramid, a list of NCHW maps ``[(B, C_0, H_0, W_0), ...]`` at strides
 patch x (1, 2, 4, ...) (each map ceil-halved from the one before, so odd and rectangular sizes occur), and returns
@@ -20,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swin_lit.models.head_config import HeadConfig, aux_level
+from swin_lit.models.registry import HEADS
 
 
 def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -165,13 +167,7 @@ class FCNHead(nn.Module):
 
 def build_head(cfg: HeadConfig, in_channels: Sequence[int], num_classes: int) -> nn.Module:
     """The decode head of ``cfg`` for maps of ``in_channels`` (finest first): features -> (B, K, H_0, W_0)."""
-    if cfg.kind == "upernet":
-        return UPerHead(in_channels, num_classes, cfg.channels, cfg.pool_scales, cfg.dropout)
-    if cfg.kind == "fpn":
-        return SemanticFPNHead(in_channels, num_classes, cfg.channels, cfg.scale_channels, cfg.dropout)
-    if cfg.kind == "linear":
-        return LinearHead(in_channels, num_classes, cfg.dropout)
-    raise ValueError(f"unknown head kind {cfg.kind!r}")
+    return HEADS[cfg.kind].build(cfg, in_channels, num_classes)
 
 
 def build_aux_head(cfg: HeadConfig, in_channels: Sequence[int], num_classes: int) -> FCNHead | None:

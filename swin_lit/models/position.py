@@ -16,11 +16,10 @@ A relative-bias kind is one ``RelativeBias`` subclass registered under its name 
 - ``offset_image()``: what ``swin-lit viz bias`` draws;
 - ``official_names``: its parameters' names in official checkpoints.
 
-Adding a kind: subclass ``RelativeBias``, set ``name``, implement ``offset_table`` and ``parameter_count``
-(and ``flops`` if it computes more than a lookup), decorate with ``@register``. Config validation, FLOPs,
-transfer, pictures and ``swin-lit models`` then know it. The registry (``RELATIVE_BIASES``) lives in the
-torch-free ``relative_names`` so that a config validates without torch; a kind defined in this package is also
-listed there by name (``relative_names.BUILT_IN``).
+Adding a kind: subclass ``RelativeBias``, implement ``offset_table`` and ``parameter_count`` (and ``flops`` if it
+computes more than a lookup), decorate with ``@RELATIVE_BIASES.register("<name>")`` (``swin_lit.models.registry``;
+a built-in kind's name is also listed there, so that configs validate without torch). Config validation, FLOPs,
+transfer, pictures and ``swin-lit models`` then know it (``docs/extending.md``).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swin_lit.models.geometry import offset_range
-from swin_lit.models.relative_names import RELATIVE_BIASES
+from swin_lit.models.registry import RELATIVE_BIASES
 from swin_lit.typed import ConfigError
 
 # CPB coordinates are scaled to [-8, 8] at the normalising window (official constant).
@@ -41,15 +40,6 @@ CPB_RANGE = 8.0
 # The CPB output is squashed to (0, 16) (official: 16 * sigmoid).
 CPB_BIAS_MAX = 16.0
 CPB_HIDDEN = 512
-
-def register(cls: type[RelativeBias]) -> type[RelativeBias]:
-    """Class decorator: make ``cls`` available as ``model.relative: <cls.name>``."""
-    if not cls.name or cls.name == "none":
-        raise ValueError(f"{cls.__name__}: a relative-bias kind needs a name other than 'none'")
-    if cls.name in RELATIVE_BIASES and RELATIVE_BIASES[cls.name] is not cls:
-        raise ValueError(f"relative-bias kind {cls.name!r} is already registered ({RELATIVE_BIASES[cls.name]})")
-    RELATIVE_BIASES[cls.name] = cls
-    return cls
 
 
 def relative_kind(name: str) -> type[RelativeBias] | None:
@@ -67,7 +57,7 @@ class RelativeBias(nn.Module):
     """Base class of a relative position bias kind (module docstring). Built for window ``window`` (M) and
     ``heads`` heads; ``normalising_window`` (0: M) only matters to kinds with ``normalised = True``."""
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # set by the registry
     description: ClassVar[str] = ""  # one line: what the bias is (listings, pictures)
     transfer_methods: ClassVar[tuple[str, ...]] = ()  # supported; the first is the default (the paper's)
     normalised: ClassVar[bool] = False  # coordinates normalised by a window (reads pretrained_window_sizes)
@@ -140,13 +130,12 @@ class RelativeBias(nn.Module):
         return f"{self.name}, window={self.window}, heads={self.heads}"
 
 
-@register
+@RELATIVE_BIASES.register("table")
 class RelativePositionTable(RelativeBias):
     """Swin V1: one learnable bias per relative offset and head, a ((2M-1)^2, heads) table, trunc-normal 0.02.
     At a smaller window (a small input clips the stage) it gives the central (2w-1)^2 entries: the same
     offsets keep the same bias. Moves to another window by the official bicubic resize."""
 
-    name = "table"
     description = "Swin V1: one learned bias per relative offset and head"
     transfer_methods = ("bicubic",)
     official_names = {"relative_position_bias_table": "table"}
@@ -256,16 +245,14 @@ class ContinuousPositionBias(RelativeBias):
         return f"{super().extra_repr()}, normalising_window={self.normalising_window}"
 
 
-@register
+@RELATIVE_BIASES.register("cpb_log")
 class LogSpacedCPB(ContinuousPositionBias):
-    name = "cpb_log"
     description = "Swin V2: MLP on log-spaced relative coordinates (official), 16 sigmoid"
     spacing = "log"
 
 
-@register
+@RELATIVE_BIASES.register("cpb_linear")
 class LinearSpacedCPB(ContinuousPositionBias):
-    name = "cpb_linear"
     description = "Swin V2 Table 1: MLP on linear-spaced relative coordinates, 16 sigmoid"
     spacing = "linear"
 

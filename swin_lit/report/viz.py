@@ -1,8 +1,10 @@
-"""Pictures of the model's window machinery: the shifted-window attention mask and learned position biases.
+"""Pictures of the model's window machinery: the shifted-window attention mask, learned position biases, the
+attention weights of each block and what a dense head reads.
 
-The data come from ``swin_lit.models.windows`` (``region_labels``, ``attention_mask``, ``window_partition``)
-and from the model's own relative-bias modules (each kind's ``offset_image``); nothing here re-derives the
-mask rules or names a kind.
+The data come from ``swin_lit.models.windows`` (``region_labels``, ``attention_mask``, ``window_partition``),
+from the model's own relative-bias modules (each kind's ``offset_image``), from its attention modules (whatever
+similarity kind they hold: ``WindowAttention.weights``) and from heads built through the head registry; nothing
+here re-derives the mask rules or names a kind.
 """
 
 from __future__ import annotations
@@ -242,6 +244,105 @@ def draw_position_bias(model, path: str | Path, title: str | None = None) -> Pat
         else:
             axes[r, heads].axis("off")
     fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+# -- attention similarity and dense head: pictures of whatever kind the registries hold ----------------------------
+
+
+def attention_weights(model, x) -> list[tuple[str, np.ndarray]]:
+    """(label, (heads, queries, keys) array) per block, in model order: the softmax attention weights of the first
+    window of the first image of ``x`` (a sliding block: its first token's neighbourhood), as the block's
+    similarity kind and relative bias give them (``WindowAttention.weights``)."""
+    import torch
+
+    blocks = [(f"stage {i + 1} block {j + 1}", block.attn) for i, stage in enumerate(model.layers)
+              for j, block in enumerate(stage.blocks)]
+    inputs: dict[int, tuple] = {}
+    hooks = [attn.register_forward_pre_hook(lambda module, args, k=k: inputs.setdefault(k, args))
+             for k, (_, attn) in enumerate(blocks)]
+    training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(x[:1])
+            return [(label, attn.weights(*inputs[k])[0].float().cpu().numpy())
+                    for k, (label, attn) in enumerate(blocks)]
+    finally:
+        model.train(training)
+        for hook in hooks:
+            hook.remove()
+
+
+def draw_attention(model, x, path: str | Path, title: str | None = None) -> Path:
+    """Each head's attention weights in the first window of each block (rows: queries, columns: keys; one row
+    of panels per block, the first block of each stage only past 8 blocks). The title names the similarity
+    kinds (``model.attention``) with their registry descriptions."""
+    plt = _plt()
+    rows = attention_weights(model, x)
+    if len(rows) > 8:
+        rows = [r for r in rows if r[0].endswith("block 1")]
+    kinds = {block.attn.similarity for stage in model.layers for block in stage.blocks}
+    what = "; ".join(sorted(f"{k.name}: {k.description}" for k in kinds))
+    heads = max(w.shape[0] for _, w in rows)
+    fig, axes = plt.subplots(len(rows), heads, squeeze=False, dpi=DPI, layout="constrained",
+                             figsize=(0.8 + 1.3 * heads, 0.8 + 1.3 * len(rows)))
+    for r, (label, weights) in enumerate(rows):
+        for h in range(heads):
+            ax = axes[r, h]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if h >= weights.shape[0]:
+                ax.axis("off")
+                continue
+            ax.imshow(weights[h], cmap="magma", vmin=0.0, interpolation="nearest", aspect="auto")
+            if r == 0:
+                ax.set_title(f"head {h + 1}", fontsize=8)
+            if h == 0:
+                ax.set_ylabel(f"{label}\nqueries", fontsize=7)
+    fig.suptitle(title or f"attention weights, first window\n{what}", fontsize=9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def head_reach(head, in_channels, sizes, seed: int = 0) -> list[np.ndarray]:
+    """Per pyramid level, an (h_i, w_i) map of how strongly the logits of the centre pixel of the first level
+    depend on each feature token: |d logits / d features| summed over channels and classes, on random features
+    (``seed``), the head in eval mode (zeros for a level the head does not read). A linear probe reaches one token
+    per level; UPerNet the whole map."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    features = [torch.randn(1, c, *hw, generator=generator, requires_grad=True) for c, hw in zip(in_channels, sizes)]
+    logits = head.eval()(features)  # (1, K, H_0, W_0)
+    H, W = logits.shape[-2:]
+    logits[0, :, H // 2, W // 2].sum().backward()
+    return [np.zeros(hw) if f.grad is None else f.grad[0].abs().sum(0).numpy() for f, hw in zip(features, sizes)]
+
+
+def draw_head_reach(head_cfg, in_channels, sizes, num_classes: int, path: str | Path) -> Path:
+    """The head kind's reach (``head_reach``) at each level of a pyramid of ``sizes``, one panel per level; the
+    head is built from ``head_cfg`` through its kind, named in the title with its registry description."""
+    from swin_lit.models.heads import build_head
+    from swin_lit.models.registry import HEADS
+
+    plt = _plt()
+    maps = head_reach(build_head(head_cfg, in_channels, num_classes), in_channels, sizes)
+    fig, axes = plt.subplots(1, len(maps), squeeze=False, dpi=DPI, layout="constrained",
+                             figsize=(0.6 + 2.0 * len(maps), 2.6))
+    for i, (ax, reach) in enumerate(zip(axes[0], maps)):
+        ax.imshow(reach, cmap="viridis", vmin=0.0, interpolation="nearest")
+        ax.set_title(f"level {i} ({reach.shape[0]}x{reach.shape[1]}): {int((reach > 0).sum())} tokens", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"what the centre pixel's logits read: head {head_cfg.kind!r}\n"
+                 f"{HEADS[head_cfg.kind].description}", fontsize=9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path

@@ -1,0 +1,491 @@
+"""Every design-switch registry (``swin_lit.models.registry``): a new kind is one class and one name.
+
+Part 1 registers a toy kind of each wired registry HERE, in the test only (a bilinear attention similarity, a
+separable relative bias, a finest-level dense head), and each one builds, trains a step, counts its parameters
+and FLOPs (checked against the built module and torch's FLOP counter), draws, and is listed by
+``swin-lit models``, with no file of the package edited; a fixture unregisters it afterwards.
+
+Part 2 is the contract every registered kind keeps, parametrised over the registries' names (so a kind added
+to the package is checked by the same tests): similarities, relative biases, dense heads, and the norm
+placements and shift kinds of ``placement.py`` (not wired into the model yet: their contract pins each kind to
+what the model computes today).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+
+from swin_lit.cli import main
+from swin_lit.models import ConfigError, SwinConfig, SwinTransformer
+from swin_lit.models.attention import Similarity
+from swin_lit.models.flops import batch_flops, count_flops, count_params, flops_breakdown
+from swin_lit.models.geometry import padded_grid
+from swin_lit.models.head_config import HeadConfig
+from swin_lit.models.head_flops import conv_params, head_flops, head_params, pixels, pyramid_sizes
+from swin_lit.models.head_kinds import HeadKind
+from swin_lit.models.heads import build_head
+from swin_lit.models.placement import NormPlacement, ShiftKind
+from swin_lit.models.position import RelativeBias
+from swin_lit.models.registry import HEADS, NORM_PLACEMENTS, RELATIVE_BIASES, SHIFTS, SIMILARITIES, Registry
+from swin_lit.models.segmenter import SwinSegmenter, segmenter_flops, segmenter_params
+from swin_lit.models.transfer import transfer_config
+from swin_lit.models.windows import region_labels, window_order, window_partition
+from swin_lit.report.viz import attention_weights, bias_tables, draw_attention, draw_head_reach, draw_position_bias
+
+CFG = dict(img_size=32, patch_size=2, window_size=4, embed_dim=16, depths=(2, 2, 2), num_heads=(2, 4, 8),
+           num_classes=5, drop_path_rate=0.0)
+SMALL = (8, 16, 32, 64)
+
+
+def numel(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def counted_macs(fn, *args) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn(*args)
+    return counter.get_total_flops() // 2  # torch counts a multiply-add as 2 FLOPs
+
+
+def picture(path) -> np.ndarray:
+    """The PNG as an (H, W, 3) array; it must not be blank."""
+    image = np.asarray(Image.open(path).convert("RGB"), dtype=float)
+    assert image.shape[0] > 150 and image.shape[1] > 150, image.shape
+    assert (image.std(axis=(0, 1)) > 10).any(), f"{path} is blank"
+    return image
+
+
+def train_step(model: nn.Module, x: torch.Tensor, target: torch.Tensor, parameter: nn.Parameter) -> None:
+    """One AdamW step; ``parameter`` (the kind's own) gets a gradient and moves."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    F.cross_entropy(model.train()(x), target).backward()
+    assert parameter.grad is not None and parameter.grad.abs().sum() > 0
+    before = parameter.detach().clone()
+    optimizer.step()
+    assert not torch.equal(before, parameter)
+
+
+# ================================================================================================================
+# Part 1: a toy kind of each registry, registered here
+# ================================================================================================================
+
+class Bilinear(Similarity):
+    """logits = (q W_h) k^T / sqrt(d): a learned d x d form per head (identity at init: the dot product)."""
+
+    description = "toy: q W_h k^T / sqrt(d), one learned d x d matrix per head"
+
+    @classmethod
+    def make_parameters(cls, dim, heads, qkv_bias):
+        d = dim // heads
+        return {"qkv": nn.Linear(dim, 3 * dim, bias=qkv_bias),
+                "bilinear": nn.Parameter(torch.eye(d).repeat(heads, 1, 1) + 0.01 * torch.randn(heads, d, d))}
+
+    @classmethod
+    def project(cls, attn, x):
+        Bx, N, _ = x.shape
+        q, k, v = attn.qkv(x).view(Bx, N, 3, attn.heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        return q @ attn.bilinear, k, v, attn.head_dim**-0.5  # (Bx, h, N, d) @ (h, d, d)
+
+    @classmethod
+    def parameter_count(cls, dim, heads, qkv_bias):
+        return 3 * dim * dim + (3 * dim if qkv_bias else 0) + dim * (dim // heads)
+
+    @classmethod
+    def flops(cls, tokens, dim, heads):
+        return tokens * dim * (dim // heads)  # q W_h: d x d per token and head
+
+
+class Separable(RelativeBias):
+    """bias(dh, dw) = rows[dh] + cols[dw], per head: 2 (2M-1) parameters per head instead of (2M-1)^2."""
+
+    description = "toy: one bias per vertical plus one per horizontal offset"
+
+    def __init__(self, window: int, heads: int, normalising_window: int = 0) -> None:
+        super().__init__(window, heads)
+        self.rows = nn.Parameter(0.02 * torch.randn(2 * window - 1, heads))
+        self.cols = nn.Parameter(0.02 * torch.randn(2 * window - 1, heads))
+
+    def offset_table(self, window, constants):
+        start, keep = self.window - window, 2 * window - 1
+        rows, cols = self.rows[start : start + keep], self.cols[start : start + keep]
+        return (rows[:, None] + cols[None, :]).reshape(keep * keep, self.heads)
+
+    @classmethod
+    def parameter_count(cls, window, heads):
+        return 2 * (2 * window - 1) * heads
+
+
+class FinestConv(HeadKind):
+    """A 3x3 conv + ReLU on the finest level only, then a 1x1 classifier; reads the shared ``channels`` option."""
+
+    description = "toy: 3x3 conv on the finest level, 1x1 classifier"
+    options = {"channels": 24}
+
+    @classmethod
+    def build(cls, cfg, in_channels, num_classes):
+        class Head(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(in_channels[0], cfg.channels, 3, padding=1)
+                self.classifier = nn.Conv2d(cfg.channels, num_classes, 1)
+
+            def forward(self, features):
+                return self.classifier(F.relu(self.conv(features[0])))
+
+        return Head()
+
+    @classmethod
+    def parameter_count(cls, cfg, in_channels, num_classes):
+        return conv_params(in_channels[0], cfg.channels, 3) + conv_params(cfg.channels, num_classes, 1)
+
+    @classmethod
+    def flops_breakdown(cls, cfg, in_channels, num_classes, sizes):
+        return {"conv": pixels(sizes[0]) * in_channels[0] * cfg.channels * 9,
+                "classifier": pixels(sizes[0]) * cfg.channels * num_classes}
+
+
+def _registered(registry: Registry, name: str, cls: type):
+    registry.register(name)(cls)
+    yield cls
+    registry.unregister(name)
+    assert name not in registry
+
+
+@pytest.fixture
+def bilinear():
+    yield from _registered(SIMILARITIES, "bilinear", Bilinear)
+
+
+@pytest.fixture
+def separable():
+    yield from _registered(RELATIVE_BIASES, "separable", Separable)
+
+
+@pytest.fixture
+def finest():
+    yield from _registered(HEADS, "finest", FinestConv)
+
+
+# -- attention similarity --------------------------------------------------------------------------------------
+
+def test_an_unregistered_kind_is_a_config_error_naming_the_registered_ones():
+    with pytest.raises(ConfigError, match=r"^attention: got 'bilinear'; allowed values are 'dot', 'cosine'$"):
+        SwinConfig(**CFG, attention="bilinear")
+    with pytest.raises(ConfigError, match=r"^relative: got 'separable'; allowed values are 'none', 'table'"):
+        SwinConfig(**CFG, relative="separable")
+    with pytest.raises(ConfigError, match=r"^kind: got 'finest'; allowed values are 'upernet', 'fpn', 'linear'$"):
+        HeadConfig(kind="finest")
+
+
+@pytest.mark.parametrize("switches", [dict(), dict(windows="sliding", shift="none"), dict(shift="pad")],
+                         ids=["partition", "sliding", "pad"])
+def test_a_registered_similarity_builds_trains_and_counts(bilinear, switches):
+    cfg = SwinConfig(**CFG, attention="bilinear", **switches)
+    model = SwinTransformer(cfg)
+    assert count_params(cfg) == numel(model)
+    assert model.layers[1].blocks[0].attn.bilinear.shape == (4, 8, 8)  # under the name the kind gave it
+    # its own FLOPs: q W_h, d^2 MACs per token and head, on the tokens each block's attention runs on
+    bd = flops_breakdown(cfg)
+    for stage, g in zip(bd.stages, cfg.stages()):
+        for block in stage.blocks:
+            tokens = block.qkv // (3 * g.dim * g.dim)
+            assert block.similarity == tokens * g.heads * (g.dim // g.heads) ** 2 > 0
+    explicit = SwinTransformer(cfg.replace(fused=False)).eval()
+    with torch.no_grad():
+        assert counted_macs(explicit, torch.randn(2, 3, 32, 32)) == batch_flops(cfg, 2)
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 5, (4,))
+    train_step(model, x, y, model.layers[0].blocks[1].attn.bilinear)
+    with torch.no_grad():  # with identity forms it is the dot product: a "dot" model with the same weights
+        for stage in model.layers:
+            for block in stage.blocks:
+                block.attn.bilinear.copy_(torch.eye(block.attn.head_dim))
+        dot = SwinTransformer(cfg.replace(attention="dot"))
+        dot.load_state_dict({k: v for k, v in model.state_dict().items() if not k.endswith("bilinear")})
+        torch.testing.assert_close(model.eval()(x), dot.eval()(x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_registered_similarity_draws(bilinear, tmp_path):
+    model = SwinTransformer(SwinConfig(**CFG, attention="bilinear"))
+    x = torch.randn(2, 3, 32, 32)
+    weights = attention_weights(model, x)
+    assert [label for label, _ in weights][:2] == ["stage 1 block 1", "stage 1 block 2"]
+    first = weights[0][1]
+    assert first.shape == (2, 16, 16)  # heads, queries, keys of a 4 x 4 window
+    np.testing.assert_allclose(first.sum(-1), 1.0, rtol=1e-5)
+    assert model.training  # drawing leaves the model as it was
+    picture(draw_attention(model, x, tmp_path / "attention.png"))
+
+
+# -- relative position bias ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("switches", [dict(), dict(windows="sliding", shift="none"), dict(shift="pad")],
+                         ids=["partition", "sliding", "pad"])
+def test_a_registered_relative_bias_builds_trains_and_counts(separable, switches):
+    cfg = SwinConfig(**CFG, relative="separable", **switches)
+    model = SwinTransformer(cfg)
+    assert count_params(cfg) == numel(model)
+    assert sum(isinstance(m, Separable) for m in model.modules()) == 6
+    assert "layers.0.blocks.0.attn.relative_bias.rows" in model.no_weight_decay()  # like every relative bias
+    assert count_flops(cfg) > 0 and flops_breakdown(cfg).by_part()["relative_bias"] == 0
+    train_step(model, torch.randn(4, 3, 32, 32), torch.randint(0, 5, (4,)),
+               model.layers[0].blocks[1].attn.relative_bias.rows)
+    with torch.no_grad():  # and at another input size: the same kind serves the clipped windows
+        assert model.eval()(torch.randn(1, 3, 16, 16)).shape == (1, 5)
+
+
+def test_a_registered_relative_bias_draws(separable, tmp_path):
+    model = SwinTransformer(SwinConfig(**CFG, relative="separable"))
+    tables = bias_tables(model)
+    assert len(tables) == 6 and tables[0][1].shape == (2, 7, 7)
+    module = model.layers[0].blocks[0].attn.relative_bias
+    expected = (module.rows[:, None] + module.cols[None, :]).permute(2, 0, 1)
+    assert torch.allclose(torch.from_numpy(tables[0][1]), expected.detach())
+    picture(draw_position_bias(model, tmp_path / "separable.png"))
+
+
+def test_a_relative_bias_without_transfer_methods_refuses_clearly(separable):
+    cfg = SwinConfig(**CFG, relative="separable")
+    with pytest.raises(ConfigError, match="'bicubic' does not fit relative 'separable'"):
+        transfer_config(cfg, 64, 8, "bicubic")
+    with pytest.raises(ConfigError, match="pretrained_window_sizes: only applies to .*'cpb_log'.*'separable'"):
+        cfg.replace(pretrained_window_sizes=[4, 4, 4])
+
+
+# -- dense head ------------------------------------------------------------------------------------------------
+
+def test_a_registered_head_validates_its_options(finest):
+    assert HeadConfig(kind="finest").channels == 24  # its recipe value
+    assert HeadConfig(kind="finest", channels=8).channels == 8
+    with pytest.raises(ConfigError, match=r"^pool_scales: only applies to head 'upernet' \(pyramid pooling\); "
+                                          r"remove it for head 'finest'$"):
+        HeadConfig(kind="finest", pool_scales=(1, 2))
+    with pytest.raises(ConfigError, match=r"^channels: must be >= 1, got 0$"):
+        HeadConfig(kind="finest", channels=0)
+    # the kinds that read an option are named from the registry, the toy among them
+    with pytest.raises(ConfigError, match=r"^channels: only applies to head 'upernet' and 'fpn' and 'finest'"):
+        HeadConfig(kind="linear", channels=8)
+
+
+def test_a_registered_head_builds_trains_and_counts(finest):
+    head = HeadConfig(kind="finest", channels=8, aux_weight=0.4, aux_channels=4)
+    cfg = SwinConfig(**{**CFG, "num_classes": 0})
+    model = SwinSegmenter(cfg, head, 3)
+    assert segmenter_params(cfg, head, 3)["total"] == numel(model)
+    assert head_params(head, [16, 32, 64], 3) == numel(model.decode_head)
+    sizes = pyramid_sizes(32, 40, 2, 3)
+    features = [torch.randn(1, c, *hw) for c, hw in zip((16, 32, 64), sizes)]
+    assert head_flops(head, (16, 32, 64), 3, sizes) == counted_macs(model.decode_head, features)
+    assert segmenter_flops(cfg, head, 3, (32, 40))["head"] == head_flops(head, (16, 32, 64), 3, sizes)
+    x, y = torch.randn(2, 3, 32, 40), torch.randint(0, 3, (2, 32, 40))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    logits, aux = model.train()(x, aux=True)
+    assert logits.shape == aux.shape == (2, 3, 32, 40)
+    (F.cross_entropy(logits, y) + 0.4 * F.cross_entropy(aux, y)).backward()
+    conv = model.decode_head.conv.weight
+    assert conv.grad.abs().sum() > 0
+    before = conv.detach().clone()
+    optimizer.step()
+    assert not torch.equal(before, conv)
+
+
+def test_a_registered_head_draws(finest, tmp_path):
+    head = HeadConfig(kind="finest", channels=8)
+    sizes = pyramid_sizes(40, 40, 4, 4)  # 10x10, 5x5, 3x3, 2x2
+    path = draw_head_reach(head, SMALL, sizes, 3, tmp_path / "reach.png")
+    picture(path)
+    from swin_lit.report.viz import head_reach
+
+    reach = head_reach(build_head(head, SMALL, 3), SMALL, sizes)
+    assert [r.shape for r in reach] == sizes
+    assert (reach[0] > 0).sum() == 9 and (reach[0][4:7, 4:7] > 0).all()  # its 3x3 conv around the centre pixel
+    assert all(not r.any() for r in reach[1:])  # it reads no other level
+
+
+def test_registered_kinds_are_listed(bilinear, separable, finest, capsys):
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    for kind in (Bilinear, Separable, FinestConv):
+        assert kind.name in listing and kind.description in listing
+    # the similarity's qkv parameters at C=96, 3 heads, and the head's count on Swin-T's pyramid
+    assert f"{Bilinear.parameter_count(96, 3, True):,}" in listing
+    finest_row = next(line for line in listing.splitlines() if line.startswith("finest"))
+    assert "channels=24" in finest_row and f"{(96 * 24 * 9 + 24 + 24 * 150 + 150) / 1e6:.2f}M" in finest_row
+
+
+# -- the registry itself ---------------------------------------------------------------------------------------
+
+def test_registry_rules(separable):
+    with pytest.raises(ValueError, match="identifier name other than 'none'"):
+        RELATIVE_BIASES.register("none")(Separable)
+
+    class Clash(Separable):
+        pass
+
+    with pytest.raises(ValueError, match="'separable' is already registered"):
+        RELATIVE_BIASES.register("separable")(Clash)
+    assert RELATIVE_BIASES.register("separable")(Separable) is Separable  # the same class again is harmless
+    with pytest.raises(ValueError, match="built in"):
+        RELATIVE_BIASES.unregister("table")
+    with pytest.raises(ValueError, match="identifier"):
+        SHIFTS.register("two words")(ShiftKind)
+    assert RELATIVE_BIASES.names() == ("table", "cpb_log", "cpb_linear", "separable")
+    assert RELATIVE_BIASES.allowed()[0] == "none" and "none" not in RELATIVE_BIASES.names()
+
+
+def test_names_and_validation_need_no_torch():
+    """Config validation reads only the registries' names (and the head kinds, torch-free): run with torch
+    blocked from importing."""
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["torch"] = None  # any "import torch" now fails
+        from swin_lit.models.registry import HEADS, NORM_PLACEMENTS, SHIFTS, SIMILARITIES
+        from swin_lit.models.head_config import HeadConfig
+        from swin_lit.models.head_flops import head_params
+        SIMILARITIES.check("cosine")
+        assert HeadConfig(kind="fpn").scale_channels == 128
+        assert head_params(HeadConfig(kind="linear"), (8, 16), 3) == 2 * 24 + 24 * 3 + 3
+        assert NORM_PLACEMENTS["res_post"].merge_order == "reduce_first"
+        assert SHIFTS["pad"].grid((8, 8), 4, 2) == (2, 2, 12, 12)
+        try:
+            SIMILARITIES.check("euclid")
+        except Exception as err:
+            print(err)
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "attention: got 'euclid'; allowed values are 'dot', 'cosine'"
+
+
+# ================================================================================================================
+# Part 2: the contract of every registered kind
+# ================================================================================================================
+
+@pytest.mark.parametrize("name", SIMILARITIES.names())
+@pytest.mark.parametrize("windows", ["partition", "sliding"])
+def test_similarity_contract(name, windows):
+    """Parameters counted = built; FLOPs = torch's counter on the reference path; the fused kernel = the
+    reference one; the drawn weights are each window's softmax rows (masked keys 0)."""
+    kind = SIMILARITIES[name]
+    assert issubclass(kind, Similarity) and kind.name == name and kind.description
+    cfg = SwinConfig(**CFG, attention=name, windows=windows, shift="none" if windows == "sliding" else "cyclic")
+    model = SwinTransformer(cfg).double().eval()
+    assert count_params(cfg) == numel(model)
+    attn = model.layers[0].blocks[0].attn
+    assert kind.parameter_count(16, 2, True) == numel(attn) - numel(attn.proj) - numel(attn.relative_bias)
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    with torch.no_grad():
+        fused = model(x)
+        for m in model.modules():
+            if hasattr(m, "fused"):
+                m.fused = False
+        assert counted_macs(model, x) == batch_flops(cfg, 2)
+        torch.testing.assert_close(model(x), fused, rtol=1e-10, atol=1e-10)
+    weights = attention_weights(model, x)
+    for _, w in weights:
+        np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-6)  # drawn as float32
+    if windows == "sliding":  # the corner token's neighbourhood reaches beyond the map: those keys get nothing
+        corner = weights[0][1][:, 0].reshape(2, 4, 4)
+        assert (corner[:, :1] == 0).all() and (corner[:, :, :1] == 0).all() and (corner[:, 1:, 1:] > 0).all()
+
+
+@pytest.mark.parametrize("name", RELATIVE_BIASES.names())
+def test_relative_bias_contract(name):
+    """Parameters counted = built; FLOPs of one offset table = torch's counter; the gathered bias is the offset
+    table read at each pair's index; the drawn image is that table on the (2M-1)^2 offset grid."""
+    kind = RELATIVE_BIASES[name]
+    assert issubclass(kind, RelativeBias) and kind.name == name and kind.description
+    module = kind(4, 3)
+    assert kind.parameter_count(4, 3) == numel(module)
+    constants = module.constants(4)
+    with torch.no_grad():
+        assert counted_macs(module.offset_table, 4, constants) == kind.flops(4, 3)
+        table = module.offset_table(4, constants)
+        assert table.shape == (49, 3)
+        index = torch.randint(0, 49, (16, 16))
+        torch.testing.assert_close(module(4, constants, index), table[index].permute(2, 0, 1))
+        torch.testing.assert_close(module.offset_image(), table.T.reshape(3, 7, 7))
+    for method in kind.transfer_methods:
+        kind.check_method(method)
+    with pytest.raises(ConfigError, match=f"does not fit relative '{name}'"):
+        kind.check_method("no-such-method")
+
+
+@pytest.mark.parametrize("name", HEADS.names())
+@pytest.mark.parametrize("image", [(45, 70), (8, 8)], ids=["odd-rect", "tiny"])
+def test_head_contract(name, image):
+    """Its recipe options resolved; parameters counted = built; FLOPs = torch's counter; logits at the first
+    level's size on any pyramid, one image's logits independent of the others in the batch (eval)."""
+    kind = HEADS[name]
+    assert issubclass(kind, HeadKind) and kind.name == name and kind.description
+    cfg = HeadConfig(kind=name)
+    assert all(getattr(cfg, option) == recipe for option, recipe in kind.options.items())
+    head = build_head(cfg, SMALL, 5).eval()
+    assert head_params(cfg, SMALL, 5) == kind.parameter_count(cfg, SMALL, 5) == numel(head)
+    sizes = pyramid_sizes(*image, patch_size=4, levels=4)
+    features = [torch.randn(3, c, *hw) for c, hw in zip(SMALL, sizes)]
+    with torch.no_grad():
+        assert counted_macs(head, [f[:1] for f in features]) == head_flops(cfg, SMALL, 5, sizes)
+        both = head(features)
+        assert both.shape == (3, 5, *sizes[0])
+        torch.testing.assert_close(both[1:2], head([f[1:2] for f in features]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NORM_PLACEMENTS.names())
+def test_norm_placement_contract(name):
+    """The kind's residual order and norm init are the block's today (exactly), its merge order ``merge: auto``'s."""
+    kind = NORM_PLACEMENTS[name]
+    assert issubclass(kind, NormPlacement) and kind.name == name and kind.description
+    cfg = SwinConfig(**CFG, norm=name)
+    assert kind.merge_order == cfg.merge_order
+    model = SwinTransformer(cfg).eval()
+    block = model.layers[0].blocks[1]
+    reference = type(block.norm1)(block.norm1.normalized_shape)
+    reference2 = type(block.norm2)(block.norm2.normalized_shape)
+    kind.init_norms(reference, reference2)
+    for ours, theirs in ((block.norm1, reference), (block.norm2, reference2)):
+        assert torch.equal(ours.weight, theirs.weight) and torch.equal(ours.bias, theirs.bias)
+    with torch.no_grad():
+        for norm in (block.norm1, block.norm2):  # away from the init, so the order shows
+            norm.weight.normal_()
+            norm.bias.normal_()
+        layout = model.layout(cfg.grid)[0].blocks[1]
+        x = torch.randn(2, 256, 16)
+        y = kind.residual(x, lambda t: block.attn(t, layout), block.norm1, block.drop_path)
+        y = kind.residual(y, block.mlp, block.norm2, block.drop_path)
+        assert torch.equal(y, block(x, layout))
+
+
+@pytest.mark.parametrize("name", SHIFTS.names())
+@pytest.mark.parametrize("size,window", [((8, 8), 4), ((7, 10), 4), ((10, 6), 3)], ids=["tiled", "rect", "odd"])
+def test_shift_kind_contract(name, size, window):
+    """The kind's stage shift, padded grid, roll and region labels give the model's window order and region mask
+    today: the tokens of each window slot (one gather) rebuilt from the kind alone equal ``window_order``'s."""
+    kind = SHIFTS[name]
+    assert issubclass(kind, ShiftKind) and kind.name == name and kind.description
+    cfg = SwinConfig(img_size=size, patch_size=1, window_size=window, embed_dim=8, depths=(2,), num_heads=(2,),
+                     shift=name, drop_path_rate=0.0)
+    shift = kind.stage_shift(window)
+    assert cfg.stages()[0].shift == shift
+    for s in {0, shift}:
+        top, left, Hp, Wp = kind.grid(size, window, s)
+        assert (top, left, Hp, Wp) == padded_grid(size, window, s, name)
+        H, W = size
+        rows, cols = torch.arange(Hp)[:, None] - top, torch.arange(Wp)[None, :] - left
+        token = torch.where((rows >= 0) & (rows < H) & (cols >= 0) & (cols < W), rows * W + cols, H * W)
+        token = torch.roll(token, (-kind.roll(s),) * 2, dims=(0, 1))
+        gather = window_partition(token[None, :, :, None], window).flatten()
+        assert torch.equal(gather, window_order(size, window, s, name)[0])
+        labels = kind.region_labels((Hp, Wp), window, s)
+        if s and kind.roll(s):
+            assert torch.equal(labels, region_labels((Hp, Wp), window, s))
+        else:
+            assert labels is None
