@@ -192,6 +192,11 @@ class RunConfig:
         # Compiled and eager runs compute the same model (to rounding), like any thread count: one run. Hashed as
         # the value every run had before ``auto`` existed, so that those run folders keep their names.
         d["trainer"]["compile"] = False
+        # The in-memory loader and failing on bad data are what every run did before ``data.loader`` and
+        # ``data.on_error`` existed: hashed as absent, so that those run folders keep their names too.
+        for key, before in (("loader", "memory"), ("on_error", "fail")):
+            if d["data"].get(key) == before:
+                d["data"].pop(key)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     def run_id(self) -> str:
