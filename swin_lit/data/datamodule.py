@@ -1,12 +1,12 @@
 """``SwinDataModule``: every data source behind one LightningDataModule.
 
-``data.loader: memory``: all splits live in memory as uint8 tensors (N, C, H, W). A batch is cut by fancy indexing (the dataset's
-``__getitems__``), converted to float and standardised with the train split's per-channel mean/std,
-so per-batch work is one gather and one fused multiply-add. ``data.loader: stream`` (image folders): each sample
-is decoded from its file by the official transforms when it is drawn (``swin_lit.data.stream``,
-``swin_lit.data.transforms``), normalised with the ImageNet mean and std. The training order is a function of the run
-seed and the epoch (``EpochSampler``), so a run stopped mid-epoch resumes with exactly the batches it had
-left.
+``data.loader: memory``: all splits live in memory as uint8 tensors (N, C, H, W). A batch is cut by fancy
+indexing (the dataset's ``__getitems__``), converted to float and standardised with the train split's
+per-channel mean/std, so per-batch work is one gather and one fused multiply-add. ``data.loader: stream``
+(image folders): each sample is decoded from its file by the official transforms when it is drawn
+(``swin_lit.data.stream``, ``swin_lit.data.transforms``), normalised with the ImageNet mean and std. The training
+order is a function of the run seed and the epoch (``EpochSampler``), so a run stopped mid-epoch resumes with
+exactly the batches it had left.
 
 Splits: the embedded data (relation scenes, anchor marks) has its own train/val/test streams. Real data
 without a val split gets one held out of train (``val_fraction``, seeded by ``split_seed``); real data without
@@ -306,6 +306,8 @@ class SwinDataModule(pl.LightningDataModule):
             self.mean, self.std = torch.zeros(3), torch.ones(3)
         self.splits = {name: stream.StreamSplit(len(idx) if idx is not None else len(found.splits[split][0]))
                        for name, (split, idx) in subsets.items()}
+        if not self.has_test:
+            self.splits["test"] = self.splits["val"]
 
     def stream_transform(self):
         """The per-sample transform of the stream: the one given, else the recipe's crop and flip (RandAugment
