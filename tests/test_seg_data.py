@@ -15,7 +15,6 @@ from swin_lit.data import segmentation as seg
 from swin_lit.data.segmentation import CAMVID_CLASSES, IGNORE_INDEX, read_ade20k, read_camvid
 
 
-
 @pytest.fixture(autouse=True)
 def _user_cache(tmp_path, monkeypatch):
     """Caches go to the user cache folder: a fresh one per test."""

@@ -264,7 +264,7 @@ def scan_ade20k(root: str | Path, num_classes: int | None = None, headers: bool 
 
 
 def _city_files(folder: Path, suffix: str) -> dict[str, str]:
-    """'<city>/<stem>' -> path of ``folder/<city>/*<suffix>``; DataError when there is none."""
+    """'<city>/<stem>' -> path of ``folder/<city>/*<suffix>``."""
     if not folder.is_dir():
         raise DataError(f"folder {folder} does not exist")
     files = {}
@@ -272,8 +272,6 @@ def _city_files(folder: Path, suffix: str) -> dict[str, str]:
         with os.scandir(city) as entries:
             files.update({f"{city.name}/{e.name[:-len(suffix)]}": e.path for e in entries
                           if e.is_file() and e.name.endswith(suffix)})
-    if not files:
-        raise DataError(f"folder {folder} has no <city>/*{suffix} files")
     return files
 
 
@@ -296,7 +294,10 @@ def scan_cityscapes(root: str | Path, headers: bool = True) -> SegTree:
                 raise DataError(f"Cityscapes folder {label_dir} has no <city>/*{CITYSCAPES_LABEL} label maps: write "
                                 "them from the released *_gtFine_labelIds.png with cityscapesscripts' "
                                 "createTrainIdLabelImgs")
-            pairs[split] = _paired(_city_files(image_dir, CITYSCAPES_IMAGE), labels, image_dir, label_dir, headers)
+            images = _city_files(image_dir, CITYSCAPES_IMAGE)
+            if not images:
+                raise DataError(f"Cityscapes folder {image_dir} has no <city>/*{CITYSCAPES_IMAGE} images")
+            pairs[split] = _paired(images, labels, image_dir, label_dir, headers)
     return SegTree(root, pairs, LabelCoding(void=IGNORE_INDEX, num_classes=len(CITYSCAPES_CLASSES)), "cityscapes")
 
 

@@ -45,7 +45,6 @@ from swin_lit.data.seg_augment import SegAugment, sample_generator
 from swin_lit.data.seg_config import SegAugmentConfig
 from swin_lit.errors import DataError
 
-SKIP_LOG = "skipped.jsonl"
 # What a bad file raises while it is read and decoded (Pillow: OSError for truncated or unidentified files,
 # SyntaxError / ValueError for malformed headers, zlib / struct errors inside PNG chunks); DataError is a
 # ValueError. Anything else (a TypeError in a transform) is a bug and is never skipped.
@@ -234,7 +233,7 @@ class SegStreamTransform:
         if image.shape[:2] != label.shape:
             raise DataError(f"label map {label_path} is {label.shape[1]}x{label.shape[0]} but its image {image_path} "
                             f"is {image.shape[1]}x{image.shape[0]} (width x height)")
-        return torch.from_numpy(image).permute(2, 0, 1).contiguous(), torch.from_numpy(label)
+        return torch.from_numpy(image.transpose(2, 0, 1).copy()), torch.from_numpy(label)
 
     def train(self, image_path: str, label_path: str, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         image, label = self.decode(image_path, label_path)
