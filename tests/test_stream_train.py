@@ -1,0 +1,100 @@
+"""Training from a streamed ImageNet-layout folder of full-size JPEGs: nothing written into the data folder, a bad
+file skipped and counted in result.json or failing the run with its name (and the same command resuming), and a
+DataLoader worker killed mid-epoch failing the run cleanly (and the same command resuming)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from test_stream import imagenet_folder, snapshot  # tests/ is on the path (pytest prepend mode)
+
+from swin_lit.config import load_config
+from swin_lit.data import DataError, listing
+from swin_lit.data.datamodule import EpochSampler, SwinDataModule
+from swin_lit.train.runs import DataLoaderFailure, train
+
+TINY = ["model.img_size=16", "model.embed_dim=16", "model.depths=[2, 2]", "model.num_heads=[2, 4]",
+        "model.mlp_ratio=2.0", "data.source=folder", "data.batch_size=4", "data.eval_batch_size=8",
+        "trainer.max_epochs=1", "trainer.checkpoint_every_n_steps=1", "trainer.threads=1", "trainer.progress=false"]
+BATCH = 4
+
+
+@pytest.fixture(autouse=True)
+def _user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
+
+def config(root: Path, *extra):
+    return load_config(None, [*TINY, f"data.root={root}", *extra])
+
+
+def drawn_at(root: Path, batch: int) -> Path:
+    """The training file the run draws first in ``batch`` of epoch 0 (run seed 0)."""
+    found = listing.listing("folder", root)
+    index = EpochSampler(len(found.splits["train"][0]), seed=0).order()[batch * BATCH].item()
+    return Path(found.path("train", index))
+
+
+def test_full_size_jpegs_train_with_nothing_written_and_a_bad_file_skipped_and_counted(tmp_path):
+    root = imagenet_folder(tmp_path / "imagenet", train=8, val=2, size=(500, 375))
+    bad = drawn_at(root, 2)
+    bad.write_bytes(bad.read_bytes()[:500])  # truncated mid-scan
+    before = snapshot(root)
+    cfg = config(root, "data.on_error=skip")
+    assert cfg.data.loader == "stream" and cfg.model.num_classes == 3
+    run_dir, record = train(cfg, tmp_path / "runs")
+    assert snapshot(root) == before  # file list, sizes and mtimes
+    assert list((tmp_path / "xdg" / "swin-lit").glob("imagenet-*/listing-folder-*.npz"))
+    assert record["data_skipped"] == {"count": 1, "files": [str(bad)]}
+    assert json.loads((run_dir / "result.json").read_text())["data_skipped"]["count"] == 1
+    assert record["epochs"] == 1 and 0 <= record["val"]["top1"] <= 100
+
+
+def test_a_bad_file_fails_the_run_naming_it_and_the_same_command_resumes(tmp_path):
+    root = imagenet_folder(tmp_path / "imagenet", train=8, val=2)
+    bad = drawn_at(root, 5)
+    good = bad.read_bytes()
+    bad.write_bytes(b"\xff\xd8 not a jpeg")
+    cfg = config(root, "data.num_workers=1")
+    with pytest.raises(DataError) as caught:
+        train(cfg, tmp_path / "runs")
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1 and str(bad) in message and "the same command resumes" in message
+    run_dir = tmp_path / "runs" / cfg.run_id()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file() and not (run_dir / "result.json").exists()
+    bad.write_bytes(good)  # fixed in place: the listing is unchanged
+    again, record = train(cfg, tmp_path / "runs")
+    assert again == run_dir and record["epochs"] == 1 and "data_skipped" not in record
+
+
+class _KillOnce:
+    """A transform whose worker process kills itself (SIGKILL) when it first draws ``target``."""
+
+    def __init__(self, inner, target: str, marker: Path) -> None:
+        self.inner, self.target, self.marker = inner, target, marker
+        self.eval = inner.eval
+
+    def train(self, path, rng):
+        if path == self.target and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.inner.train(path, rng)
+
+
+def test_a_killed_dataloader_worker_fails_the_run_cleanly_and_the_same_command_resumes(tmp_path, monkeypatch):
+    root = imagenet_folder(tmp_path / "imagenet", train=8, val=2)
+    target = str(drawn_at(root, 5))
+    real = SwinDataModule.stream_transform
+    monkeypatch.setattr(SwinDataModule, "stream_transform",
+                        lambda self: _KillOnce(real(self), target, tmp_path / "killed"))
+    cfg = config(root, "data.num_workers=1")
+    with pytest.raises(DataLoaderFailure, match=r"DataLoader worker .*the same command resumes"):
+        train(cfg, tmp_path / "runs")
+    run_dir = tmp_path / "runs" / cfg.run_id()
+    assert (tmp_path / "killed").exists() and (run_dir / "checkpoints" / "last.ckpt").is_file()
+    again, record = train(cfg, tmp_path / "runs")
+    assert again == run_dir and (run_dir / "result.json").is_file() and record["epochs"] == 1
