@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import subprocess
@@ -89,6 +90,7 @@ def scale_shares(paths: list[Path], repeats: int, size: int = 224) -> dict[int, 
 
 def decode_report(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
+    args.load_before = os.getloadavg()[0]
     variants = {"plain": ClassificationTransform(reduced=False), "reduced": ClassificationTransform()}
     rows = []
     with tempfile.TemporaryDirectory(prefix="swin_lit_data_speed_") as tmp:
@@ -111,6 +113,7 @@ def decode_report(args: argparse.Namespace) -> None:
                              ratio=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios),
                              plain_all=rates["plain"], reduced_all=rates["reduced"],
                              shares=scale_shares(paths, args.repeats)))
+    args.load_after = os.getloadavg()[0]
     write_report(rows, args)
 
 
@@ -121,7 +124,8 @@ def write_report(rows: list[dict], args: argparse.Namespace) -> None:
         "",
         f"CPU: {cpu} (`lscpu` model name), one process, one torch thread; the machine was shared with other jobs "
         "while this ran (2 cores, ~6 concurrent sessions), so absolute figures are noisy: compare the ratios, "
-        "measured side by side in one run.",
+        f"measured side by side in one run. 1-minute load average {args.load_before:.1f} before, "
+        f"{args.load_after:.1f} after (the CPU has {os.cpu_count()} cores).",
         f"Pillow {PIL.__version__} (libjpeg-turbo {features.version('libjpeg_turbo')}), torch {torch.__version__}, "
         f"numpy {np.__version__}, Python {platform.python_version()}.",
         "",
