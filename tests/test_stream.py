@@ -233,8 +233,8 @@ def seg_module(root: Path, workers: int = 0, **kw):
     from swin_lit.data.seg_config import SegAugmentConfig
     from swin_lit.data.seg_datamodule import SegDataModule
 
-    cfg = DataConfig(source="ade20k", root=str(root), batch_size=2, num_workers=workers,
-                     augment=SegAugmentConfig(crop=(16, 16), cat_max_ratio=0.75), **kw)
+    kw.setdefault("augment", SegAugmentConfig(crop=(16, 16), cat_max_ratio=0.75))
+    cfg = DataConfig(source="ade20k", root=str(root), batch_size=2, num_workers=workers, **kw)
     dm = SegDataModule(cfg, 16, seed=2)
     dm.check()
     dm.setup()
@@ -250,8 +250,13 @@ def test_ade20k_streams_with_identical_batches_and_reduced_zero_label(tmp_path):
     assert len(train) == 4 and train[0][0].shape == (2, 3, 16, 16) and train[0][1].dtype == torch.int64
     assert same(batches(seg_module(root, 2).train_dataloader()), train)
     image, label = next(iter(dm.val_dataloader()))
-    raw = torch.from_numpy(np.asarray(Image.open(root / "annotations" / "validation" / "0.png"))).long()
+    raw = torch.from_numpy(np.array(Image.open(root / "annotations" / "validation" / "0.png"))).long()
     assert image.shape == (1, 3, 20, 24) and torch.equal(label[0], torch.where(raw == 0, 255, raw - 1))
+    from swin_lit.data.seg_config import SegAugmentConfig
+
+    fitted = seg_module(root, augment=SegAugmentConfig(crop=(16, 16), scale=(40, 16)))  # mmseg's test resize
+    image, label = next(iter(fitted.val_dataloader()))  # 24x20 fit into long <= 40, short <= 16: x0.8
+    assert image.shape == (1, 3, 16, 19) and label.shape == (1, 16, 19)
     assert snapshot(root) == before
 
 

@@ -5,19 +5,16 @@
 layouts (ADE20K, Cityscapes, CamVid; ``swin_lit.data.segmentation`` describes each) without a decode pass before
 training: memory and the time to the first step do not grow with the number of images.
 
-- **Listing** (``class_listing``, ``pair_listing``): the layout's file names, scanned once (no file opened) and
-  cached as one ``.npz`` under the cache folder (``data.cache_dir``, default ``formats.default_cache_dir``: the
-  user cache, never the data folder), keyed by the folder's resolved path and the mtimes of the layout's
-  folders (a file added, removed or renamed changes its folder's mtime, so the key). Paths are held as one
-  numpy byte-string array per split, so that forked workers share them without copying.
+- **Listing** (``swin_lit.data.listing``, torch-free): the layout's file names, scanned once (no file opened)
+  and cached outside the data folder; paths are numpy byte strings, shared by forked workers without copying.
 - **Datasets** (``StreamImages``, ``StreamPairs``): a batch is a list of keys, ``(epoch, index)`` from the
   training sampler or a bare index; each sample's random draws come from ``sample_generator(seed, epoch,
   index)`` (``swin_lit.data.seg_augment``), so a batch is the same whatever worker, rank or resume computes it.
 - **Transforms**: classification ``train(path, rng) -> float (3, H, W)`` and ``eval(path) -> float (3, H, W)``
   (``swin_lit.data.transforms.ClassificationTransform``: the official recipe, normalised); segmentation
-  ``train(image_path, label_path, rng) -> (image, label)`` and ``eval(image_path, label_path) -> (image,
-  label)`` (``SegStreamTransform`` here), the image uint8 (3, H, W) (normalised by the dataset) or already
-  float, the labels uint8/int64 (H, W) with 255 ignored. The protocols below are the contract.
+  ``train(image_path, label_path, rng) -> (image, label)`` and ``eval(image_path, label_path) -> (image, label)``
+  (``SegStreamTransform``, on ``swin_lit.data.seg_augment``): the image uint8 (3, H, W) (normalised by the
+  dataset) or already float, the labels (H, W) with 255 ignored. The protocols below are the contract.
 - **Bad files** (``on_error``): a file that cannot be read or decoded (or a label map with a value out of range)
   raises a ``DataError`` naming it (``fail``), or is left out of its batch and recorded (``skip``): one JSON line
   per skipped draw appended to ``skip_log`` (the run folder's ``skipped.jsonl``; result.json counts it).
@@ -41,7 +38,7 @@ from torch.utils.data import Dataset
 
 from swin_lit.data import segmentation
 from swin_lit.data.listing import Listing, listing  # noqa: F401  (re-exported: the stream's file lists)
-from swin_lit.data.seg_augment import SegAugment, sample_generator
+from swin_lit.data.seg_augment import SegAugment, eval_resize_from_files, sample_generator
 from swin_lit.data.seg_config import SegAugmentConfig
 from swin_lit.errors import DataError
 
@@ -218,29 +215,33 @@ class StreamPairs(Dataset):
 # -- segmentation transforms ----------------------------------------------------------------------------------
 
 class SegStreamTransform:
-    """Decode an (image, label map) pair and, for training, augment it with ``SegAugment`` (the mmseg recipe,
-    ``swin_lit.data.seg_augment``). Label values are mapped with the layout's coding (a value out of range is a
-    DataError naming the file); ``max_side`` shrinks evaluation pairs whose longer side exceeds it."""
+    """The segmentation transforms of a pair of files (``swin_lit.data.seg_augment``): training is
+    ``SegAugment.from_files`` (mmseg's recipe, ``data.augment``: the resize drawn from the header size, a JPEG
+    decoded at reduced scale where the resize allows it); evaluation is mmseg's keep-ratio fit into
+    ``data.augment.scale`` (``eval_resize_from_files``) where a scale is set, else the pair at its own size. Label
+    values are mapped with the layout's coding (a value out of range is a DataError naming the file)."""
 
-    def __init__(self, coding: segmentation.LabelCoding, augment: SegAugmentConfig | None = None,
-                 max_side: int | None = None) -> None:
-        self.coding, self.max_side = coding, max_side
+    def __init__(self, coding: segmentation.LabelCoding, augment: SegAugmentConfig | None = None) -> None:
+        self.coding, self.cfg = coding, augment
         self.augment = SegAugment(augment) if augment is not None else None
 
     def decode(self, image_path: str, label_path: str) -> tuple[torch.Tensor, torch.Tensor]:
-        label = segmentation.decode_label(label_path, self.coding, self.max_side)
-        image = segmentation.decode_rgb(image_path, self.max_side)
+        label = segmentation.decode_label(label_path, self.coding)
+        image = segmentation.decode_rgb(image_path)
         if image.shape[:2] != label.shape:
             raise DataError(f"label map {label_path} is {label.shape[1]}x{label.shape[0]} but its image {image_path} "
                             f"is {image.shape[1]}x{image.shape[0]} (width x height)")
         return torch.from_numpy(image.transpose(2, 0, 1).copy()), torch.from_numpy(label)
 
     def train(self, image_path: str, label_path: str, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        image, label = self.decode(image_path, label_path)
-        return self.augment(image, label, rng) if self.augment is not None else (image, label)
+        if self.augment is None:
+            return self.decode(image_path, label_path)
+        return self.augment.from_files(image_path, label_path, self.coding, rng)
 
     def eval(self, image_path: str, label_path: str) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.decode(image_path, label_path)
+        if self.cfg is None or self.cfg.scale is None:
+            return self.decode(image_path, label_path)
+        return eval_resize_from_files(image_path, label_path, self.coding, self.cfg.scale, self.cfg.interpolation)
 
 
 def coding_for(fmt: str, num_classes: int | None = None) -> segmentation.LabelCoding:
