@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import pickle
 from types import SimpleNamespace
 
 import numpy as np
@@ -245,6 +246,8 @@ def test_same_generator_state_gives_the_same_tensor(large_jpeg):
     b = tf.train(io.BytesIO(large_jpeg), np.random.default_rng(3))
     assert torch.equal(b, tf.train(io.BytesIO(large_jpeg), np.random.default_rng(3)))
     assert a.shape == b.shape == (3, 224, 224)
+    # DataLoader workers get a pickled copy: it computes the same tensor
+    assert torch.equal(pickle.loads(pickle.dumps(tf)).train(io.BytesIO(large_jpeg), gen(3)), a)
     with pytest.raises(TypeError, match="torch.Generator or numpy"):
         tf.train(io.BytesIO(large_jpeg), 3)
 
