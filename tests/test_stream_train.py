@@ -1,6 +1,7 @@
 """Training from a streamed ImageNet-layout folder of full-size JPEGs: nothing written into the data folder, a bad
 file skipped and counted in result.json or failing the run with its name (and the same command resuming), and a
-DataLoader worker killed mid-epoch failing the run cleanly (and the same command resuming)."""
+DataLoader worker killed mid-epoch failing the run cleanly (and the same command resuming where it stopped, with
+the result of an uninterrupted run)."""
 
 from __future__ import annotations
 
@@ -32,10 +33,12 @@ def config(root: Path, *extra):
     return load_config(None, [*TINY, f"data.root={root}", *extra])
 
 
-def drawn_at(root: Path, batch: int) -> Path:
-    """The training file the run draws first in ``batch`` of epoch 0 (run seed 0)."""
+def drawn_at(root: Path, batch: int, epoch: int = 0) -> Path:
+    """The training file the run draws first in ``batch`` of ``epoch`` (run seed 0)."""
     found = listing.listing("folder", root)
-    index = EpochSampler(len(found.splits["train"][0]), seed=0).order()[batch * BATCH].item()
+    sampler = EpochSampler(len(found.splits["train"][0]), seed=0)
+    sampler.set_epoch(epoch)
+    index = sampler.order()[batch * BATCH].item()
     return Path(found.path("train", index))
 
 
@@ -72,29 +75,36 @@ def test_a_bad_file_fails_the_run_naming_it_and_the_same_command_resumes(tmp_pat
 
 
 class _KillOnce:
-    """A transform whose worker process kills itself (SIGKILL) when it first draws ``target``."""
+    """A transform whose worker process kills itself (SIGKILL) when it draws ``target`` the second time (in the
+    second epoch), once."""
 
     def __init__(self, inner, target: str, marker: Path) -> None:
         self.inner, self.target, self.marker = inner, target, marker
         self.eval = inner.eval
 
     def train(self, path, rng):
+        seen = self.marker.with_suffix(".seen")
         if path == self.target and not self.marker.exists():
-            self.marker.touch()
-            os.kill(os.getpid(), signal.SIGKILL)
+            if seen.exists():
+                self.marker.touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+            seen.touch()
         return self.inner.train(path, rng)
 
 
 def test_a_killed_dataloader_worker_fails_the_run_cleanly_and_the_same_command_resumes(tmp_path, monkeypatch):
     root = imagenet_folder(tmp_path / "imagenet", train=8, val=2)
-    target = str(drawn_at(root, 5))
+    target = str(drawn_at(root, 4, epoch=1))
     real = SwinDataModule.stream_transform
     monkeypatch.setattr(SwinDataModule, "stream_transform",
                         lambda self: _KillOnce(real(self), target, tmp_path / "killed"))
-    cfg = config(root, "data.num_workers=1")
+    cfg = config(root, "data.num_workers=1", "trainer.max_epochs=2")
     with pytest.raises(DataLoaderFailure, match=r"DataLoader worker .*the same command resumes"):
         train(cfg, tmp_path / "runs")
     run_dir = tmp_path / "runs" / cfg.run_id()
     assert (tmp_path / "killed").exists() and (run_dir / "checkpoints" / "last.ckpt").is_file()
     again, record = train(cfg, tmp_path / "runs")
-    assert again == run_dir and (run_dir / "result.json").is_file() and record["epochs"] == 1
+    assert again == run_dir and (run_dir / "result.json").is_file() and record["epochs"] == 2
+    monkeypatch.undo()
+    _, uninterrupted = train(cfg, tmp_path / "uninterrupted")  # the resumed run trained on exactly its batches
+    assert record["history"] == uninterrupted["history"] and record["val"] == uninterrupted["val"]

@@ -193,6 +193,38 @@ class EpochSampler(Sampler):
         return iter(indices)
 
 
+class LazyDataLoader(DataLoader):
+    """A DataLoader whose iterator starts at its first batch rather than when it is created.
+
+    Lightning creates the first epoch's iterator of a fit (``FitLoop.setup_data``) before it sets the sampler's
+    epoch and before ``on_train_start`` gives the sampler a resumed run's position; an iterator with worker
+    processes draws its first indices from the sampler as soon as it is created, so a resume (or an epoch set
+    late) would start from the wrong place. Deferring the start to the first ``next`` makes the order depend on
+    (seed, epoch, position) only, with or without workers."""
+
+    def __iter__(self):
+        return _LazyIterator(super().__iter__)
+
+
+class _LazyIterator:
+    def __init__(self, start) -> None:
+        self._start, self._iterator = start, None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._iterator is None:
+            self._iterator = self._start()
+        return next(self._iterator)
+
+    def __getattr__(self, name: str):  # e.g. Lightning's ``_shutdown_workers`` once the iterator has started
+        iterator = self.__dict__.get("_iterator")
+        if iterator is None:
+            raise AttributeError(name)
+        return getattr(iterator, name)
+
+
 def replicas(trainer=None) -> tuple[int, int]:
     """(rank, world size) of the running job: the Trainer's, else torch.distributed's, else (0, 1)."""
     if trainer is not None:
@@ -395,7 +427,7 @@ class SwinDataModule(pl.LightningDataModule):
         sampler = None
         if shuffle or world > 1:  # (seed, epoch) keys let a stream draw each sample's randomness per epoch
             sampler = EpochSampler(len(dataset), self.seed, shuffle, rank, world, keys=self.stream and shuffle)
-        return DataLoader(
+        return LazyDataLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,

@@ -32,6 +32,7 @@ from swin_lit.data.config import EMBEDDED_SOURCES, DataConfig
 from swin_lit.data.datamodule import (
     EMBEDDED_TASKS,
     EpochSampler,
+    LazyDataLoader,
     _whole_batch,
     channel_stats,
     holdout,
@@ -259,7 +260,7 @@ class SegDataModule(pl.LightningDataModule):
         if train or world > 1:
             keys = train and (self.stream or isinstance(dataset.pairs, AugmentedPairs))
             sampler = EpochSampler(len(dataset), self.seed, train, rank, world, keys=keys)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+        return LazyDataLoader(dataset, batch_size=batch_size, sampler=sampler,
                           generator=torch.Generator().manual_seed(self.seed),
                           drop_last=train and len(dataset) >= batch_size, num_workers=workers,
                           persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
