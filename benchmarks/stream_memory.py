@@ -95,15 +95,17 @@ class PssPeak:
     def __init__(self, every: float = 0.1) -> None:
         import threading
 
-        self.peak_kb, self.every, self._stop = 0, every, threading.Event()
+        self.peak_kb, self.peak_processes, self.every, self._stop = 0, 0, every, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         me = os.getpid()
         while not self._stop.is_set():
-            total = _pss_kb(me) + sum(_pss_kb(c) for c in _children(me))
-            self.peak_kb = max(self.peak_kb, total)
+            children = _children(me)
+            total = _pss_kb(me) + sum(_pss_kb(c) for c in children)
+            if total > self.peak_kb:
+                self.peak_kb, self.peak_processes = total, 1 + len(children)
             self._stop.wait(self.every)
 
     def stop(self) -> float:
@@ -138,6 +140,7 @@ def child(args: argparse.Namespace) -> None:
     train(cfg, args.runs, progress=False, callbacks=[FirstStep()])
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"peak_main_mb": self_kb / 1024, "peak_pss_total_mb": pss.stop(),
+                      "processes_at_pss_peak": pss.peak_processes,
                       "first_step_s": first[0] if first else None, "wall_s": time.perf_counter() - started}))
 
 
