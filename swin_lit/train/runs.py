@@ -239,17 +239,21 @@ def _data_failures(run_dir: Path):
     worker and says how to resume (the run folder and its last checkpoint are kept)."""
     from swin_lit.errors import DataError
 
-    resume = f"the last checkpoint in {run_dir} is kept: the same command resumes"
+    def resume() -> str:
+        if (run_dir / "checkpoints" / "last.ckpt").is_file():
+            return f"the last checkpoint in {run_dir} is kept: the same command resumes"
+        return "no checkpoint yet: the same command starts the run again"
+
     try:
         yield
     except DataError as err:
         lines = [line for line in str(err).splitlines() if line.strip()]
         cause = lines[-1].split("DataError: ", 1)[-1] if lines else str(err)  # a worker's error: its last line
-        raise DataError(f"{cause}; {resume}") from None
+        raise DataError(f"{cause}; {resume()}") from None
     except RuntimeError as err:
         if "DataLoader worker" not in str(err):
             raise
-        raise DataLoaderFailure(f"{one_line(str(err))}; {resume}") from None
+        raise DataLoaderFailure(f"{one_line(str(err))}; {resume()}") from None
 
 
 def _plan_compile(cfg: RunConfig, task, dm, run_dir: Path, accelerator: str):
