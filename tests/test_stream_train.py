@@ -108,3 +108,34 @@ def test_a_killed_dataloader_worker_fails_the_run_cleanly_and_the_same_command_r
     monkeypatch.undo()
     _, uninterrupted = train(cfg, tmp_path / "uninterrupted")  # the resumed run trained on exactly its batches
     assert record["history"] == uninterrupted["history"] and record["val"] == uninterrupted["val"]
+
+
+def test_a_stream_applies_randaugment_and_erasing_per_sample_and_the_step_does_not(tmp_path, monkeypatch):
+    import torch
+
+    from swin_lit.train import augment
+    from swin_lit.train.module import SwinClassifier
+    from swin_lit.train.runs import build_datamodule
+
+    root = imagenet_folder(tmp_path / "imagenet", train=2, val=1)
+    cfg = config(root, "optim.randaugment_ops=2", "optim.random_erasing=0.25")
+    dm = build_datamodule(cfg)
+    dm.setup()
+    transform = dm.stream_transform()
+    assert transform.randaugment.num_ops == 2 and transform.randaugment.magnitude == 9
+    assert transform.random_erasing == 0.25 and transform.hflip == 0.0
+    x, y = dm.dataset("train", train=True).__getitems__([(0, 0), (0, 1)])
+    plain = load_config(None, [*TINY, f"data.root={root}"])
+    px, _ = build_datamodule(plain).dataset("train", train=True).__getitems__([(0, 0), (0, 1)])
+    assert x.shape == px.shape and not torch.equal(x, px)  # the same crops, then RandAugment / erasing
+
+    def twice(*args, **kwargs):
+        raise AssertionError("the training step applied an augmentation the stream already applied")
+
+    monkeypatch.setattr(augment, "rand_augment", twice)
+    monkeypatch.setattr(augment, "random_erasing", twice)
+    loss = SwinClassifier(cfg).training_step((x, y), 0)
+    assert torch.isfinite(loss)
+    memory = load_config(None, [*TINY, f"data.root={root}", "data.loader=memory", "optim.randaugment_ops=2"])
+    with pytest.raises(AssertionError, match="applied an augmentation"):
+        SwinClassifier(memory).training_step((x, y), 0)

@@ -244,7 +244,7 @@ class SwinDataModule(pl.LightningDataModule):
     """
 
     def __init__(self, cfg: DataConfig, img_size: int, in_chans: int = 3, seed: int = 0,
-                 stats: tuple[torch.Tensor, torch.Tensor] | None = None, transform=None):
+                 stats: tuple[torch.Tensor, torch.Tensor] | None = None, transform=None, optim=None):
         super().__init__()
         if img_size < 1:
             raise DataError(f"img_size must be >= 1, got {img_size}")
@@ -261,10 +261,11 @@ class SwinDataModule(pl.LightningDataModule):
         self.stream = cfg.loader == "stream"
         if self.stream and in_chans != 3:
             raise DataError(f"data.loader=stream reads RGB images; in_chans is {in_chans}: set data.loader=memory")
-        # stream: the per-sample transform (``ClassificationTransform``; None: the recipe's crop and flip without
-        # RandAugment and erasing, which the training step applies per batch), the listing, the held-out and
-        # limited subsets (indices into the on-disk splits), the skip log (set by the run: its folder)
-        self.transform = transform
+        # stream: the per-sample transform (``ClassificationTransform``; None: the recipe from ``optim``, an
+        # ``OptimConfig``, whose RandAugment and random erasing then run per sample, in the official order, and not
+        # in the training step), the listing, the held-out and limited subsets (indices into the on-disk splits),
+        # the skip log (set by the run: its folder)
+        self.transform, self.optim = transform, optim
         self.listing = None
         self._subsets: dict[str, tuple[str, np.ndarray | None]] = {}
         self.skip_log = None
@@ -342,15 +343,18 @@ class SwinDataModule(pl.LightningDataModule):
             self.splits["test"] = self.splits["val"]
 
     def stream_transform(self):
-        """The per-sample transform of the stream: the one given, else the recipe's crop and flip (RandAugment
-        and random erasing are applied per batch by the training step) with this module's mean and std."""
+        """The per-sample transform of the stream: the one given, else the official recipe
+        (``ClassificationTransform``) with ``optim``'s RandAugment and random erasing (none without ``optim``), the
+        flip when ``data.hflip``, and this module's mean and std."""
         if self.transform is not None:
             return self.transform
         from swin_lit.data.transforms import ClassificationTransform
 
-        return ClassificationTransform(size=self.img_size, hflip=0.5 if self.cfg.hflip else 0.0, randaugment=None,
-                                       random_erasing=0.0, mean=tuple(self.mean.tolist()),
-                                       std=tuple(self.std.tolist()))
+        kw = {"hflip": 0.5 if self.cfg.hflip else 0.0, "mean": tuple(self.mean.tolist()),
+              "std": tuple(self.std.tolist())}
+        if self.optim is not None:
+            return ClassificationTransform.from_optim(self.optim, self.img_size, **kw)
+        return ClassificationTransform(size=self.img_size, randaugment=None, random_erasing=0.0, **kw)
 
     def _load_embedded(self) -> dict[str, Arrays]:
         cfg = self.cfg
@@ -402,7 +406,7 @@ class SwinDataModule(pl.LightningDataModule):
         """The same data at another image size (synthetic: the same scenes re-rendered; real: resized),
         normalised with this module's statistics when it is set up, so inputs stay comparable."""
         stats = (self.mean, self.std) if self.splits else self._given_stats
-        return SwinDataModule(self.cfg, img_size, self.in_chans, self.seed, stats=stats)
+        return SwinDataModule(self.cfg, img_size, self.in_chans, self.seed, stats=stats, optim=self.optim)
 
     # -- loaders -------------------------------------------------------------------------------------
     def dataset(self, split: str, train: bool = False) -> ImageTensorDataset:

@@ -99,7 +99,8 @@ def build_datamodule(cfg: RunConfig):
     else:
         from swin_lit.data.datamodule import SwinDataModule
 
-        dm = SwinDataModule(cfg.data, img_size=cfg.model.img_size, in_chans=cfg.model.in_chans, seed=cfg.seed)
+        dm = SwinDataModule(cfg.data, img_size=cfg.model.img_size, in_chans=cfg.model.in_chans, seed=cfg.seed,
+                            optim=cfg.optim)  # a stream applies RandAugment and erasing per sample
     dm.check()
     if dm.num_classes != cfg.model.num_classes:
         raise ConfigError(f"model.num_classes: the model has {cfg.model.num_classes} classes but the data has "
