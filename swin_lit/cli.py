@@ -28,6 +28,7 @@ COMMANDS = {
     "viz": "swin_lit.report.viz_command",
     "scorecard": "swin_lit.report.scorecard_command",
     "models": "swin_lit.models.command",
+    "data": "swin_lit.data.command",
 }
 
 EPILOG = """examples:
@@ -40,6 +41,7 @@ EPILOG = """examples:
   swin-lit scorecard results/                                       # which paper claims reproduce
   swin-lit transfer runs/<run> --to 64:8 --to 96:12                 # evaluate at larger windows
   swin-lit models                                                   # presets with params and FLOPs
+  swin-lit data check /data/imagenet                                # read every file, list the bad ones
 """
 
 

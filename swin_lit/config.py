@@ -194,6 +194,11 @@ class RunConfig:
         for key, before in SwinConfig.ADDED_LATER.items():
             if d["model"].get(key) == before:
                 del d["model"][key]
+        # The in-memory loader and failing on bad data are what every run did before ``data.loader`` and
+        # ``data.on_error`` existed: hashed as absent, so that those run folders keep their names too.
+        for key, before in (("loader", "memory"), ("on_error", "fail")):
+            if d["data"].get(key) == before:
+                d["data"].pop(key)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     def run_id(self) -> str:

@@ -35,6 +35,12 @@ from swin_lit.typed import ConfigError, from_dict
 # -- synthetic scenes -------------------------------------------------------------------------------
 
 
+
+@pytest.fixture(autouse=True)
+def _user_cache(tmp_path, monkeypatch):
+    """Caches go to the user cache folder: a fresh one per test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
 def test_synthetic_is_deterministic_per_index_and_batch_independent():
     ds = SyntheticScenes(100, 32, seed=3)
     batch, labels = ds.render([5, 17, 3])
@@ -149,8 +155,10 @@ def test_bare_image_folder_is_train_only(tmp_path):
 
 def test_folder_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
     root = _image_tree(tmp_path / "imgs")
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
     first = read_folder(root, 8)
-    assert list((root / ".swin_lit_cache").glob("*.npz"))
+    assert list((tmp_path / "xdg" / "swin-lit").glob("*/*.npz"))  # the user cache folder, keyed by the data folder
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written into the data folder
     calls = []
     real_decode = formats._decode
     monkeypatch.setattr(formats, "_decode", lambda path, size: calls.append(path) or real_decode(path, size))
@@ -354,7 +362,7 @@ def test_held_out_val_split(tmp_path):
     for name in ("a", "b"):
         for i in range(10):
             _write_image(root / name / f"{i}.png", (i * 20, 0, 0))
-    cfg = DataConfig(source="folder", root=str(root), val_fraction=0.25, split_seed=7)
+    cfg = DataConfig(source="folder", root=str(root), loader="memory", val_fraction=0.25, split_seed=7)
     dm = SwinDataModule(cfg, img_size=8)
     dm.prepare_data()
     dm.setup()
@@ -364,7 +372,8 @@ def test_held_out_val_split(tmp_path):
     again = SwinDataModule(cfg, img_size=8)
     again.setup()
     assert all(torch.equal(u, v) for u, v in zip(dm.holdout_indices, again.holdout_indices))
-    other = SwinDataModule(DataConfig(source="folder", root=str(root), val_fraction=0.25, split_seed=8), 8)
+    other = SwinDataModule(DataConfig(source="folder", root=str(root), loader="memory", val_fraction=0.25,
+                                      split_seed=8), 8)
     other.setup()
     assert not torch.equal(other.holdout_indices[1], val)
     assert not dm.has_test and dm.splits["test"] is dm.splits["val"]
@@ -378,7 +387,7 @@ def test_limit_train_draws_from_every_class(tmp_path):
         for i in range(10):
             _write_image(root / "train" / name / f"{i}.png", (shade, i, 0))
             _write_image(root / "test" / name / f"{i}.png", (shade, i, 0))
-    cfg = DataConfig(source="folder", root=str(root), val_fraction=0.1, limit_train=10)
+    cfg = DataConfig(source="folder", root=str(root), loader="memory", val_fraction=0.1, limit_train=10)
     dm = SwinDataModule(cfg, img_size=8)
     dm.prepare_data()
     dm.setup()

@@ -196,3 +196,97 @@ def test_a_procedural_pair_dataset_plugs_in():
         assert scored.float().mean() > 0.4 and torch.equal(derived[scored], label[scored].long())
     again = data[(3, 2)]
     assert torch.equal(again[0], images[2]) and torch.equal(again[1], labels[2])
+
+
+# -- from files (reduced-scale decode) ----------------------------------------------------------------------
+
+def _pair_files(tmp_path, width: int, height: int, fmt: str = "JPEG", seed: int = 0):
+    """A photo-like image file and an ADE20K-coded label map (0 = other, 1..5 classes) of its size."""
+    from PIL import Image
+
+    from swin_lit.data.photos import photo_like
+
+    array = photo_like(width, height, seed)
+    image_path = tmp_path / f"img{seed}.{'jpg' if fmt == 'JPEG' else 'png'}"
+    Image.fromarray(array).save(image_path, fmt, **({"quality": 90} if fmt == "JPEG" else {}))
+    raw = (array[..., 0] // 43).astype(np.uint8)  # 0..5, aligned with the picture
+    label_path = tmp_path / f"lab{seed}.png"
+    Image.fromarray(raw).save(label_path)
+    return str(image_path), str(label_path), raw
+
+
+ADE = dict(void=0, shift=1)  # reduce_zero_label
+
+
+def _whole(image_path: str, label_path: str, coding):
+    from swin_lit.data.segmentation import decode_label, decode_rgb
+
+    return (torch.from_numpy(decode_rgb(image_path).copy()).permute(2, 0, 1).contiguous(),
+            torch.from_numpy(decode_label(label_path, coding)))
+
+
+def test_from_files_makes_the_same_draws_as_decoding_whole(tmp_path):
+    from swin_lit.data.segmentation import LabelCoding
+
+    coding = LabelCoding(**ADE)
+    image_path, label_path, raw = _pair_files(tmp_path, 1024, 768)
+    augment = SegAugment(SegAugmentConfig(crop=(128, 128), scale=(2048, 512), ratio_range=(0.1, 0.6),
+                                          cat_max_ratio=0.75))
+    reduced = 0
+    for seed in range(6):
+        size = augment.draw_size(768, 1024, sample_generator(seed, 0, 0))
+        reduced += max(768 / size[0], 1024 / size[1]) >= 2  # the image was decoded at 1/2 or less
+        image, label = augment.from_files(image_path, label_path, coding, sample_generator(seed, 0, 0))
+        whole_image, whole_label = augment(*_whole(image_path, label_path, coding), sample_generator(seed, 0, 0))
+        assert torch.equal(label, whole_label)  # same draws: same resize, crop, flip; labels decoded whole
+        diff = (image.float() - whole_image.float()).abs()
+        assert image.shape == (3, 128, 128) and image.dtype == torch.uint8
+        assert diff.mean() < 8 and diff.max() < 100, (seed, float(diff.mean()), float(diff.max()))  # aliasing only
+    assert reduced >= 4
+    # reduce_zero_label: raw 0 -> ignored, 1..5 -> 0..4; never a value outside that
+    assert set(torch.unique(label).tolist()) <= {0, 1, 2, 3, 4, IGNORE_INDEX}
+    assert 0 in raw
+
+
+def test_from_files_without_reduction_equals_decoding_whole(tmp_path):
+    from swin_lit.data.segmentation import LabelCoding
+
+    coding = LabelCoding(**ADE)
+    image_path, label_path, _ = _pair_files(tmp_path, 160, 120, fmt="PNG")
+    augment = SegAugment(SegAugmentConfig(crop=(64, 64), ratio_range=(0.3, 1.5)))
+    for seed in range(4):
+        a = augment.from_files(image_path, label_path, coding, sample_generator(seed, 1, 2))
+        b = augment(*_whole(image_path, label_path, coding), sample_generator(seed, 1, 2))
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_from_files_names_a_mismatched_pair(tmp_path):
+    from PIL import Image
+
+    from swin_lit.data.segmentation import LabelCoding
+    from swin_lit.errors import DataError
+
+    image_path, _, _ = _pair_files(tmp_path, 160, 120)
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((60, 80), np.uint8)).save(small)
+    with pytest.raises(DataError, match="small.png is 80x60 but its image .*img0.jpg is 160x120"):
+        SegAugment(SegAugmentConfig(crop=(32, 32))).from_files(image_path, str(small), LabelCoding(**ADE),
+                                                               sample_generator(0, 0, 0))
+
+
+def test_eval_resize_is_the_keep_ratio_fit_into_the_scale(tmp_path):
+    from swin_lit.data.seg_augment import eval_resize_from_files
+    from swin_lit.data.segmentation import LabelCoding
+
+    coding = LabelCoding(**ADE)
+    image_path, label_path, raw = _pair_files(tmp_path, 1200, 300)
+    image, label = eval_resize_from_files(image_path, label_path, coding)
+    # mmseg's rescale: factor min(2048 / 1200, 512 / 300) = 1.7067 -> (512, 2048): int(x * f + 0.5)
+    assert image.shape == (3, 512, 2048) and label.shape == (512, 2048)
+    image_path, label_path, raw = _pair_files(tmp_path, 2400, 1000, seed=1)
+    image, label = eval_resize_from_files(image_path, label_path, coding, scale=(512, 128))
+    # factor min(512 / 2400, 128 / 1000) = 0.128 -> (128, 307); decoded at 1/4 (2400 / 307 = 7.8, 1000 / 128 = 7.8)
+    assert image.shape == (3, 128, 307) and label.shape == (128, 307)
+    whole = resize_pair(*_whole(image_path, label_path, coding), (128, 307))
+    assert torch.equal(label, whole[1])
+    assert (image.float() - whole[0].float()).abs().mean() < 8

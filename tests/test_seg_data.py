@@ -15,6 +15,11 @@ from swin_lit.data import segmentation as seg
 from swin_lit.data.segmentation import CAMVID_CLASSES, IGNORE_INDEX, read_ade20k, read_camvid
 
 
+@pytest.fixture(autouse=True)
+def _user_cache(tmp_path, monkeypatch):
+    """Caches go to the user cache folder: a fresh one per test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+
 def _save_pair(image_path: Path, label_path: Path, label: np.ndarray, image_size=None, mode="L") -> None:
     """An RGB image whose red channel encodes the label (so pairs can be checked) and its 8-bit label map."""
     h, w = label.shape
@@ -154,8 +159,10 @@ def test_max_side_shrinks_pairs_keeping_the_ratio(tmp_path):
 
 def test_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
     root = _camvid(tmp_path / "c")
+    listed = sorted(p.relative_to(root) for p in root.rglob("*"))
     first = read_camvid(root)
-    assert len(list((root / ".swin_lit_cache").glob("camvid-*.npz"))) == 3
+    assert len(list((tmp_path / "xdg" / "swin-lit").glob("c-*/camvid-*.npz"))) == 3  # the user cache folder
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == listed  # nothing written into the data folder
     calls = []
     real = seg.decode_rgb
     monkeypatch.setattr(seg, "decode_rgb", lambda path, max_side=None: calls.append(path) or real(path, max_side))

@@ -29,10 +29,14 @@ def class_names(cfg: DataConfig, task: str = "classification") -> tuple[str, ...
         return MARKS_DENSE_CLASS_NAMES if task == "segmentation" else MARKS_CLASS_NAMES
     if cfg.source == "synthetic":
         return DENSE_CLASS_NAMES if task == "segmentation" else SYNTHETIC_CLASS_NAMES
-    if cfg.source in ("camvid", "ade20k"):
+    if cfg.loader == "stream":  # the listing's names (cached; ADE20K: objectInfo150, no label map decoded)
+        from swin_lit.data.listing import listing
+
+        return listing(cfg.source, cfg.root, cfg.cache_dir).class_names
+    if cfg.source in ("camvid", "ade20k", "cityscapes"):
         from swin_lit.data import segmentation
 
-        return segmentation.class_names(cfg.source, Path(cfg.root))
+        return segmentation.class_names(cfg.source, Path(cfg.root), cfg.cache_dir)
     from swin_lit.data import formats
 
     return formats.class_names(cfg.source, Path(cfg.root))

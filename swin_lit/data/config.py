@@ -8,15 +8,17 @@ match. The number of classes is derived from the data (see ``swin_lit.data.num_c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from swin_lit.data.seg_config import SegAugmentConfig
 from swin_lit.typed import fail
 
-Source = Literal["synthetic", "marks", "folder", "cifar", "idx", "camvid", "ade20k"]
+Source = Literal["synthetic", "marks", "folder", "cifar", "idx", "camvid", "ade20k", "cityscapes"]
 EMBEDDED_SOURCES = ("synthetic", "marks")  # rendered on the fly: no root, no download
 CLASSIFICATION_SOURCES = ("synthetic", "marks", "folder", "cifar", "idx")
-SEGMENTATION_SOURCES = ("synthetic", "marks", "camvid", "ade20k")
+SEGMENTATION_SOURCES = ("synthetic", "marks", "camvid", "ade20k", "cityscapes")
+STREAM_SOURCES = ("folder", "camvid", "ade20k", "cityscapes")  # read file by file: stream by default
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,20 @@ class DataConfig:
       ``root/train/<class>/*.png`` with optional ``val/`` and ``test/``, or bare ``root/<class>/``),
       ``cifar`` (CIFAR-10/100 python pickle folder), ``idx`` (MNIST / Fashion-MNIST ``.gz`` IDX files);
       for ``task: segmentation``: ``synthetic`` (the scenes with label maps), ``marks`` (the marks with label
-      maps, ``swin_lit.data.marks.render_label_maps``), ``camvid``, ``ade20k`` (their
+      maps, ``swin_lit.data.marks.render_label_maps``), ``camvid``, ``ade20k``, ``cityscapes`` (their
       published layouts, ``swin_lit.data.segmentation``).
     - ``root``: data folder; required for every source except the embedded ``synthetic`` and ``marks``.
-    - ``cache_dir``: where decoded image folders are cached (default ``root/.swin_lit_cache`` when
-      writable, else ``~/.cache/swin_lit``).
+    - ``loader``: ``stream`` decodes each sample from its file in the DataLoader workers when it is drawn
+      (``swin_lit.data.stream``: memory and start-up flat in the number of images; the official recipes on the
+      full-size images); ``memory`` decodes every image once at the model's size and holds the splits in memory.
+      Default (null): ``stream`` for the folder sources (``folder``, ``camvid``, ``ade20k``, ``cityscapes``),
+      ``memory`` for the rest; CIFAR pickles, IDX files and the embedded tasks are ``memory`` only.
+    - ``on_error``: a sample whose file cannot be read while streaming: ``fail`` stops the run with an error
+      naming the file (the last checkpoint is kept: the same command resumes), ``skip`` leaves the sample out of
+      its batch and counts it (``data_skipped`` in result.json).
+    - ``cache_dir``: where file listings and decoded splits are cached (default: the user cache folder,
+      ``$XDG_CACHE_HOME/swin-lit`` or ``~/.cache/swin-lit``, one subfolder per data folder). Never inside
+      ``root``: nothing is ever written into the data folder.
     - ``batch_size`` / ``eval_batch_size``: training and val/test batch sizes.
     - ``num_workers``: DataLoader worker processes (0: load in the training process).
     - ``val_fraction`` / ``split_seed``: held-out share of train used as val when the data has no
@@ -50,6 +61,8 @@ class DataConfig:
 
     source: Source = "synthetic"
     root: str | None = None
+    loader: Literal["stream", "memory"] | None = None
+    on_error: Literal["fail", "skip"] = "fail"
     cache_dir: str | None = None
     batch_size: int = 64
     eval_batch_size: int = 256
@@ -79,3 +92,17 @@ class DataConfig:
             fail("val_fraction", f"must be in (0, 1), got {self.val_fraction}")
         if self.limit_train is not None and self.limit_train < 1:
             fail("limit_train", f"must be >= 1 or null, got {self.limit_train}")
+        if self.loader is None:  # the resolved config (and so the run hash) shows the loader that ran
+            object.__setattr__(self, "loader", "stream" if self.source in STREAM_SOURCES else "memory")
+        if self.loader == "stream" and self.source not in STREAM_SOURCES:
+            fail("loader", f"'stream' reads folders of image files ({', '.join(STREAM_SOURCES)}); source "
+                           f"{self.source!r} is held in memory: set data.loader=memory or leave it out")
+        if self.cache_dir is not None and self.root is not None and _inside(self.cache_dir, self.root):
+            fail("cache_dir", f"{self.cache_dir} is inside the data folder {self.root}: nothing is written into "
+                              "the data folder; leave it out (user cache folder) or pick a folder outside it")
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or lies under it (both resolved; neither needs to exist)."""
+    p, r = Path(path).expanduser().resolve(), Path(root).expanduser().resolve()
+    return p == r or r in p.parents

@@ -1,10 +1,12 @@
 """``SwinDataModule``: every data source behind one LightningDataModule.
 
-All splits live in memory as uint8 tensors (N, C, H, W). A batch is cut by fancy indexing (the dataset's
-``__getitems__``), converted to float and standardised with the train split's per-channel mean/std,
-so per-batch work is one gather and one fused multiply-add. The training order is a function of the run
-seed and the epoch (``EpochSampler``), so a run stopped mid-epoch resumes with exactly the batches it had
-left.
+``data.loader: memory``: all splits live in memory as uint8 tensors (N, C, H, W). A batch is cut by fancy
+indexing (the dataset's ``__getitems__``), converted to float and standardised with the train split's
+per-channel mean/std, so per-batch work is one gather and one fused multiply-add. ``data.loader: stream``
+(image folders): each sample is decoded from its file by the official transforms when it is drawn
+(``swin_lit.data.stream``, ``swin_lit.data.transforms``), normalised with the ImageNet mean and std. The training
+order is a function of the run seed and the epoch (``EpochSampler``), so a run stopped mid-epoch resumes with
+exactly the batches it had left.
 
 Splits: the embedded data (relation scenes, anchor marks) has its own train/val/test streams. Real data
 without a val split gets one held out of train (``val_fraction``, seeded by ``split_seed``); real data without
@@ -26,6 +28,7 @@ from swin_lit.data.config import EMBEDDED_SOURCES, DataConfig
 from swin_lit.data.formats import DataError
 from swin_lit.data.marks import AnchorMarks
 from swin_lit.data.synthetic import SyntheticScenes
+from swin_lit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 EMBEDDED_TASKS = {"synthetic": SyntheticScenes, "marks": AnchorMarks}  # data.source -> its rendered task
 
@@ -145,12 +148,22 @@ class ImageTensorDataset(Dataset):
         return x, self.labels.index_select(0, idx)
 
 
-class EpochSampler(Sampler[int]):
-    """A shuffled order that depends only on (seed, epoch). Lightning calls ``set_epoch`` at each epoch
-    start; ``skip_batches`` drops the batches a resumed run has already trained on (once)."""
+class EpochSampler(Sampler):
+    """The order of one epoch, a function of (seed, epoch) only: a permutation (``shuffle``) or 0..n-1.
 
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
+    Lightning calls ``set_epoch`` at each epoch start; ``skip_batches`` drops the batches a resumed run has
+    already trained on (once). Under DDP (``world`` > 1) the order is padded by its own head to a multiple of
+    ``world`` (as torch's DistributedSampler) and rank ``rank`` takes every ``world``-th item from position
+    ``rank``: the ranks' shares are disjoint and cover each sample once per epoch (the padding repeats up to
+    ``world - 1``). With ``keys`` it yields (epoch, index) pairs, for datasets that draw per-sample randomness
+    from them."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True, rank: int = 0, world: int = 1,
+                 keys: bool = False) -> None:
+        if not 0 <= rank < world:
+            raise ValueError(f"rank must be in [0, {world}), got {rank}")
+        self.n, self.seed, self.shuffle, self.rank, self.world, self.keys = n, seed, shuffle, rank, world, keys
+        self.epoch, self.skip = 0, 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -159,12 +172,66 @@ class EpochSampler(Sampler[int]):
         self.skip = batches * batch_size
 
     def __len__(self) -> int:
-        return self.n - self.skip
+        return -(-self.n // self.world) - self.skip
+
+    def order(self) -> torch.Tensor:
+        """This rank's share of the epoch's order (no skip)."""
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
+        else:
+            order = torch.arange(self.n)
+        if self.world > 1:
+            pad = -self.n % self.world
+            order = torch.cat([order, order.repeat(pad // max(self.n, 1) + 1)[:pad]])[self.rank :: self.world]
+        return order
 
     def __iter__(self):
-        order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + self.epoch))
         skip, self.skip = self.skip, 0
-        return iter(order[skip:].tolist())
+        indices = self.order()[skip:].tolist()
+        if self.keys:
+            return ((self.epoch, i) for i in indices)
+        return iter(indices)
+
+
+class LazyDataLoader(DataLoader):
+    """A DataLoader whose iterator starts at its first batch rather than when it is created.
+
+    Lightning creates the first epoch's iterator of a fit (``FitLoop.setup_data``) before it sets the sampler's
+    epoch and before ``on_train_start`` gives the sampler a resumed run's position; an iterator with worker
+    processes draws its first indices from the sampler as soon as it is created, so a resume (or an epoch set
+    late) would start from the wrong place. Deferring the start to the first ``next`` makes the order depend on
+    (seed, epoch, position) only, with or without workers."""
+
+    def __iter__(self):
+        return _LazyIterator(super().__iter__)
+
+
+class _LazyIterator:
+    def __init__(self, start) -> None:
+        self._start, self._iterator = start, None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._iterator is None:
+            self._iterator = self._start()
+        return next(self._iterator)
+
+    def __getattr__(self, name: str):  # e.g. Lightning's ``_shutdown_workers`` once the iterator has started
+        iterator = self.__dict__.get("_iterator")
+        if iterator is None:
+            raise AttributeError(name)
+        return getattr(iterator, name)
+
+
+def replicas(trainer=None) -> tuple[int, int]:
+    """(rank, world size) of the running job: the Trainer's, else torch.distributed's, else (0, 1)."""
+    if trainer is not None:
+        return int(trainer.global_rank), int(trainer.world_size)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
 
 
 class SwinDataModule(pl.LightningDataModule):
@@ -177,7 +244,7 @@ class SwinDataModule(pl.LightningDataModule):
     """
 
     def __init__(self, cfg: DataConfig, img_size: int, in_chans: int = 3, seed: int = 0,
-                 stats: tuple[torch.Tensor, torch.Tensor] | None = None):
+                 stats: tuple[torch.Tensor, torch.Tensor] | None = None, transform=None, optim=None):
         super().__init__()
         if img_size < 1:
             raise DataError(f"img_size must be >= 1, got {img_size}")
@@ -191,23 +258,46 @@ class SwinDataModule(pl.LightningDataModule):
         self._class_names: tuple[str, ...] | None = None
         self.mean = self.std = None
         self.seed = seed  # the run seed: training order and flips
+        self.stream = cfg.loader == "stream"
+        if self.stream and in_chans != 3:
+            raise DataError(f"data.loader=stream reads RGB images; in_chans is {in_chans}: set data.loader=memory")
+        # stream: the per-sample transform (``ClassificationTransform``; None: the recipe from ``optim``, an
+        # ``OptimConfig``, whose RandAugment and random erasing then run per sample, in the official order, and not
+        # in the training step), the listing, the held-out and limited subsets (indices into the on-disk splits),
+        # the skip log (set by the run: its folder)
+        self.transform, self.optim = transform, optim
+        self.listing = None
+        self._subsets: dict[str, tuple[str, np.ndarray | None]] = {}
+        self.skip_log = None
 
     # -- validation and loading --------------------------------------------------------------------
     def check(self) -> None:
         """Fail fast, before any decoding, if the configured data is missing or malformed."""
-        if self.cfg.source not in EMBEDDED_SOURCES:
+        if self.stream:
+            self._listing()
+        elif self.cfg.source not in EMBEDDED_SOURCES:
             formats.check(self.cfg.source, Path(self.cfg.root))
 
+    def _listing(self):
+        if self.listing is None:
+            from swin_lit.data import stream
+
+            self.listing = stream.listing(self.cfg.source, self.cfg.root, self.cfg.cache_dir)
+            self._class_names = self.listing.class_names
+        return self.listing
+
     def prepare_data(self) -> None:
-        """Validate the data and, for image folders, decode it into the cache once."""
+        """Validate the data and, for image folders held in memory, decode them into the cache once."""
         self.check()
-        if self.cfg.source == "folder":
+        if self.cfg.source == "folder" and not self.stream:
             formats.read_folder(self.cfg.root, self.img_size, self.cfg.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
         """Load every split into memory (idempotent)."""
         if self.splits:
             return
+        if self.stream:
+            return self._setup_stream()
         splits = self._load_embedded() if self.cfg.source in EMBEDDED_SOURCES else self._load_real()
         train_x, train_y = splits["train"]
         keep = limited(len(train_y), self.cfg.limit_train, self.cfg.split_seed)
@@ -220,6 +310,51 @@ class SwinDataModule(pl.LightningDataModule):
         else:
             self.mean, self.std = torch.zeros(self.in_chans), torch.ones(self.in_chans)
         self.splits = splits
+
+    def _setup_stream(self) -> None:
+        """The listing's splits as index subsets (no image opened); ImageNet statistics (the transforms')."""
+        from swin_lit.data import stream
+
+        found, cfg = self._listing(), self.cfg
+        n_train = len(found.splits["train"][0])
+        subsets: dict[str, tuple[str, np.ndarray | None]] = {"train": ("train", None)}
+        if "val" in found.splits:
+            subsets["val"] = ("val", None)
+        else:
+            keep, held = holdout(n_train, cfg.val_fraction, cfg.split_seed)
+            self.holdout_indices = (keep, held)
+            subsets["train"], subsets["val"] = ("train", keep.numpy()), ("train", held.numpy())
+        self.has_test = "test" in found.splits
+        subsets["test"] = ("test", None) if self.has_test else subsets["val"]
+        split, train_idx = subsets["train"]
+        keep = limited(len(train_idx) if train_idx is not None else n_train, cfg.limit_train, cfg.split_seed)
+        if keep is not None:
+            subsets["train"] = (split, keep.numpy() if train_idx is None else train_idx[keep.numpy()])
+        self._subsets = subsets
+        if self._given_stats is not None:
+            self.mean, self.std = self._given_stats
+        elif cfg.normalize:
+            self.mean, self.std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+        else:
+            self.mean, self.std = torch.zeros(3), torch.ones(3)
+        self.splits = {name: stream.StreamSplit(len(idx) if idx is not None else len(found.splits[split][0]))
+                       for name, (split, idx) in subsets.items()}
+        if not self.has_test:
+            self.splits["test"] = self.splits["val"]
+
+    def stream_transform(self):
+        """The per-sample transform of the stream: the one given, else the official recipe
+        (``ClassificationTransform``) with ``optim``'s RandAugment and random erasing (none without ``optim``), the
+        flip when ``data.hflip``, and this module's mean and std."""
+        if self.transform is not None:
+            return self.transform
+        from swin_lit.data.transforms import ClassificationTransform
+
+        kw = {"hflip": 0.5 if self.cfg.hflip else 0.0, "mean": tuple(self.mean.tolist()),
+              "std": tuple(self.std.tolist())}
+        if self.optim is not None:
+            return ClassificationTransform.from_optim(self.optim, self.img_size, **kw)
+        return ClassificationTransform(size=self.img_size, randaugment=None, random_erasing=0.0, **kw)
 
     def _load_embedded(self) -> dict[str, Arrays]:
         cfg = self.cfg
@@ -271,23 +406,35 @@ class SwinDataModule(pl.LightningDataModule):
         """The same data at another image size (synthetic: the same scenes re-rendered; real: resized),
         normalised with this module's statistics when it is set up, so inputs stay comparable."""
         stats = (self.mean, self.std) if self.splits else self._given_stats
-        return SwinDataModule(self.cfg, img_size, self.in_chans, self.seed, stats=stats)
+        return SwinDataModule(self.cfg, img_size, self.in_chans, self.seed, stats=stats, optim=self.optim)
 
     # -- loaders -------------------------------------------------------------------------------------
     def dataset(self, split: str, train: bool = False) -> ImageTensorDataset:
         """The normalising dataset of ``split`` (train/val/test); flips only when ``train``."""
         if not self.splits:
             self.setup()
+        if self.stream:
+            from swin_lit.data import stream
+
+            on_disk, indices = self._subsets[split]
+            transform = self.stream_transform()
+            bad = stream.BadFiles(self.cfg.on_error, self.skip_log)
+            return stream.StreamImages(self.listing, on_disk, indices, transform.train if train else transform.eval,
+                                       self.seed, train, bad)
         images, labels = self.splits[split]
         hflip = train and self.cfg.hflip
         return ImageTensorDataset(images, labels, self.mean, self.std, hflip, seed=self.seed + 1)
 
     def _loader(self, dataset: ImageTensorDataset, batch_size: int, shuffle: bool) -> DataLoader:
         workers = self.cfg.num_workers
-        return DataLoader(
+        rank, world = replicas(self.trainer)
+        sampler = None
+        if shuffle or world > 1:  # (seed, epoch) keys let a stream draw each sample's randomness per epoch
+            sampler = EpochSampler(len(dataset), self.seed, shuffle, rank, world, keys=self.stream and shuffle)
+        return LazyDataLoader(
             dataset,
             batch_size=batch_size,
-            sampler=EpochSampler(len(dataset), self.seed) if shuffle else None,
+            sampler=sampler,
             # the loader draws its workers' base seed from here, not from the global RNG: creating an
             # iterator then leaves the model's random stream alone (exact mid-epoch resume)
             generator=torch.Generator().manual_seed(self.seed),

@@ -5,9 +5,11 @@ class names. Supported layouts:
 
 - **image folders** (``read_folder``): ``root/train/<class>/*.png|jpg|jpeg|bmp|webp`` with optional
   ``root/val/`` and ``root/test/`` using (a subset of) the train class names, or a bare
-  ``root/<class>/...`` read as train only. Images are decoded once with Pillow (RGB; non-square images
-  centre-cropped, then bicubic-resized to the requested size) into an uncompressed ``.npz`` cache,
-  keyed by the file list, sizes, mtimes and target size, and reused on later runs.
+  ``root/<class>/...`` read as train only. With ``data.loader: memory`` images are decoded once with Pillow
+  (RGB; non-square images centre-cropped, then bicubic-resized to the requested size) into an uncompressed
+  ``.npz`` cache outside the data folder (``default_cache_dir``), keyed by the file list, sizes, mtimes and
+  target size, and reused on later runs; ``data.loader: stream`` reads them file by file
+  (``swin_lit.data.stream``).
 - **CIFAR-10/100 python pickles** (``read_cifar``): ``data_batch_1..5``, ``test_batch``, ``batches.meta``
   (CIFAR-10) or ``train``, ``test``, ``meta`` with fine labels (CIFAR-100), in ``root`` or in its
   ``cifar-10-batches-py`` / ``cifar-100-python`` subfolder. Images are 32 x 32 RGB.
@@ -154,16 +156,18 @@ def decode_images(paths: list[str], size: int, workers: int | None = None) -> np
     return out
 
 
+def user_cache_dir() -> Path:
+    """swin-lit's user cache folder: ``$XDG_CACHE_HOME/swin-lit``, else ``~/.cache/swin-lit``."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "swin-lit"
+
+
 def default_cache_dir(root: Path) -> Path:
-    """``root/.swin_lit_cache`` when it can be created and written, else ``~/.cache/swin_lit``."""
-    local = root / ".swin_lit_cache"
-    try:
-        local.mkdir(exist_ok=True)
-        if os.access(local, os.W_OK):
-            return local
-    except OSError:
-        pass
-    return Path.home() / ".cache" / "swin_lit"
+    """The cache folder of data folder ``root``: a subfolder of ``user_cache_dir()`` named after the folder and
+    keyed by its resolved path. Never inside the data folder (which may be read-only or shared)."""
+    resolved = Path(root).expanduser().resolve()
+    key = hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+    return user_cache_dir() / f"{resolved.name or 'root'}-{key}"
 
 
 def _cache_key(root: Path, names: tuple[str, ...], files: list[tuple[str, int]], size: int) -> str:

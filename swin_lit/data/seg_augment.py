@@ -20,6 +20,12 @@ same way. ``AugmentedPairs`` wraps a pair dataset with ``SegAugment`` and return
 5. padding bottom/right up to ``crop`` where the crop was smaller: the image with 0, the labels with
    IGNORE_INDEX. (mmseg pads after normalising, so its padding is the mean colour; here it is black.)
 
+``SegAugment.from_files(image_path, label_path, coding, gen)`` is the same augmentation of a pair of files, with
+the same draws: the resize is drawn from the label map's header size before anything is decoded, and a JPEG image
+is decoded at reduced scale (DCT scaling 1/2, 1/4, 1/8) where the resize shrinks it at least that much
+(``swin_lit.data.transforms``); ``eval_resize_from_files`` is mmseg's test transform (keep-ratio fit into
+(2048, 512)) of a pair of files.
+
 Randomness comes from a ``torch.Generator`` per sample, seeded from (run seed, epoch, index) by
 ``sample_generator``: a sample's augmentation does not depend on the batch it is drawn in, on worker processes,
 or on where a run was resumed.
@@ -35,7 +41,9 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from swin_lit.data.seg_config import SegAugmentConfig
-from swin_lit.data.segmentation import IGNORE_INDEX, SegSplit
+from swin_lit.data.segmentation import IGNORE_INDEX, LabelCoding, SegSplit, decode_label
+from swin_lit.data.transforms import dct_scale, decode_reduced, open_image
+from swin_lit.errors import DataError
 
 Pair = tuple[torch.Tensor, torch.Tensor]  # uint8 image (3, H, W), uint8 label map (H, W)
 CROP_TRIES = 10  # mmseg's redraws for cat_max_ratio
@@ -68,12 +76,14 @@ def resized_size(height: int, width: int, ratio: float, scale: tuple[int, int] |
 def resize_pair(image: torch.Tensor, label: torch.Tensor, size: tuple[int, int],
                 interpolation: str = "bilinear") -> Pair:
     """Resize a pair to ``size`` (H, W): the image bilinear/bicubic, the labels nearest (pixel-centre aligned, so
-    the label set never grows). Both stay uint8 (torch's uint8 kernels; a float round trip costs ~10x more)."""
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image, label
-    x = F.interpolate(image[None], size=size, mode=interpolation, align_corners=False)[0]
-    y = F.interpolate(label[None, None], size=size, mode="nearest-exact")[0, 0]
-    return x, y
+    the label set never grows). Both stay uint8 (torch's uint8 kernels; a float round trip costs ~10x more).
+    Each is resized from its own size (an image decoded at reduced scale needs less resizing than its labels)."""
+    size = tuple(size)
+    if tuple(image.shape[-2:]) != size:
+        image = F.interpolate(image[None], size=size, mode=interpolation, align_corners=False)[0]
+    if tuple(label.shape) != size:
+        label = F.interpolate(label[None, None], size=size, mode="nearest-exact")[0, 0]
+    return image, label
 
 
 def _crop_box(height: int, width: int, crop: tuple[int, int], gen: torch.Generator) -> tuple[int, int]:
@@ -138,9 +148,35 @@ class SegAugment:
 
     def __call__(self, image: torch.Tensor, label: torch.Tensor, gen: torch.Generator) -> Pair:
         """uint8 (3, H, W) and (H, W) -> uint8 (3, crop_h, crop_w) and (crop_h, crop_w)."""
+        return self.finish(image, label, self.draw_size(*label.shape, gen), gen)
+
+    def draw_size(self, height: int, width: int, gen: torch.Generator) -> tuple[int, int]:
+        """Step 1's draw: the (H', W') a height x width pair is resized to (the generator's first draw)."""
+        return resized_size(height, width, _uniform(gen, *self.cfg.ratio_range), self.cfg.scale)
+
+    def from_files(self, image_path: str, label_path: str, coding: LabelCoding, gen: torch.Generator) -> Pair:
+        """The same augmentation of a pair of files, with the same draws as decoding them whole and calling this
+        object: the resize is drawn from the label map's header size, then the image (a JPEG) is decoded at the
+        largest DCT reduction (1/2, 1/4, 1/8) that keeps it at least the resized size, and resized from there.
+        Labels are decoded whole (PNG) and mapped with ``coding``; DataError names a bad file, or a pair whose
+        sizes differ."""
+        with open_image(label_path) as header:
+            width, height = header.size
+        size = self.draw_size(height, width, gen)
+        with open_image(image_path) as im:
+            if im.size != (width, height):
+                raise DataError(f"label map {label_path} is {width}x{height} but its image {image_path} is "
+                                f"{im.width}x{im.height} (width x height)")
+            scale = dct_scale(width, height, size[1], size[0]) if im.format == "JPEG" else 1
+            decoded, _, _ = decode_reduced(im, scale, image_path)
+            image = torch.from_numpy(np.asarray(decoded, dtype=np.uint8).copy()).permute(2, 0, 1)
+        label = torch.from_numpy(decode_label(label_path, coding))
+        return self.finish(image, label, size, gen)
+
+    def finish(self, image: torch.Tensor, label: torch.Tensor, size: tuple[int, int], gen: torch.Generator) -> Pair:
+        """Steps 1-5 with the resize drawn: the pair (each at any size) resized to ``size``, then crop, flip,
+        photometric jitter and pad."""
         cfg = self.cfg
-        ratio = _uniform(gen, *cfg.ratio_range)
-        size = resized_size(*label.shape, ratio, cfg.scale)
         image, label = resize_pair(image, label, size, cfg.interpolation)
         image, label = random_crop(image, label, cfg.crop, gen, cfg.cat_max_ratio)
         if float(torch.rand((), generator=gen)) < cfg.hflip:
@@ -148,6 +184,26 @@ class SegAugment:
         image = photometric(image, gen, cfg.brightness, cfg.contrast, cfg.saturation)
         image, label = pad_pair(image, label, cfg.crop)
         return image.contiguous(), label.clone(memory_format=torch.contiguous_format)  # never a view of the data
+
+
+def eval_resize_from_files(image_path: str, label_path: str, coding: LabelCoding,
+                           scale: tuple[int, int] = (2048, 512), interpolation: str = "bilinear") -> Pair:
+    """mmseg's test transform of a pair of files: the keep-ratio fit into ``scale`` = (long side, short side)
+    (``resized_size`` at ratio 1), the image bilinear from a reduced-scale decode where the fit shrinks it at least
+    twice, the labels nearest to the same size (mmseg scores at the label map's own size instead: the model here
+    scores logits of the image's size). uint8 (3, H', W') and (H', W')."""
+    with open_image(image_path) as im:
+        width, height = im.size
+        size = resized_size(height, width, 1.0, scale)
+        factor = dct_scale(width, height, size[1], size[0]) if im.format == "JPEG" else 1
+        decoded, _, _ = decode_reduced(im, factor, image_path)
+        image = torch.from_numpy(np.asarray(decoded, dtype=np.uint8).copy()).permute(2, 0, 1)
+    label = torch.from_numpy(decode_label(label_path, coding))
+    if tuple(label.shape) != (height, width):
+        raise DataError(f"label map {label_path} is {label.shape[1]}x{label.shape[0]} but its image {image_path} is "
+                        f"{width}x{height} (width x height)")
+    image, label = resize_pair(image, label, size, interpolation)
+    return image.contiguous(), label.clone(memory_format=torch.contiguous_format)
 
 
 # -- datasets -------------------------------------------------------------------------------------

@@ -8,6 +8,10 @@ photometric jitter; each sample's draws a function of (run seed, epoch, index)),
 ``eval_batch_size`` at a time where a split's images share one size, one at a time otherwise. A batch is
 normalised with the train split's per-channel mean and std (``channel_stats``), as the classification data.
 
+``data.loader: stream`` (the default for the folder layouts): no split is decoded ahead; each pair is decoded
+from its files when it is drawn and augmented the same way (``swin_lit.data.stream``), normalised with the
+ImageNet mean and std; evaluation batches are single whole images.
+
 The training order is ``EpochSampler``'s (seed, epoch) permutation, handed to the dataset as (epoch, index) keys,
 so a run stopped mid-epoch resumes with exactly the batches, and augmentation draws, it had left.
 Real data without a val split (ADE20K) validates on a held-out share of train (``val_fraction``); real data
@@ -25,7 +29,16 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from swin_lit.data.config import EMBEDDED_SOURCES, DataConfig
-from swin_lit.data.datamodule import EMBEDDED_TASKS, EpochSampler, _whole_batch, channel_stats, holdout, limited
+from swin_lit.data.datamodule import (
+    EMBEDDED_TASKS,
+    EpochSampler,
+    LazyDataLoader,
+    _whole_batch,
+    channel_stats,
+    holdout,
+    limited,
+    replicas,
+)
 from swin_lit.data.formats import DataError
 from swin_lit.data.seg_augment import AugmentedPairs, SegAugment, SegmentationPairs
 from swin_lit.data.segmentation import IGNORE_INDEX, SegSplit, pack_split
@@ -50,13 +63,6 @@ def split_stats(split: SegSplit) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std (3,) in [0, 1] units of every pixel of a split."""
     pixels = torch.from_numpy(split.pixels).view(-1, 3).T.contiguous()  # (3, all pixels)
     return channel_stats(pixels.view(1, 3, -1, 1))
-
-
-class EpochKeys(EpochSampler):
-    """``EpochSampler``'s order as (epoch, index) keys: ``AugmentedPairs`` draws each epoch's augmentation anew."""
-
-    def __iter__(self):
-        return ((self.epoch, i) for i in super().__iter__())
 
 
 class NormalisedPairs(Dataset):
@@ -94,17 +100,33 @@ class SegDataModule(pl.LightningDataModule):
         self._class_names: tuple[str, ...] | None = None
         self._read = None  # real data decoded by check()
         self.mean = self.std = None
+        self.stream = cfg.loader == "stream"
+        self.transform = None  # stream: the pair transform (None: ``stream.SegStreamTransform`` with data.augment)
+        self.listing = None
+        self._subsets: dict[str, tuple[str, np.ndarray | None]] = {}
+        self.skip_log = None
 
     # -- validation and loading --------------------------------------------------------------------
     def check(self) -> None:
         """Fail fast (DataError, one line) before any training: the layout (missing folders, unpaired files,
         label maps of another size) from the file headers, then every label value, as the data is decoded into
-        its cache (kept for ``setup``)."""
-        if self.cfg.source not in EMBEDDED_SOURCES and self._read is None:
+        its cache (kept for ``setup``). A stream checks the layout only (file names; ``swin-lit data check``
+        reads every file)."""
+        if self.stream:
+            self._listing()
+        elif self.cfg.source not in EMBEDDED_SOURCES and self._read is None:
             from swin_lit.data import segmentation
 
             segmentation.scan(self.cfg.source, Path(self.cfg.root))
             self._read = segmentation.read(self.cfg.source, Path(self.cfg.root), self.cfg.cache_dir)
+
+    def _listing(self):
+        if self.listing is None:
+            from swin_lit.data import stream
+
+            self.listing = stream.listing(self.cfg.source, self.cfg.root, self.cfg.cache_dir)
+            self._class_names = self.listing.class_names
+        return self.listing
 
     def prepare_data(self) -> None:
         self.check()
@@ -112,6 +134,8 @@ class SegDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
+        if self.stream:
+            return self._setup_stream()
         splits = self._embedded() if self.cfg.source in EMBEDDED_SOURCES else self._real()
         keep = limited(len(splits["train"]), self.cfg.limit_train, self.cfg.split_seed)
         if keep is not None:
@@ -123,6 +147,44 @@ class SegDataModule(pl.LightningDataModule):
         else:
             self.mean, self.std = torch.zeros(3), torch.ones(3)
         self.splits = splits
+
+    def _setup_stream(self) -> None:
+        from swin_lit.data import stream
+        from swin_lit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+        found, cfg = self._listing(), self.cfg
+        n_train = len(found.splits["train"][0])
+        subsets: dict[str, tuple[str, np.ndarray | None]] = {"train": ("train", None)}
+        if "val" in found.splits:
+            subsets["val"] = ("val", None)
+        else:
+            keep, held = holdout(n_train, cfg.val_fraction, cfg.split_seed)
+            subsets["train"], subsets["val"] = ("train", keep.numpy()), ("train", held.numpy())
+        self.has_test = "test" in found.splits
+        subsets["test"] = ("test", None) if self.has_test else subsets["val"]
+        split, train_idx = subsets["train"]
+        keep = limited(len(train_idx) if train_idx is not None else n_train, cfg.limit_train, cfg.split_seed)
+        if keep is not None:
+            subsets["train"] = (split, keep.numpy() if train_idx is None else train_idx[keep.numpy()])
+        self._subsets = subsets
+        if self._given_stats is not None:
+            self.mean, self.std = self._given_stats
+        elif cfg.normalize:
+            self.mean, self.std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+        else:
+            self.mean, self.std = torch.zeros(3), torch.ones(3)
+        self.splits = {name: stream.StreamSplit(len(idx) if idx is not None else len(found.splits[split][0]))
+                       for name, (split, idx) in subsets.items()}
+        if not self.has_test:
+            self.splits["test"] = self.splits["val"]
+
+    def stream_transform(self):
+        """The pair transform of the stream: the one given, else decode + ``data.augment`` (mmseg's recipe)."""
+        if self.transform is not None:
+            return self.transform
+        from swin_lit.data import stream
+
+        return stream.SegStreamTransform(stream.coding_for(self.cfg.source, len(self.class_names)), self.cfg.augment)
 
     def _embedded(self) -> dict[str, SegSplit]:
         cfg, size = self.cfg, self.img_size[0]
@@ -172,6 +234,17 @@ class SegDataModule(pl.LightningDataModule):
     def dataset(self, split: str, train: bool = False) -> NormalisedPairs:
         if not self.splits:
             self.setup()
+        if self.stream:
+            from swin_lit.data import stream
+
+            if train and self.cfg.augment is None:
+                raise DataError("data.augment: a streamed segmentation split is read at its images' own sizes; set "
+                                "data.augment (its crop = model.img_size)")
+            on_disk, indices = self._subsets[split]
+            transform = self.stream_transform()
+            return stream.StreamPairs(self.listing, on_disk, indices, transform.train if train else transform.eval,
+                                      self.seed, train, self.mean, self.std,
+                                      stream.BadFiles(self.cfg.on_error, self.skip_log))
         pairs: Dataset = SegmentationPairs(self.splits[split])
         if train and self.cfg.augment is not None:
             pairs = AugmentedPairs(pairs, SegAugment(self.cfg.augment), self.seed)
@@ -180,13 +253,14 @@ class SegDataModule(pl.LightningDataModule):
                             f"not the model's {self.img_size}: set data.augment (its crop = model.img_size)")
         return NormalisedPairs(pairs, self.mean, self.std)
 
-    def _loader(self, dataset: NormalisedPairs, batch_size: int, train: bool) -> DataLoader:
+    def _loader(self, dataset, batch_size: int, train: bool) -> DataLoader:
         workers = self.cfg.num_workers
+        rank, world = replicas(self.trainer)
         sampler = None
-        if train:
-            sampler = (EpochKeys if isinstance(dataset.pairs, AugmentedPairs) else EpochSampler)(len(dataset),
-                                                                                                self.seed)
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+        if train or world > 1:
+            keys = train and (self.stream or isinstance(dataset.pairs, AugmentedPairs))
+            sampler = EpochSampler(len(dataset), self.seed, train, rank, world, keys=keys)
+        return LazyDataLoader(dataset, batch_size=batch_size, sampler=sampler,
                           generator=torch.Generator().manual_seed(self.seed),
                           drop_last=train and len(dataset) >= batch_size, num_workers=workers,
                           persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),
@@ -194,7 +268,7 @@ class SegDataModule(pl.LightningDataModule):
 
     def _eval_loader(self, split: str) -> DataLoader:
         dataset = self.dataset(split)
-        same_size = self.splits[split].size is not None
+        same_size = self.splits[split].size is not None  # a stream does not know its sizes: one image a batch
         return self._loader(dataset, self.cfg.eval_batch_size if same_size else 1, train=False)
 
     def train_dataloader(self) -> DataLoader:

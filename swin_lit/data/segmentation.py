@@ -13,6 +13,11 @@ to training labels ``0 .. K-1`` and ``IGNORE_INDEX`` (255) for pixels that are n
   subfolder; validation optional), read as train and val. Label 0 ("other") becomes ``IGNORE_INDEX`` and 1..150
   shift down by one, as ADE20K is scored (mmseg's ``reduce_zero_label``). The class count is the largest label
   in the data unless given; names come from ``objectInfo150.txt`` / ``.csv`` when present.
+- **Cityscapes** (``scan_cityscapes``), fine annotations: ``root/leftImg8bit/{train,val}/<city>/*_leftImg8bit.png``
+  and ``root/gtFine/{train,val}/<city>/*_gtFine_labelTrainIds.png`` (``root`` or its ``cityscapes/`` subfolder).
+  The ``labelTrainIds`` maps are what the official ``cityscapesscripts`` (``createTrainIdLabelImgs``) write from
+  the released ``*_gtFine_labelIds.png``: the 19 scored classes as 0..18 and 255 for the rest. The test split's
+  labels are not public, so it is not read.
 
 Checks, all before any pixel is decoded (``scan_camvid``, ``scan_ade20k``, ``scan``): every folder exists and
 holds images, every image has its label map and every label map its image, every label map is an 8-bit
@@ -45,6 +50,11 @@ CAMVID_CLASSES = ("sky", "building", "pole", "road", "pavement", "tree", "sign-s
 CAMVID_VOID = 11
 CAMVID_SPLITS = ("train", "val", "test")
 ADE20K_SPLITS = {"train": "training", "val": "validation"}
+CITYSCAPES_CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+                      "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle",
+                      "bicycle")
+CITYSCAPES_SPLITS = ("train", "val")
+CITYSCAPES_IMAGE, CITYSCAPES_LABEL = "_leftImg8bit.png", "_gtFine_labelTrainIds.png"
 LABEL_MODES = ("L", "P")  # 8-bit single-channel PNGs (grey or palette indices)
 
 
@@ -186,11 +196,17 @@ def _header(path: str) -> tuple[tuple[int, int], str]:
         raise DataError(f"cannot read image {path}: {err}") from None
 
 
-def pair_folders(image_dir: Path, label_dir: Path) -> list[tuple[str, str]]:
+def pair_folders(image_dir: Path, label_dir: Path, headers: bool = True) -> list[tuple[str, str]]:
     """(image, label map) paths matched by file stem (label maps are PNGs), sorted by stem. Every image needs
-    its label map and every label map its image, of the same width and height, 8-bit single-channel."""
+    its label map and every label map its image; with ``headers`` (read from each file, no pixel decoded) of the
+    same width and height, 8-bit single-channel."""
     images = _files(image_dir, IMAGE_EXTENSIONS)
     labels = _files(label_dir, (".png",))
+    return _paired(images, labels, image_dir, label_dir, headers)
+
+
+def _paired(images: dict[str, str], labels: dict[str, str], image_dir: Path, label_dir: Path,
+            headers: bool) -> list[tuple[str, str]]:
     for stem, path in sorted(images.items()):
         if stem not in labels:
             raise DataError(f"image {path} has no label map {label_dir / (stem + '.png')}")
@@ -198,7 +214,7 @@ def pair_folders(image_dir: Path, label_dir: Path) -> list[tuple[str, str]]:
         if stem not in images:
             raise DataError(f"label map {path} has no image in {image_dir}")
     pairs = [(images[s], labels[s]) for s in sorted(images)]
-    for image, label in pairs:
+    for image, label in pairs if headers else ():
         (image_size, _), (label_size, mode) = _header(image), _header(label)
         _check_label_mode(label, mode)
         if image_size != label_size:
@@ -216,7 +232,7 @@ def _root_or_sub(root: str | Path, sub: str, marker: str) -> Path:
     return root
 
 
-def scan_camvid(root: str | Path, void: int = CAMVID_VOID) -> SegTree:
+def scan_camvid(root: str | Path, void: int = CAMVID_VOID, headers: bool = True) -> SegTree:
     """Validate a CamVid folder (see the module docstring) without decoding any pixels."""
     root = _root_or_sub(root, "camvid", "train")
     if not (root / "train").is_dir():
@@ -229,11 +245,11 @@ def scan_camvid(root: str | Path, void: int = CAMVID_VOID) -> SegTree:
             have, missing = (images, labels) if images.is_dir() else (labels, images)
             raise DataError(f"CamVid folder {root} has {have.name}/ but no {missing.name}/")
         if images.is_dir():
-            pairs[split] = pair_folders(images, labels)
+            pairs[split] = pair_folders(images, labels, headers)
     return SegTree(root, pairs, LabelCoding(void=void, num_classes=len(CAMVID_CLASSES)), "camvid")
 
 
-def scan_ade20k(root: str | Path, num_classes: int | None = None) -> SegTree:
+def scan_ade20k(root: str | Path, num_classes: int | None = None, headers: bool = True) -> SegTree:
     """Validate an ADE20K folder (see the module docstring) without decoding any pixels."""
     root = _root_or_sub(root, "ADEChallengeData2016", "images")
     if not (root / "images" / "training").is_dir():
@@ -243,8 +259,46 @@ def scan_ade20k(root: str | Path, num_classes: int | None = None) -> SegTree:
     for split, folder in ADE20K_SPLITS.items():
         images, labels = root / "images" / folder, root / "annotations" / folder
         if split == "train" or images.is_dir() or labels.is_dir():
-            pairs[split] = pair_folders(images, labels)
+            pairs[split] = pair_folders(images, labels, headers)
     return SegTree(root, pairs, LabelCoding(void=0, shift=1, num_classes=num_classes), "ade20k")
+
+
+def _city_files(folder: Path, suffix: str) -> dict[str, str]:
+    """'<city>/<stem>' -> path of ``folder/<city>/*<suffix>``."""
+    if not folder.is_dir():
+        raise DataError(f"folder {folder} does not exist")
+    files = {}
+    for city in _visible_subdirs(folder):
+        with os.scandir(city) as entries:
+            files.update({f"{city.name}/{e.name[:-len(suffix)]}": e.path for e in entries
+                          if e.is_file() and e.name.endswith(suffix)})
+    return files
+
+
+def _visible_subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def scan_cityscapes(root: str | Path, headers: bool = True) -> SegTree:
+    """Validate a Cityscapes folder (see the module docstring) without decoding any pixels."""
+    root = _root_or_sub(root, "cityscapes", "leftImg8bit")
+    if not (root / "leftImg8bit" / "train").is_dir():
+        raise DataError(f"data folder {root} is not a Cityscapes folder: expected leftImg8bit/train/<city>/ and "
+                        "gtFine/train/<city>/ (and optionally the val/ folders)")
+    pairs = {}
+    for split in CITYSCAPES_SPLITS:
+        image_dir, label_dir = root / "leftImg8bit" / split, root / "gtFine" / split
+        if split == "train" or image_dir.is_dir():
+            labels = _city_files(label_dir, CITYSCAPES_LABEL) if label_dir.is_dir() else {}
+            if not labels:
+                raise DataError(f"Cityscapes folder {label_dir} has no <city>/*{CITYSCAPES_LABEL} label maps: write "
+                                "them from the released *_gtFine_labelIds.png with cityscapesscripts' "
+                                "createTrainIdLabelImgs")
+            images = _city_files(image_dir, CITYSCAPES_IMAGE)
+            if not images:
+                raise DataError(f"Cityscapes folder {image_dir} has no <city>/*{CITYSCAPES_IMAGE} images")
+            pairs[split] = _paired(images, labels, image_dir, label_dir, headers)
+    return SegTree(root, pairs, LabelCoding(void=IGNORE_INDEX, num_classes=len(CITYSCAPES_CLASSES)), "cityscapes")
 
 
 # -- decoding -------------------------------------------------------------------------------------
@@ -420,7 +474,21 @@ def read_ade20k(root: str | Path, cache_dir: str | Path | None = None, num_class
     return _data(tree, read_tree(tree, cache_dir, max_side), lambda k: _ade20k_names(tree.root, k))
 
 
-SEG_FORMATS = ("camvid", "ade20k")
+def read_cityscapes(root: str | Path, cache_dir: str | Path | None = None, max_side: int | None = None) -> SegData:
+    """Read a Cityscapes folder (fine labels, train and val): 19 classes, 255 -> IGNORE_INDEX."""
+    tree = scan_cityscapes(root)
+    return _data(tree, read_tree(tree, cache_dir, max_side), lambda k: CITYSCAPES_CLASSES)
+
+
+SEG_FORMATS = ("camvid", "ade20k", "cityscapes")
+
+
+def scan_root(fmt: str, root: str | Path) -> Path:
+    """The folder that holds a layout: ``root`` or its release subfolder (``camvid/``, ``ADEChallengeData2016/``,
+    ``cityscapes/``)."""
+    sub, marker = {"camvid": ("camvid", "train"), "ade20k": ("ADEChallengeData2016", "images"),
+                   "cityscapes": ("cityscapes", "leftImg8bit")}[fmt]
+    return _root_or_sub(root, sub, marker)
 
 
 def scan(fmt: str, root: str | Path, **options) -> SegTree:
@@ -429,6 +497,8 @@ def scan(fmt: str, root: str | Path, **options) -> SegTree:
         return scan_camvid(root, **options)
     if fmt == "ade20k":
         return scan_ade20k(root, **options)
+    if fmt == "cityscapes":
+        return scan_cityscapes(root, **options)
     raise ValueError(f"unknown segmentation format {fmt!r}; known: {', '.join(SEG_FORMATS)}")
 
 
@@ -440,13 +510,19 @@ def read(fmt: str, root: str | Path, cache_dir: str | Path | None = None, max_si
         return read_camvid(root, cache_dir, max_side=max_side, **options)
     if fmt == "ade20k":
         return read_ade20k(root, cache_dir, max_side=max_side, **options)
+    if fmt == "cityscapes":
+        return read_cityscapes(root, cache_dir, max_side=max_side, **options)
     raise ValueError(f"unknown segmentation format {fmt!r}; known: {', '.join(SEG_FORMATS)}")
 
 
 def class_names(fmt: str, root: str | Path, cache_dir: str | Path | None = None) -> tuple[str, ...]:
-    """The class names of a segmentation folder (DataError for a bad layout): CamVid's 11 after the structural
-    check; ADE20K's from ``objectInfo150`` when present, else from the decoded (and cached) label maps."""
+    """The class names of a segmentation folder (DataError for a bad layout): CamVid's 11 and Cityscapes' 19
+    after the structural check; ADE20K's from ``objectInfo150`` when present, else from the decoded (and cached)
+    label maps."""
     if fmt == "camvid":
-        scan_camvid(root)
+        scan_camvid(root, headers=False)
         return CAMVID_CLASSES
+    if fmt == "cityscapes":
+        scan_cityscapes(root, headers=False)
+        return CITYSCAPES_CLASSES
     return read(fmt, root, cache_dir).class_names

@@ -174,10 +174,11 @@ class SwinClassifier(RunModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         o = self.cfg.optim
-        if o.randaugment_ops:
-            x = augment.rand_augment(x, o.randaugment_ops, o.randaugment_magnitude, self.aug_gen)
-        if o.random_erasing:
-            x = augment.random_erasing(x, o.random_erasing, self.aug_gen)
+        if self.cfg.data.loader == "memory":  # a stream's transforms did these per sample (swin_lit.data.transforms)
+            if o.randaugment_ops:
+                x = augment.rand_augment(x, o.randaugment_ops, o.randaugment_magnitude, self.aug_gen)
+            if o.random_erasing:
+                x = augment.random_erasing(x, o.random_erasing, self.aug_gen)
         targets = augment.soft_targets(y, self.cfg.model.num_classes, o.label_smoothing)
         x, targets = augment.mix(x, targets, o, self.aug_gen)
         logits = self.model(x)

@@ -5,6 +5,7 @@ Run folder ``<out>/<name>-<config hash>/``:
     checkpoints/last.ckpt  written every ``trainer.checkpoint_every_n_steps`` steps and at epoch ends
     checkpoints/best.ckpt  best validation top-1
     tensorboard/           event files (scalars, hparams linked to the final metrics)
+    skipped.jsonl          streamed samples left out for a bad file (``data.on_error: skip``), one line each
     history.json           the learning curve so far, rewritten atomically after each validation (the
                            ablation worker reports it to Optuna as the trial's intermediate values)
     result.json            written atomically, last: its presence means the run finished
@@ -14,6 +15,7 @@ Running the same config again resumes from ``last.ckpt``; after a finished run i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -26,12 +28,18 @@ from pathlib import Path
 import yaml
 
 from swin_lit.config import RunConfig, config_from_dict
+from swin_lit.errors import SwinLitError, one_line
 from swin_lit.record import HISTORY_FILE, RESULT_FILE, read_result, write_json_atomic
 
 DEFAULT_OUT = Path("runs")
+SKIP_LOG = "skipped.jsonl"
 CONFIG_FILE = "config.yaml"
 PACKAGES = ("swin-lit", "torch", "lightning", "torchmetrics", "optuna", "pandas", "numpy")
 log = logging.getLogger(__name__)
+
+
+class DataLoaderFailure(SwinLitError):
+    """A DataLoader worker process died mid-epoch (killed, out of memory): the run failed, resumable (exit 1)."""
 
 
 def run_dir_for(cfg: RunConfig, out: str | os.PathLike = DEFAULT_OUT) -> Path:
@@ -91,7 +99,8 @@ def build_datamodule(cfg: RunConfig):
     else:
         from swin_lit.data.datamodule import SwinDataModule
 
-        dm = SwinDataModule(cfg.data, img_size=cfg.model.img_size, in_chans=cfg.model.in_chans, seed=cfg.seed)
+        dm = SwinDataModule(cfg.data, img_size=cfg.model.img_size, in_chans=cfg.model.in_chans, seed=cfg.seed,
+                            optim=cfg.optim)  # a stream applies RandAugment and erasing per sample
     dm.check()
     if dm.num_classes != cfg.model.num_classes:
         raise ConfigError(f"model.num_classes: the model has {cfg.model.num_classes} classes but the data has "
@@ -136,6 +145,8 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, callbacks: list
         torch.set_num_threads(cfg.trainer.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if hasattr(dm, "skip_log"):
+        dm.skip_log = run_dir / SKIP_LOG  # data.on_error: skip records each sample it leaves out here
     ckpt_dir = run_dir / "checkpoints"
     last = ckpt_dir / "last.ckpt"
     resume = last if last.is_file() else None
@@ -181,9 +192,11 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, callbacks: list
         enable_progress_bar=show,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # the datamodules' samplers give each rank its (seed, epoch) share
     )
     started = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=resume)
+    with _data_failures(run_dir):
+        trainer.fit(module, datamodule=dm, ckpt_path=resume)
     if trainer.interrupted:
         raise KeyboardInterrupt
     history, train_seconds, train_images = module.history, module.train_seconds, module.train_images
@@ -211,10 +224,37 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, callbacks: list
         "compile": compiling.record(compile_seconds() - compiled_before if compiling.compiled else None),
         "history": history,
     }
+    if cfg.data.on_error == "skip":
+        from swin_lit.data.stream import skipped
+
+        record["data_skipped"] = skipped(run_dir / SKIP_LOG)
     if compiling.compiled:
         mark_compiled(arch, record["compile"]["compile_s"])
     write_json_atomic(run_dir / RESULT_FILE, record)
     return run_dir, record
+
+
+@contextlib.contextmanager
+def _data_failures(run_dir: Path):
+    """A bad file met while streaming, or a DataLoader worker that died, as one line that names the file or the
+    worker and says how to resume (the run folder and its last checkpoint are kept)."""
+    from swin_lit.errors import DataError
+
+    def resume() -> str:
+        if (run_dir / "checkpoints" / "last.ckpt").is_file():
+            return f"the last checkpoint in {run_dir} is kept: the same command resumes"
+        return "no checkpoint yet: the same command starts the run again"
+
+    try:
+        yield
+    except DataError as err:
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        cause = lines[-1].split("DataError: ", 1)[-1] if lines else str(err)  # a worker's error: its last line
+        raise DataError(f"{cause}; {resume()}") from None
+    except RuntimeError as err:
+        if "DataLoader worker" not in str(err):
+            raise
+        raise DataLoaderFailure(f"{one_line(str(err))}; {resume()}") from None
 
 
 def _plan_compile(cfg: RunConfig, task, dm, run_dir: Path, accelerator: str):
