@@ -17,6 +17,7 @@ explicit value that differs from the data is an error when the run starts, namin
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
@@ -37,15 +38,27 @@ CONFIG_ROOT = Path(__file__).resolve().parents[1] / "configs"
 @dataclass(frozen=True)
 class OptimConfig:
     """AdamW with linear warmup then cosine (the official classification recipe) or poly (the segmentation one)
-    decay, stepped per iteration."""
+    decay, stepped per optimizer step (with gradient accumulation: once per ``trainer.accumulate_grad_batches``
+    batches; ``swin_lit.train.schedule``).
+
+    Warmup: ``warmup_epochs`` (fractions allowed) or ``warmup_steps`` (optimizer steps, as recipes that count
+    iterations give it); exactly one of them, the other null.
+
+    ``lr_scale: linear``: ``lr``, ``warmup_lr`` and ``min_lr`` are given per ``base_batch`` images and the run
+    multiplies all three by the total batch / ``base_batch``, the total batch being ``data.batch_size`` x
+    ``trainer.devices`` x ``trainer.num_nodes`` x ``trainer.accumulate_grad_batches`` (the official code's rule,
+    base 512). ``RunConfig.effective_optim()`` gives the values the run uses."""
 
     lr: float = 1e-3
     weight_decay: float = 0.05
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
-    warmup_epochs: float = 1.0
+    warmup_epochs: float | None = 1.0
+    warmup_steps: int | None = None  # optimizer steps; set warmup_epochs: null to use it
     warmup_lr: float = 1e-6
     min_lr: float = 1e-5
+    lr_scale: Literal["none", "linear"] = "none"  # linear: lr, warmup_lr, min_lr are per base_batch images
+    base_batch: int = 512
     schedule: Literal["cosine", "poly"] = "cosine"  # after warmup, down to min_lr; poly: power 1 (mmseg's)
     grad_clip: float = 5.0  # max global grad norm; 0 disables
     label_smoothing: float = 0.1
@@ -59,11 +72,19 @@ class OptimConfig:
     def __post_init__(self) -> None:
         if self.lr <= 0:
             fail("lr", f"must be > 0, got {self.lr}")
-        non_negative = ("weight_decay", "warmup_epochs", "warmup_lr", "min_lr", "grad_clip", "mixup_alpha",
-                        "cutmix_alpha")
+        non_negative = ("weight_decay", "warmup_epochs", "warmup_steps", "warmup_lr", "min_lr", "grad_clip",
+                        "mixup_alpha", "cutmix_alpha")
         for name in non_negative:
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 fail(name, f"must be >= 0, got {getattr(self, name)}")
+        if self.warmup_epochs is None and self.warmup_steps is None:
+            fail("warmup_epochs", "give the warmup in epochs (warmup_epochs) or in optimizer steps (warmup_steps); "
+                                  "both are null")
+        if self.warmup_epochs is not None and self.warmup_steps is not None:
+            fail("warmup_steps", f"the warmup is given twice (warmup_epochs {self.warmup_epochs:g}, warmup_steps "
+                                 f"{self.warmup_steps}); keep one and set the other null, e.g. warmup_epochs: null")
+        if self.base_batch < 1:
+            fail("base_batch", f"must be >= 1, got {self.base_batch}")
         for name in ("label_smoothing", "mix_prob", "random_erasing"):
             if not 0 <= getattr(self, name) <= 1:
                 fail(name, f"must be in [0, 1], got {getattr(self, name)}")
@@ -75,9 +96,15 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    """What Lightning's Trainer gets. ``precision: auto`` is 32-true on CPU and bf16-mixed on GPU."""
+    """What Lightning's Trainer gets. ``precision: auto`` is 32-true on CPU and bf16-mixed on GPU.
+
+    The run's length: ``max_epochs``, or, where ``max_steps`` > 0, that many optimizer steps over as many epochs as
+    they take (``max_epochs`` is then not used). ``accumulate_grad_batches``: batches whose gradients add up to one
+    optimizer step (the total batch is data.batch_size x devices x num_nodes x accumulate_grad_batches)."""
 
     max_epochs: int = 10
+    max_steps: int = 0  # optimizer steps; 0: the run lasts max_epochs
+    accumulate_grad_batches: int = 1
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     devices: int | str = 1
     num_nodes: int = 1
@@ -101,6 +128,10 @@ class TrainerConfig:
             fail("max_epochs", f"must be >= 1, got {self.max_epochs}")
         if self.num_nodes < 1:
             fail("num_nodes", f"must be >= 1, got {self.num_nodes}")
+        if self.max_steps < 0:
+            fail("max_steps", f"must be >= 0 (0: the run lasts max_epochs), got {self.max_steps}")
+        if self.accumulate_grad_batches < 1:
+            fail("accumulate_grad_batches", f"must be >= 1, got {self.accumulate_grad_batches}")
         if self.threads < 0:
             fail("threads", f"must be >= 0, got {self.threads}")
         for name in ("limit_train_batches", "limit_val_batches"):
@@ -114,6 +145,9 @@ class TrainerConfig:
 
 # Fields that change how a run is watched, not what it computes: left out of the run hash.
 NON_RESULT_FIELDS = {("trainer", "progress"), ("trainer", "log_every_n_steps"), ("trainer", "checkpoint_every_n_steps")}
+# Keys added after runs existed, with the value that reproduces those runs: hashed only where they differ.
+OPTIM_TRAINER_ADDED_LATER = (("optim", "warmup_steps", None), ("optim", "lr_scale", "none"),
+                             ("trainer", "max_steps", 0), ("trainer", "accumulate_grad_batches", 1))
 
 
 
@@ -137,6 +171,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.name or any(c in self.name for c in "/\\ "):
             fail("name", f"must be a non-empty name without slashes or spaces, got {self.name!r}")
+        if self.optim.lr_scale == "linear" and self.total_batch() is None:
+            fail("trainer.devices", f"optim.lr_scale 'linear' scales by the total batch, which needs the number of "
+                                    f"devices per node as a whole number >= 1, got {self.trainer.devices!r}")
         if self.task == "classification":
             self._check_classification()
         else:
@@ -179,6 +216,27 @@ class RunConfig:
             fail("optim", "mixup, cutmix, randaugment and random_erasing are classification augmentations; "
                           "segmentation uses data.augment")
 
+    def total_batch(self) -> int | None:
+        """Images per optimizer step over all processes: data.batch_size x devices x num_nodes x
+        accumulate_grad_batches; None where ``trainer.devices`` is not a count (``auto``, a device list)."""
+        t = self.trainer
+        devices = t.devices
+        if isinstance(devices, str):
+            devices = int(devices) if devices.strip().isdigit() else None
+        if devices is None or devices < 1:
+            return None
+        return self.data.batch_size * devices * t.num_nodes * t.accumulate_grad_batches
+
+    def effective_optim(self) -> OptimConfig:
+        """``optim`` with the learning rates the run uses: under ``lr_scale: linear``, lr, warmup_lr and min_lr
+        times total batch / base_batch (then ``lr_scale: none``); otherwise ``optim`` itself."""
+        o = self.optim
+        if o.lr_scale == "none":
+            return o
+        factor = self.total_batch() / o.base_batch
+        return dataclasses.replace(o, lr=o.lr * factor, warmup_lr=o.warmup_lr * factor, min_lr=o.min_lr * factor,
+                                   lr_scale="none")
+
     def to_dict(self) -> dict:
         return to_dict(self)
 
@@ -199,6 +257,15 @@ class RunConfig:
         for key, before in (("loader", "memory"), ("on_error", "fail")):
             if d["data"].get(key) == before:
                 d["data"].pop(key)
+        # Likewise the schedule keys added with iteration-based schedules, at the behaviour every earlier run had;
+        # under max_steps, max_epochs is not used and is left out.
+        for section, key, before in OPTIM_TRAINER_ADDED_LATER:
+            if d[section].get(key) == before:
+                d[section].pop(key)
+        if d["optim"].get("lr_scale", "none") == "none":
+            d["optim"].pop("base_batch", None)
+        if d["trainer"].get("max_steps", 0):
+            d["trainer"].pop("max_epochs", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
     def run_id(self) -> str:

@@ -5,7 +5,6 @@ learning curve and the checkpointed state that makes a mid-epoch resume exact.""
 
 from __future__ import annotations
 
-import math
 import time
 
 import lightning.pytorch as pl
@@ -17,7 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibratio
 
 from swin_lit.config import RunConfig
 from swin_lit.models import SwinTransformer
-from swin_lit.train import augment
+from swin_lit.train import augment, schedule
 
 HP_METRICS = {"hp/val_top1": 0.0, "hp/test_top1": 0.0}
 
@@ -54,7 +53,7 @@ class RunModule(pl.LightningModule):
 
     # -- optimisation ----------------------------------------------------------------------------
     def configure_optimizers(self):
-        o = self.cfg.optim
+        o = self.cfg.effective_optim()  # under optim.lr_scale: linear, the rates scaled to the total batch
         skip = self.model.no_weight_decay()
         decay, no_decay = [], []
         for name, p in self.model.named_parameters():
@@ -62,18 +61,20 @@ class RunModule(pl.LightningModule):
                 (no_decay if name in skip else decay).append(p)
         groups = [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
         optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=o.betas, eps=o.eps)
+        # optimizer steps (Lightning counts max_steps, or epochs x ceil(batches / accumulation), in them)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
-        steps_per_epoch = max(total // self.trainer.max_epochs, 1)
-        warmup = min(int(o.warmup_epochs * steps_per_epoch), total - 1)
+        if self.cfg.trainer.max_steps:  # the run is max_steps long; an epoch is ceil(batches / accumulation) steps
+            per_epoch = schedule.steps_per_epoch(self.trainer.num_training_batches,
+                                                 self.trainer.accumulate_grad_batches) or total
+        else:
+            per_epoch = max(total // self.trainer.max_epochs, 1)
+        warmup = schedule.warmup_steps(o, per_epoch, total)
 
         def factor(step: int) -> float:  # multiplies o.lr
-            if step < warmup:
-                return (o.warmup_lr + (o.lr - o.warmup_lr) * step / warmup) / o.lr
-            progress = min((step - warmup) / max(total - warmup, 1), 1.0)
-            decay = 1.0 - progress if o.schedule == "poly" else 0.5 * (1 + math.cos(math.pi * progress))
-            return (o.min_lr + (o.lr - o.min_lr) * decay) / o.lr
+            return schedule.lr_at(o, step, warmup, total) / o.lr
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        # interval "step": Lightning steps the scheduler after each optimizer step, not each accumulated batch
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):

@@ -108,6 +108,16 @@ def build_datamodule(cfg: RunConfig):
     return dm
 
 
+def effective_rates(cfg: RunConfig) -> str | None:
+    """One line with the learning rates the run uses where ``optim.lr_scale`` scales them, else None."""
+    if cfg.optim.lr_scale == "none":
+        return None
+    o, e = cfg.optim, cfg.effective_optim()
+    return (f"optim.lr_scale linear: total batch {cfg.total_batch()} = {cfg.data.batch_size} x {cfg.trainer.devices} "
+            f"devices x {cfg.trainer.num_nodes} nodes x {cfg.trainer.accumulate_grad_batches} accumulated, / base "
+            f"{o.base_batch}: lr {e.lr:.6g}, warmup_lr {e.warmup_lr:.6g}, min_lr {e.min_lr:.6g}")
+
+
 def precision_for(cfg: RunConfig, accelerator: str) -> str:
     if cfg.trainer.precision != "auto":
         return cfg.trainer.precision
@@ -144,7 +154,11 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, callbacks: list
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    rates = effective_rates(cfg)
+    header = f"# {rates}\n" if rates else ""  # the rates the run uses, where optim.lr_scale scales them
+    (run_dir / CONFIG_FILE).write_text(header + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if rates:
+        log.info("%s", rates)
     if hasattr(dm, "skip_log"):
         dm.skip_log = run_dir / SKIP_LOG  # data.on_error: skip records each sample it leaves out here
     ckpt_dir = run_dir / "checkpoints"
@@ -177,7 +191,9 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, callbacks: list
     show = t.progress if progress is None else progress
     trainer = pl.Trainer(
         default_root_dir=run_dir,
-        max_epochs=t.max_epochs,
+        max_epochs=-1 if t.max_steps else t.max_epochs,  # max_steps > 0: the run is that many optimizer steps
+        max_steps=t.max_steps or -1,
+        accumulate_grad_batches=t.accumulate_grad_batches,
         accelerator=accelerator,
         devices=t.devices,
         num_nodes=t.num_nodes,
@@ -217,6 +233,8 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, callbacks: list
         "epochs": trainer.current_epoch,
         "seed": cfg.seed,
         "config_hash": cfg.hash(),
+        "optim_effective": {k: getattr(cfg.effective_optim(), k) for k in ("lr", "warmup_lr", "min_lr")},
+        "total_batch": cfg.total_batch(),
         "versions": versions(),
         "git": git_revision(),
         "device": _device_name(accelerator),

@@ -90,8 +90,9 @@ def finetune_config(cfg: RunConfig, run_dir: str | os.PathLike, moved: SwinConfi
                     lr: float) -> RunConfig:
     """A run at the target size that starts from the trained weights (official fine-tune spirit: small
     constant-ish lr, tiny weight decay, no warmup)."""
-    optim = dataclasses.replace(cfg.optim, lr=lr, min_lr=lr * 0.1, warmup_epochs=0.0, weight_decay=1e-8)
-    trainer = dataclasses.replace(cfg.trainer, max_epochs=epochs)
+    optim = dataclasses.replace(cfg.optim, lr=lr, min_lr=lr * 0.1, warmup_epochs=0.0, warmup_steps=None,
+                                weight_decay=1e-8, lr_scale="none")  # lr as given, not scaled by the batch
+    trainer = dataclasses.replace(cfg.trainer, max_epochs=epochs, max_steps=0)
     return dataclasses.replace(at_target(cfg, moved), name=f"{cfg.name}-ft", optim=optim, trainer=trainer,
                                init_from=str(Path(run_dir).resolve()))
 
