@@ -105,6 +105,12 @@ class RunModule(pl.LightningModule):
     def on_train_epoch_start(self):
         self._open_segment()
 
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        # trainer.max_steps reached inside an epoch: a stop request (not Lightning's own max_steps check) makes the
+        # loop validate the epoch's trained part, so the last steps count in the best checkpoint and the curve
+        if 0 < self.trainer.max_steps <= self.trainer.global_step:
+            self.trainer.should_stop = True
+
     def on_validation_start(self):
         if self.trainer.state.fn == "fit" and not self.trainer.sanity_checking:
             self._close_segment()  # validation is not training time
@@ -253,10 +259,12 @@ class HistoryFile(pl.Callback):
 
 
 class MidEpochCheckpoint(ModelCheckpoint):
-    """Step checkpoints inside an epoch, skipping the epoch's last batch (its validation has not run yet)."""
+    """Step checkpoints inside an epoch, skipping the epoch's last batch and the run's last step (``max_steps``):
+    their validation has not run yet."""
 
     def on_train_batch_end(self, trainer, *args, **kwargs):
-        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        last_step = 0 < trainer.max_steps <= trainer.global_step
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch and not last_step:
             super().on_train_batch_end(trainer, *args, **kwargs)
 
 
