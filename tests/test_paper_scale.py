@@ -21,7 +21,6 @@ from swin_lit.data.stream import coding_for
 from swin_lit.data.transforms import ClassificationTransform, RandAugment
 
 ROOT = Path(__file__).resolve().parents[1]
-ADE20K_TRAIN = 20_210
 
 
 def _imagenet(root: Path) -> Path:
@@ -59,26 +58,36 @@ def _spec_with_root(name: str, root: Path, tmp_path: Path) -> Path:
 
 def test_imagenet_config_is_the_official_recipe():
     cfg = load_config(ROOT / "configs" / "imagenet_swin_t.yaml", ["data.root=/somewhere"])
-    assert cfg.trainer.devices * cfg.trainer.num_nodes * cfg.data.batch_size == 1024
-    o = cfg.optim
-    assert (o.lr, o.warmup_lr, o.min_lr) == (5e-4 * 1024 / 512, 5e-7 * 1024 / 512, 5e-6 * 1024 / 512)
-    assert (o.weight_decay, o.warmup_epochs, o.grad_clip, o.label_smoothing) == (0.05, 20, 5.0, 0.1)
+    t = cfg.trainer
+    assert cfg.data.batch_size * t.devices * t.num_nodes * t.accumulate_grad_batches == cfg.total_batch() == 1024
+    o = cfg.optim  # the official rates per 512 images, scaled linearly by the total batch
+    assert (o.lr_scale, o.base_batch, o.lr, o.warmup_lr, o.min_lr) == ("linear", 512, 5e-4, 5e-7, 5e-6)
+    e = cfg.effective_optim()
+    assert (e.lr, e.warmup_lr, e.min_lr) == pytest.approx((1e-3, 1e-6, 1e-5))
+    # the same total batch on 4 GPUs through accumulation: the same rates; half the batch: half the rates
+    four = load_config(ROOT / "configs" / "imagenet_swin_t.yaml", ["data.root=/somewhere", "trainer.devices=4",
+                                                                   "trainer.accumulate_grad_batches=2"])
+    assert four.total_batch() == 1024 and four.effective_optim().lr == pytest.approx(1e-3)
+    half = load_config(ROOT / "configs" / "imagenet_swin_t.yaml", ["data.root=/somewhere", "trainer.devices=4"])
+    assert half.effective_optim().lr == pytest.approx(5e-4)
+    assert (o.weight_decay, o.warmup_epochs, o.warmup_steps, o.schedule, o.grad_clip, o.label_smoothing) == \
+        (0.05, 20, None, "cosine", 5.0, 0.1)
     assert (o.mixup_alpha, o.cutmix_alpha, o.randaugment_ops, o.randaugment_magnitude, o.random_erasing) == \
         (0.8, 1.0, 2, 9, 0.25)
-    assert cfg.trainer.max_epochs == 300 and cfg.trainer.precision == "bf16-mixed"
+    assert t.max_epochs == 300 and t.max_steps == 0 and t.precision == "bf16-mixed"
     assert cfg.model.drop_path_rate == 0.2 and cfg.data.loader == "stream" and cfg.data.hflip
     assert ClassificationTransform.from_optim(o, cfg.model.img_size).randaugment == \
         RandAugment.parse("rand-m9-mstd0.5-inc1")
 
 
-def test_ade20k_config_is_the_mmseg_recipe_in_epochs():
+def test_ade20k_config_is_the_mmseg_recipe_in_iterations():
     cfg = load_config(ROOT / "configs" / "ade20k_upernet_swin_t.yaml", ["data.root=/somewhere"])
-    batch = cfg.trainer.devices * cfg.trainer.num_nodes * cfg.data.batch_size
-    assert batch == 16
-    per_epoch = ADE20K_TRAIN / batch  # 1,263.1 iterations
-    assert 160_000 <= cfg.trainer.max_epochs * per_epoch < 160_000 + per_epoch  # 160k iterations, rounded up
-    assert abs(cfg.optim.warmup_epochs * per_epoch - 1_500) < 10  # 1,500 warmup iterations
-    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.schedule) == (6e-5, 0.01, "poly")
+    assert cfg.total_batch() == 2 * 8 * 1 * 1 == 16
+    assert cfg.trainer.max_steps == 160_000 and cfg.trainer.accumulate_grad_batches == 1
+    o = cfg.optim
+    assert (o.warmup_steps, o.warmup_epochs, o.lr_scale) == (1_500, None, "none")
+    assert (o.lr, o.weight_decay, o.schedule, o.min_lr, o.grad_clip) == (6e-5, 0.01, "poly", 0.0, 0.0)
+    assert o.warmup_lr == pytest.approx(6e-5 * 1e-6)  # mmcv's warmup ratio 1e-6
     aug = cfg.data.augment
     assert (aug.crop, aug.scale, aug.ratio_range, aug.cat_max_ratio) == ((512, 512), (2048, 512), (0.5, 2.0), 0.75)
     assert (cfg.head.kind, cfg.head.channels, cfg.head.aux_weight) == ("upernet", 512, 0.4)
