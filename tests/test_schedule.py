@@ -140,3 +140,15 @@ def test_warmup_epochs_with_accumulation_in_a_real_run(tmp_path):
     # after the warmup, p = (k - 3) / 3: 1e-5 + 990e-6 * (1 - p)
     assert rates.batches == 12
     assert rates.lrs == pytest.approx(WARMUP + [1e-3, 6.7e-4, 3.4e-4], rel=1e-5)
+
+
+def test_a_finetune_takes_its_lr_as_given_over_epochs(tmp_path):
+    from swin_lit.train.transfer import finetune_config
+
+    cfg = load_config(None, ["optim.lr_scale=linear", "trainer.devices=8", "trainer.max_steps=1000",
+                             "optim.warmup_epochs=null", "optim.warmup_steps=100"])
+    ft = finetune_config(cfg, tmp_path, cfg.model, epochs=3, lr=4e-5)
+    e = ft.effective_optim()
+    assert (e.lr, e.warmup_epochs, e.warmup_steps) == (4e-5, 0.0, None)  # not x total batch / 512
+    assert e.min_lr == pytest.approx(4e-6)
+    assert (ft.trainer.max_epochs, ft.trainer.max_steps) == (3, 0)
