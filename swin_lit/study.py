@@ -11,7 +11,7 @@ neither torch nor the CLI nor the driver's worker machinery. It holds:
   A cell's **params** are the study's switches, one Optuna param each, plus ``seed``
   (``param_distributions``); a cell's id is derived from its params (``cell_id``) and also kept as the
   ``cell`` user attr. Seeds are listed in the spec, or adaptive (``seeds: {start, max, step, precision}``,
-  Stein's two-stage rule, ``swin_lit.stats.SeedRule``; ``step`` unused): then which seeds every variant gets
+  Stein's two-stage rule, ``swin_lit.seeds.SeedRule``; ``step`` unused): then which seeds every variant gets
   is ``seed_decision`` on the stored trials, and the ``seed`` param's range is 0 .. max-1 from the first
   trial on. Factor values that Optuna cannot store as a choice (lists
   such as depths) are stored as their JSON text (``encode``).
@@ -130,12 +130,12 @@ def decode(spec: dict, key: str, stored: Any) -> Any:
 
 
 def seed_rule(spec: dict):
-    """The adaptive-seed rule (``swin_lit.stats.SeedRule``) of a plain spec whose ``seeds`` is
+    """The adaptive-seed rule (``swin_lit.seeds.SeedRule``) of a plain spec whose ``seeds`` is
     ``{start, max, step, precision}``, else None (listed seeds)."""
     seeds = spec.get("seeds")
     if not isinstance(seeds, dict):
         return None
-    from swin_lit.stats import SeedRule
+    from swin_lit.seeds import SeedRule
     from swin_lit.typed import from_dict
 
     return from_dict(SeedRule, seeds, prefix="seeds")
@@ -387,7 +387,7 @@ def seed_outcomes(trials, objective: str, variant_of: Callable[[dict], str | Non
 
 def seed_decision(spec: dict, trials, baseline: str | None = None,
                   variant_of: Callable[[dict], str | None] | None = None, settle_failures: bool = True):
-    """The adaptive-seed rule's decision (``swin_lit.stats.seed_decision``, two-stage: N fixed from the
+    """The adaptive-seed rule's decision (``swin_lit.seeds.seed_decision``, two-stage: N fixed from the
     first ``start`` seeds) on a study's stored trials, or None for listed seeds: which seeds every variant
     must have now, and whether the study stopped. The driver, its
     workers and the report all decide through this function, so each reaches the same answer from the same
@@ -395,7 +395,7 @@ def seed_decision(spec: dict, trials, baseline: str | None = None,
     rule = seed_rule(spec)
     if rule is None:
         return None
-    from swin_lit.stats import seed_decision as decide
+    from swin_lit.seeds import seed_decision as decide
 
     objective = str(spec.get("objective") or "test.top1")
     finished, failed = seed_outcomes(trials, objective, variant_of, settle_failures)

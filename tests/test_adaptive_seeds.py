@@ -36,6 +36,7 @@ from swin_lit.ablate import store
 from swin_lit.ablate.spec import load_plan, seed_cells
 from swin_lit.cli import main
 from swin_lit.errors import StorageError
+from swin_lit.seeds import SeedRule, seed_decision, stein_seeds, stein_test
 
 TINY = 1e-6  # a precision no real pair of variants meets: the study runs to max
 VARIANTS = {"a": {}, "b": {"optim.warmup_epochs": 0.0}}  # b trains at the full learning rate from the first step
@@ -184,10 +185,10 @@ def simulate(rule, studies: int, rng, variants: int = 1, effect: float = 0.0):
     base = rng.normal(0, math.sqrt(0.5), size=(studies, 1, rule.max))
     diffs = rng.normal(effect, math.sqrt(0.5), size=(studies, variants, rule.max)) - base
     sd0 = diffs[:, :, : rule.start].std(axis=2, ddof=1)
-    n = stats.stein_seeds(sd0, rule.start, rule).max(axis=1, keepdims=True)  # (studies, 1)
+    n = stein_seeds(sd0, rule.start, rule).max(axis=1, keepdims=True)  # (studies, 1)
     used = np.arange(rule.max) < n[:, :, None]
     mean = (diffs * used).sum(axis=2) / n
-    return n, stats.stein_test(mean, sd0, n, rule.start - 1)[2], diffs
+    return n, stein_test(mean, sd0, n, rule.start - 1)[2], diffs
 
 
 def old_rule_rejections(diffs, start: int, max_: int, step: int, precision: float) -> np.ndarray:
@@ -217,7 +218,7 @@ def test_the_two_stage_rule_keeps_its_level_in_simulated_null_studies(start, max
     rng = np.random.default_rng(start * 100 + max_)
     worst_old = 0.0
     for precision in (0.3, 0.6, 1.0, 1.5, 2.5, 4.0):
-        rule = stats.SeedRule(start=start, max=max_, step=1, precision=precision)
+        rule = SeedRule(start=start, max=max_, step=1, precision=precision)
         n, p, diffs = simulate(rule, STUDIES, rng)
         rate = float((p <= alpha).mean())
         assert rate <= bound, (precision, rate, bound)
@@ -230,7 +231,7 @@ def test_the_two_stage_level_holds_for_a_holm_family():
     """Three variants against one baseline (correlated differences), each run to the largest N: Holm over the
     three two-stage p-values keeps the family-wise rate."""
     alpha, studies = 0.05, STUDIES
-    rule = stats.SeedRule(start=3, max=8, step=1, precision=1.0)
+    rule = SeedRule(start=3, max=8, step=1, precision=1.0)
     _, p, _ = simulate(rule, studies, np.random.default_rng(11), variants=3)
     ordered = np.sort(p, axis=1)
     adjusted = np.maximum.accumulate(np.minimum(1, (3 - np.arange(3)) * ordered), axis=1)
@@ -241,16 +242,16 @@ def test_the_two_stage_level_holds_for_a_holm_family():
 def test_the_simulation_kernels_are_the_decision_the_driver_and_report_make():
     """The vectorised kernels above give, study by study, the N of ``seed_decision`` and the p of the report's
     comparison (``compare(..., first_stage=start)``): the simulation runs the real decision code."""
-    rule = stats.SeedRule(start=3, max=10, step=2, precision=1.0)
+    rule = SeedRule(start=3, max=10, step=2, precision=1.0)
     n, p, diffs = simulate(rule, 200, np.random.default_rng(12), variants=2)
     for i in range(200):
         finished = {"base": {s: 0.0 for s in range(rule.max)},
                     **{f"v{j}": {s: float(diffs[i, j, s]) for s in range(rule.max)} for j in range(2)}}
         first = {v: {s: x for s, x in vals.items() if s < rule.start} for v, vals in finished.items()}
-        d = stats.seed_decision(rule, "base", ["base", "v0", "v1"], first)
+        d = seed_decision(rule, "base", ["base", "v0", "v1"], first)
         assert len(d.seeds) == n[i, 0]
         upto = {v: {s: x for s, x in vals.items() if s < len(d.seeds)} for v, vals in finished.items()}
-        assert stats.seed_decision(rule, "base", ["base", "v0", "v1"], upto).stopped
+        assert seed_decision(rule, "base", ["base", "v0", "v1"], upto).stopped
         for j in range(2):
             c = stats.compare(upto[f"v{j}"], upto["base"], first_stage=rule.start)
             assert c.p == pytest.approx(p[i, j], rel=1e-9) and c.n == n[i, 0]

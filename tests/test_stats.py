@@ -1,6 +1,7 @@
-"""swin_lit.stats against scipy and hand computations: paired and Welch comparisons, Holm, verdicts, the detectable
-effect (checked by simulation), factorial contrasts, the two-stage adaptive-seed decision and test, the exact
-sign-flip test, Benjamini-Hochberg, simultaneous intervals, equivalence (TOST), power wording and bimodality.
+"""swin_lit.stats and swin_lit.seeds against scipy and hand computations: paired and Welch comparisons, Holm,
+verdicts, the detectable effect (checked by simulation), factorial contrasts, the two-stage adaptive-seed decision
+and test, the exact sign-flip test, Benjamini-Hochberg, simultaneous intervals, equivalence (TOST), power wording
+and bimodality.
 (The reproduction verdicts live in swin_lit/report/reproduction.py and are tested with the report.)"""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 from scipy import stats as sp
 
 from swin_lit import stats
+from swin_lit.seeds import SeedRule, seed_decision, stein_test
 from swin_lit.typed import ConfigError, from_dict
 
 
@@ -123,7 +125,7 @@ def test_factorial_terms_on_a_2x2():
 
 # -- the adaptive-seed decision ----------------------------------------------------------------------------
 
-RULE = stats.SeedRule(start=3, max=10, step=2, precision=1.0)
+RULE = SeedRule(start=3, max=10, step=2, precision=1.0)
 
 
 def values(rng, effects: dict[str, float], noise: float, seeds) -> dict[str, dict[int, float]]:
@@ -141,7 +143,7 @@ def stein_n(diffs, precision=1.0, lo=3, hi=10) -> int:
 def test_seed_decision_stops_when_precision_is_reached():
     rng = np.random.default_rng(0)
     stored = values(rng, {"base": 0, "a": 2.0, "b": -1.0}, 0.2, range(3))
-    d = stats.seed_decision(RULE, "base", ["base", "a", "b"], stored)
+    d = seed_decision(RULE, "base", ["base", "a", "b"], stored)
     assert d.state == "precision reached" and d.stopped and d.seeds == (0, 1, 2) and d.evaluated_at == 3
     for v in ("a", "b"):  # the widths are the paired 95% half-widths of the first stage, recomputed here
         diffs = np.array([stored[v][s] - stored["base"][s] for s in range(3)])
@@ -157,27 +159,27 @@ def test_seed_decision_fixes_n_from_the_first_stage_and_never_revises_it():
     stored = {"base": {s: 50 + block[s] for s in range(3)},
               "b": {s: 50 + block[s] + [1.5, 2.0, 2.5][s] for s in range(3)},
               "c": {s: 51 + block[s] for s in range(3)}}
-    d = stats.seed_decision(RULE, "base", ["base", "b", "c"], stored)
+    d = seed_decision(RULE, "base", ["base", "b", "c"], stored)
     assert d.state == "waiting" and d.seeds == (0, 1, 2, 3, 4) and d.required == {"b": 5, "c": 3}
     assert d.required["b"] == stein_n([1.5, 2.0, 2.5])
     assert set(d.pending) == {(v, s) for v in ("base", "b", "c") for s in (3, 4)}
     assert "ask for 5 seeds" in d.reason and "waiting for 6 cells of seeds 0–4" in d.reason
     for wild in (0.0, 40.0):  # seeds 3-4 with any values (here wildly spread): the study stops at 5 seeds
         done = {v: {**vals, 3: vals[0] + wild, 4: vals[1] - wild} for v, vals in stored.items()}
-        d = stats.seed_decision(RULE, "base", ["base", "b", "c"], done)
+        d = seed_decision(RULE, "base", ["base", "b", "c"], done)
         assert d.state == "precision reached" and d.seeds == tuple(range(5)) and d.evaluated_at == 3
 
 
 def test_seed_decision_caps_n_at_max():
     rng = np.random.default_rng(1)
     stored = values(rng, {"base": 0, "a": 0.5}, 4.0, range(3))  # per-seed noise far above the precision
-    d = stats.seed_decision(RULE, "base", ["base", "a"], stored)
+    d = seed_decision(RULE, "base", ["base", "a"], stored)
     assert d.state == "waiting" and d.seeds == tuple(range(10)) and d.evaluated_at == 3  # N capped at max 10
     assert "1 comparison capped at max 10" in d.reason
     stored = values(rng, {"base": 0, "a": 0.5}, 4.0, range(10))
     diffs = [stored["a"][s] - stored["base"][s] for s in range(3)]
     assert stein_n(diffs, hi=10**6) > 10
-    d = stats.seed_decision(RULE, "base", ["base", "a"], stored)
+    d = seed_decision(RULE, "base", ["base", "a"], stored)
     assert d.state == "max reached" and d.seeds == tuple(range(10)) and d.required == {"a": 10}
     assert "max reached: 10 seeds; 1 planned 95% half-width" in d.reason
 
@@ -186,11 +188,11 @@ def test_seed_decision_waits_for_running_cells_and_counts_failures_as_settled():
     rng = np.random.default_rng(2)
     stored = values(rng, {"base": 0, "a": 1.0}, 0.02, range(3))
     del stored["a"][1]  # queued or running
-    d = stats.seed_decision(RULE, "base", ["base", "a"], stored)
+    d = seed_decision(RULE, "base", ["base", "a"], stored)
     assert d.state == "waiting" and d.pending == (("a", 1),) and d.seeds == (0, 1, 2) and not d.stopped
-    d = stats.seed_decision(RULE, "base", ["base", "a"], stored, failed=[("a", 1)])  # failed: settled
+    d = seed_decision(RULE, "base", ["base", "a"], stored, failed=[("a", 1)])  # failed: settled
     assert d.state == "precision reached" and d.evaluated_at == 3  # 2 pairs left: t(0.975, 1) s0 still narrow
-    d = stats.seed_decision(RULE, "base", ["base", "a"], {"base": stored["base"], "a": {0: 50.0}},
+    d = seed_decision(RULE, "base", ["base", "a"], {"base": stored["base"], "a": {0: 50.0}},
                             failed=[("a", 1), ("a", 2)])
     assert d.required == {"a": 10} and d.state == "waiting"  # one first-stage pair: no SD, run to max
 
@@ -198,14 +200,14 @@ def test_seed_decision_waits_for_running_cells_and_counts_failures_as_settled():
 def test_seed_decision_is_a_function_of_first_stage_values_only():
     rng = np.random.default_rng(3)
     stored = values(rng, {"base": 0, "a": 3.0}, 0.3, range(5))
-    first = stats.seed_decision(RULE, "base", ["base", "a"], stored)
+    first = seed_decision(RULE, "base", ["base", "a"], stored)
     mirrored = {"base": stored["base"], "a": {s: 2 * stored["base"][s] - v for s, v in stored["a"].items()}}
-    assert stats.seed_decision(RULE, "base", ["base", "a"], mirrored) == first  # the sign of the effect: no matter
+    assert seed_decision(RULE, "base", ["base", "a"], mirrored) == first  # the sign of the effect: no matter
     extra = {v: {**vals, 8: 99.0} for v, vals in stored.items()}  # a value beyond the current seeds: not looked at
-    assert stats.seed_decision(RULE, "base", ["base", "a"], extra).seeds == first.seeds
+    assert seed_decision(RULE, "base", ["base", "a"], extra).seeds == first.seeds
     # the same stored values in any order (another driver, a restart) give the same decision
     shuffled = {v: dict(reversed(list(vals.items()))) for v, vals in reversed(list(stored.items()))}
-    assert stats.seed_decision(RULE, "base", ["a", "base"], shuffled) == first
+    assert seed_decision(RULE, "base", ["a", "base"], shuffled) == first
 
 
 def test_two_stage_comparison_by_hand():
@@ -219,7 +221,7 @@ def test_two_stage_comparison_by_hand():
     half = sp.t.ppf(0.975, 2) * s0 / math.sqrt(5)
     assert (c.low, c.high) == (pytest.approx(mean - half), pytest.approx(mean + half))
     assert c.p == pytest.approx(2 * sp.t.sf(mean / (s0 / math.sqrt(5)), 2))
-    low, high, p = stats.stein_test(mean, s0, 5, 2)  # the vectorised kernel gives the same numbers
+    low, high, p = stein_test(mean, s0, 5, 2)  # the vectorised kernel gives the same numbers
     assert (low, high, p) == (pytest.approx(c.low), pytest.approx(c.high), pytest.approx(c.p))
     assert stats.compare(a, b).df == 4  # without first_stage: the ordinary paired t-test
     assert stats.compare({0: 1.0, 5: 2.0, 6: 3.0}, {0: 0.0, 5: 0.0, 6: 0.0}, first_stage=3).test == "none"
@@ -238,7 +240,7 @@ def test_two_stage_comparison_by_hand():
 ])
 def test_seed_rule_is_strict(fields, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        from_dict(stats.SeedRule, fields, prefix="seeds")
+        from_dict(SeedRule, fields, prefix="seeds")
 
 
 # -- sign-flip test, Benjamini-Hochberg, simultaneous intervals, equivalence, wording, bimodality --------------

@@ -1,8 +1,8 @@
 """``swin-lit power SPEC --sd S``: how many seeds, cells and compute a spec's question needs, before any run.
 
 Simulates the spec's own design with the package's own decision code: its seeds (listed, or the two-stage
-adaptive rule: ``swin_lit.stats.stein_seeds``), its tests (the paired t-test on listed seeds, Stein's
-two-stage test on adaptive ones: ``stats.stein_test``) and its Holm family (every variant against the baseline
+adaptive rule: ``swin_lit.seeds.stein_seeds``), its tests (the paired t-test on listed seeds, Stein's
+two-stage test on adaptive ones: ``swin_lit.seeds.stein_test``) and its Holm family (every variant against the baseline
 on the objective, at the spec's alpha: ``stats.holm_reject``). Each simulated study draws per-seed values with
 seeds as blocks: baseline ~ N(0, S^2/2), each variant ~ N(its effect, S^2/2), so every paired difference has
 SD S (and two variants' differences to the shared baseline correlate 0.5, as in a real study). For each
@@ -35,6 +35,7 @@ import numpy as np
 
 from swin_lit import stats
 from swin_lit.errors import BadInput
+from swin_lit.seeds import SeedRule, stein_seeds, stein_test
 
 EXAMPLES = """examples:
   swin-lit power ablations/cifar10_shift_position.yaml --sd 1.0                  # effects 0 and 1, 2, 3 SDs
@@ -53,7 +54,7 @@ class Design:
     variants: int
     family: int
     alpha: float
-    rule: stats.SeedRule | None = None
+    rule: SeedRule | None = None
     seeds: int = 0
 
     @property
@@ -86,7 +87,7 @@ def simulate(design: Design, noise: Noise, sd: float, effect: float) -> tuple[np
     if design.rule is not None:
         start = design.rule.start
         sd0 = diffs[:, :, :start].std(axis=2, ddof=1)
-        n = stats.stein_seeds(sd0, start, design.rule).max(axis=1)  # every variant runs to the largest N
+        n = stein_seeds(sd0, start, design.rule).max(axis=1)  # every variant runs to the largest N
         df = start - 1
     else:
         n = np.full(len(diffs), design.seeds)
@@ -94,7 +95,7 @@ def simulate(design: Design, noise: Noise, sd: float, effect: float) -> tuple[np
         df = design.seeds - 1
     used = np.arange(design.max_seeds) < n[:, None, None]
     mean = (diffs * used).sum(axis=2) / n[:, None]
-    p = stats.stein_test(mean, sd0, n[:, None], df)[2]
+    p = stein_test(mean, sd0, n[:, None], df)[2]
     reject = stats.holm_reject(p, design.alpha)
     return n, np.where(reject, np.sign(mean), 0.0)
 

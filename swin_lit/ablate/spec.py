@@ -6,7 +6,7 @@ training run. Everything is validated before anything runs: every override of ev
 with the real config loader, so a wrong key or value raises ``ConfigError`` naming where it came from,
 e.g. ``factors.model.shift: got 'diagonal'; allowed values are 'cyclic', 'none'``.
 
-Seeds are a list, or adaptive (``seeds: {start, max, step, precision}``, ``swin_lit.stats.SeedRule``: Stein's
+Seeds are a list, or adaptive (``seeds: {start, max, step, precision}``, ``swin_lit.seeds.SeedRule``: Stein's
 two-stage rule, N fixed from the first ``start`` seeds' SDs; ``step`` is unused): the plan then holds the cells
 of every seed up to ``max`` (all validated up front), and which of them run is decided from the stored results
 while the study runs (``swin_lit.study.seed_decision``; ``Plan.cells_of``).
@@ -28,7 +28,7 @@ from typing import Any, Literal
 from swin_lit import study as contract
 from swin_lit.config import RunConfig, apply_overrides, compose, config_from_dict, read_yaml
 from swin_lit.report.columns import COMPARISON_COLUMNS, DEFAULT_LATEX_COLUMNS
-from swin_lit.stats import SeedRule
+from swin_lit.seeds import SeedRule
 from swin_lit.study import SCALAR_RESULTS, SPLIT_METRICS, TRANSFER_METHODS, factorial_name, metric_value
 from swin_lit.typed import ConfigError, fail, from_dict, to_dict
 
@@ -253,7 +253,7 @@ class Spec:
     budget: dict[str, Any] = field(default_factory=dict)
     factors: dict[str, Any] | None = None
     variants: dict[str, Any] | None = None
-    seeds: tuple[int, ...] | SeedRule = (0,)  # a list, or {start, max, step, precision}: see swin_lit.stats
+    seeds: tuple[int, ...] | SeedRule = (0,)  # a list, or {start, max, step, precision}: see swin_lit.seeds
     baseline: str | None = None
     metrics: tuple[str, ...] = ("test.top1", "test.top5", "test.loss", "test.ece")
     objective: str = "test.top1"

@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from swin_lit import stats
 from swin_lit import study as contract
+from swin_lit.seeds import SeedDecision, SeedRule
 from swin_lit.study import JOURNAL_FILE, SQLITE_FILE, factorial_name, planned_variants  # noqa: F401 - re-exported
 
 # Result fields that are not per-run metrics: kept out of the flattened columns.
@@ -51,7 +51,7 @@ class StudyData:
     num_classes: int | None = None  # from the trained cells' configs (model.num_classes), else the spec's budget
     num_classes_source: str = "not recorded"
     trained_geometry: dict[str, tuple[int, int]] = field(default_factory=dict)  # variant -> (img_size, window)
-    seed_decision: stats.SeedDecision | None = None  # adaptive seeds: the rule's decision on the stored values
+    seed_decision: SeedDecision | None = None  # adaptive seeds: the rule's decision on the stored values
     paper: PaperNumbers | None = None
     transfer_paper: TransferPaperNumbers | None = None
     data_config: dict[str, Any] = field(default_factory=dict)  # the trained cells' data section and task
@@ -112,13 +112,13 @@ class StudyData:
         return tuple(((self.spec.get("report") or {}).get("columns")) or DEFAULT_LATEX_COLUMNS)
 
     @property
-    def seed_rule(self) -> stats.SeedRule | None:
+    def seed_rule(self) -> SeedRule | None:
         return seed_rule(self.spec)
 
     @property
     def first_stage(self) -> int | None:
         """Adaptive seeds (Stein's two-stage rule): the first-stage seed count, whose SD every paired test and
-        interval of the study uses (``stats.compare(..., first_stage=)``); None for listed seeds."""
+        interval of the study uses (``swin_lit.stats.compare(..., first_stage=)``); None for listed seeds."""
         rule = self.seed_rule
         return rule.start if rule is not None else None
 
@@ -142,7 +142,7 @@ class TransferPaperNumbers:
     rows: dict[str, dict[tuple[int, int], tuple[float | None, float | None]]]
 
 
-def seed_rule(spec: dict) -> stats.SeedRule | None:
+def seed_rule(spec: dict) -> SeedRule | None:
     """The adaptive-seed rule of a stored spec (``seeds: {start, max, step, precision}``), else None."""
     return contract.seed_rule(spec)
 
