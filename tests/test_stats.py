@@ -1,7 +1,7 @@
-"""swin_lit.stats and swin_lit.seeds against scipy and hand computations: paired and Welch comparisons, Holm,
-verdicts, the detectable effect (checked by simulation), factorial contrasts, the two-stage adaptive-seed decision
-and test, the exact sign-flip test, Benjamini-Hochberg, simultaneous intervals, equivalence (TOST), power wording
-and bimodality.
+"""swin_lit.stats, swin_lit.seeds and swin_lit.contrasts against scipy and hand computations: paired and Welch
+comparisons, Holm, verdicts, the detectable effect (checked by simulation), factorial contrasts, the two-stage
+adaptive-seed decision and test, the exact sign-flip test, Benjamini-Hochberg, simultaneous intervals,
+equivalence (TOST), power wording and bimodality.
 (The reproduction verdicts live in swin_lit/report/reproduction.py and are tested with the report.)"""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from scipy import stats as sp
 
 from swin_lit import stats
+from swin_lit.contrasts import Term, estimate_term, factorial_terms, simple_effect_terms
 from swin_lit.seeds import SeedRule, seed_decision, stein_test
 from swin_lit.typed import ConfigError, from_dict
 
@@ -109,18 +110,18 @@ def test_factorial_terms_on_a_2x2():
     levels = {"A": ["a1", "a2"], "B": ["b1", "b2"]}
     m = {("a1", "b1"): 10.0, ("a2", "b1"): 13.0, ("a1", "b2"): 12.0, ("a2", "b2"): 9.0}  # crossing
     cells = {c: {0: v, 1: v + 0.5, 2: v - 0.5} for c, v in m.items()}
-    terms = {(t.kind, t.factors): t for t in stats.factorial_terms(levels, {"A": "a1", "B": "b1"})}
-    main_a = stats.estimate_term(terms["main", ("A",)], cells)
-    inter = stats.estimate_term(terms["interaction", ("A", "B")], cells)
+    terms = {(t.kind, t.factors): t for t in factorial_terms(levels, {"A": "a1", "B": "b1"})}
+    main_a = estimate_term(terms["main", ("A",)], cells)
+    inter = estimate_term(terms["interaction", ("A", "B")], cells)
     assert main_a.estimate == pytest.approx(((13 - 10) + (9 - 12)) / 2)  # 0: the main effect hides everything
     assert inter.estimate == pytest.approx((9 - 12) - (13 - 10))  # -6 (the 2^k coding would say -3)
-    simple = {(t.factors, t.at): stats.estimate_term(t, cells).estimate
-              for t in stats.simple_effect_terms(levels, {"A": "a1", "B": "b1"}, "A", "B")}
+    simple = {(t.factors, t.at): estimate_term(t, cells).estimate
+              for t in simple_effect_terms(levels, {"A": "a1", "B": "b1"}, "A", "B")}
     assert simple[("A",), "B=b1"] == pytest.approx(3.0) and simple[("A",), "B=b2"] == pytest.approx(-3.0)
     assert simple[("B",), "A=a1"] == pytest.approx(2.0) and simple[("B",), "A=a2"] == pytest.approx(-4.0)
     # a cell finished on fewer seeds limits the contrast to the seeds every involved cell has
     del cells["a2", "b2"][2]
-    assert stats.estimate_term(terms["interaction", ("A", "B")], cells).n == 2
+    assert estimate_term(terms["interaction", ("A", "B")], cells).n == 2
 
 
 # -- the adaptive-seed decision ----------------------------------------------------------------------------
@@ -225,8 +226,8 @@ def test_two_stage_comparison_by_hand():
     assert (low, high, p) == (pytest.approx(c.low), pytest.approx(c.high), pytest.approx(c.p))
     assert stats.compare(a, b).df == 4  # without first_stage: the ordinary paired t-test
     assert stats.compare({0: 1.0, 5: 2.0, 6: 3.0}, {0: 0.0, 5: 0.0, 6: 0.0}, first_stage=3).test == "none"
-    term = stats.Term("main", ("x",), "1 − 0", {(1,): 1.0, (0,): -1.0})
-    assert stats.estimate_term(term, {(1,): a, (0,): b}, first_stage=3) == stats.one_sample(
+    term = Term("main", ("x",), "1 − 0", {(1,): 1.0, (0,): -1.0})
+    assert estimate_term(term, {(1,): a, (0,): b}, first_stage=3) == stats.one_sample(
         [a[s] for s in range(5)], seeds=list(range(5)), first_stage=3)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from swin_lit import stats
+from swin_lit.contrasts import Term, estimate_term, factorial_terms, simple_effect_terms
 from swin_lit.report.compare import values_by_variant
 from swin_lit.report.data import StudyData, value_key
 from swin_lit.report.fmt import (
@@ -73,19 +74,19 @@ def _unkey(text: str, shown: dict[str, dict[str, object]]) -> str:
 
 
 def factorial_effects(data: StudyData) -> pd.DataFrame:
-    """Main effects and two-way interactions (full-difference scale, ``stats.factorial_terms``) of every metric,
-    Holm-adjusted as one family per metric; simple effects of both factors of every resolved interaction,
-    Holm-adjusted as a second family per metric. Each term is computed per seed (seeds finished in every cell
-    involved) and summarised by its mean with a 95% t-interval and the t-test of 0."""
+    """Main effects and two-way interactions (full-difference scale, ``swin_lit.contrasts.factorial_terms``) of
+    every metric, Holm-adjusted as one family per metric; simple effects of both factors of every resolved
+    interaction, Holm-adjusted as a second family per metric. Each term is computed per seed (seeds finished in
+    every cell involved) and summarised by its mean with a 95% t-interval and the t-test of 0."""
     if not data.factors or data.runs.empty:
         return pd.DataFrame(columns=EFFECT_COLUMNS)
     levels, refs, shown = keyed_levels(data)
-    terms = stats.factorial_terms(levels, refs)
+    terms = factorial_terms(levels, refs)
     rows = []
     for metric in data.metrics:
         cells = cell_values(data, metric)
         higher = higher_is_better(metric)
-        estimates = [stats.estimate_term(t, cells, first_stage=data.first_stage) for t in terms]
+        estimates = [estimate_term(t, cells, first_stage=data.first_stage) for t in terms]
         main = [i for i, t in enumerate(terms) if t.kind == "main"]
         tests = stats.adjust_family(estimates, data.alpha, None)
         directed = stats.adjust_family(estimates, data.alpha, higher)  # same Holm p; main effects get a direction
@@ -93,15 +94,15 @@ def factorial_effects(data: StudyData) -> pd.DataFrame:
         for i, (t, test) in enumerate(zip(terms, tests)):
             rows.append(_effect_row(metric, t, estimates[i], directed[i] if i in main else test, shown, test.m))
             if t.kind == "interaction" and test.verdict == "resolved":
-                simple_terms += stats.simple_effect_terms(levels, refs, *t.factors)
+                simple_terms += simple_effect_terms(levels, refs, *t.factors)
         unique = list({(t.factors, t.contrast, t.at): t for t in simple_terms}.values())
-        simple = [stats.estimate_term(t, cells, first_stage=data.first_stage) for t in unique]
+        simple = [estimate_term(t, cells, first_stage=data.first_stage) for t in unique]
         for t, c, test in zip(unique, simple, stats.adjust_family(simple, data.alpha, higher)):
             rows.append(_effect_row(metric, t, c, test, shown, test.m))
     return pd.DataFrame(rows, columns=EFFECT_COLUMNS)
 
 
-def _effect_row(metric: str, term: stats.Term, c: stats.Comparison, test: stats.Test, shown, m: int) -> dict:
+def _effect_row(metric: str, term: Term, c: stats.Comparison, test: stats.Test, shown, m: int) -> dict:
     """One effect's numbers; ``sim_low``/``sim_high``: the Bonferroni interval over its Holm family of ``m``."""
     term_name = " × ".join(term.factors)
     sim = stats.simultaneous_interval(c, max(m, 1), c.level)
