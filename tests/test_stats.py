@@ -7,6 +7,8 @@ equivalence (TOST), power wording and bimodality.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -360,3 +362,12 @@ def test_bimodal_dense_table4_and_normal_data():
     for n, most in ((5, 0.02), (8, 0.003)):
         fired = np.mean([stats.bimodal(rng.normal(size=n)) for _ in range(4000)])
         assert fired <= most
+
+
+def test_statistics_modules_import_without_torch():
+    """stats, seeds (the stopping rule the driver, the power command and the report read) and contrasts are
+    pure numpy/scipy: importing them loads neither torch nor lightning."""
+    code = ("import sys, swin_lit.stats, swin_lit.seeds, swin_lit.contrasts; "
+            "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
