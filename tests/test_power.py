@@ -129,7 +129,7 @@ def test_ablate_dry_run_prints_the_power_table(tmp_path, capsys):
     spec = ROOT / "ablations" / "quick.yaml"
     assert main(["ablate", str(spec), "--dry-run", "--sd", "0.5", "--out", str(tmp_path / "q")]) == 0
     text = capsys.readouterr().out
-    assert "power of quick: 3 listed seeds; Holm over 3 comparisons" in text
+    assert "power of quick: 5 listed seeds; Holm over 3 comparisons" in text
     assert "this design has 80% power for |Δ| ≥" in text and not (tmp_path / "q").exists()
     assert main(["ablate", str(spec), "--sd", "0.5", "--out", str(tmp_path / "q")]) == 2
     assert "--sd is for --dry-run" in capsys.readouterr().err
