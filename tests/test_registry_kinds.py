@@ -1,14 +1,14 @@
 """Every design-switch registry (``swin_lit.models.registry``): a new kind is one class and one name.
 
-Part 1 registers a toy kind of each wired registry HERE, in the test only (a bilinear attention similarity, a
-separable relative bias, a finest-level dense head), and each one builds, trains a step, counts its parameters
-and FLOPs (checked against the built module and torch's FLOP counter), draws, and is listed by
-``swin-lit models``, with no file of the package edited; a fixture unregisters it afterwards.
+Part 1 registers a toy kind of each registry HERE, in the test only (a bilinear attention similarity, a
+separable relative bias, a finest-level dense head, a post-norm placement, a shift by a third of the window), and
+each one builds, trains a step, counts its parameters and FLOPs (checked against the built module and torch's
+FLOP counter) and draws (the first three are also listed by ``swin-lit models``), with no file of the package
+edited; a fixture unregisters it afterwards.
 
 Part 2 is the contract every registered kind keeps, parametrised over the registries' names (so a kind added
-to the package is checked by the same tests): similarities, relative biases, dense heads, and the norm
-placements and shift kinds of ``placement.py`` (not wired into the model yet: their contract pins each kind to
-what the model computes today).
+to the package is checked by the same tests): similarities, relative biases, dense heads, norm placements and
+shift kinds (each through the built model: its blocks' output and norms, its layouts' windows and masks).
 """
 
 from __future__ import annotations
@@ -29,18 +29,25 @@ from swin_lit.cli import main
 from swin_lit.models import ConfigError, SwinConfig, SwinTransformer
 from swin_lit.models.attention import Similarity
 from swin_lit.models.flops import batch_flops, count_flops, count_params, flops_breakdown
-from swin_lit.models.geometry import padded_grid
 from swin_lit.models.head_config import HeadConfig
 from swin_lit.models.head_flops import conv_params, head_flops, head_params, pixels, pyramid_sizes
 from swin_lit.models.head_kinds import HeadKind
 from swin_lit.models.heads import build_head
-from swin_lit.models.placement import NormPlacement, ShiftKind
+from swin_lit.models.placement import CyclicShift, NormPlacement, ShiftKind
 from swin_lit.models.position import RelativeBias
 from swin_lit.models.registry import HEADS, NORM_PLACEMENTS, RELATIVE_BIASES, SHIFTS, SIMILARITIES, Registry
 from swin_lit.models.segmenter import SwinSegmenter, segmenter_flops, segmenter_params
 from swin_lit.models.transfer import transfer_config
-from swin_lit.models.windows import region_labels, window_order, window_partition
-from swin_lit.report.viz import attention_weights, bias_tables, draw_attention, draw_head_reach, draw_position_bias
+from swin_lit.models.windows import REGION_MASK, window_partition
+from swin_lit.report.viz import (
+    attention_weights,
+    bias_tables,
+    draw_attention,
+    draw_head_reach,
+    draw_mask,
+    draw_position_bias,
+    mask_data,
+)
 
 CFG = dict(img_size=32, patch_size=2, window_size=4, embed_dim=16, depths=(2, 2, 2), num_heads=(2, 4, 8),
            num_classes=5, drop_path_rate=0.0)
@@ -154,6 +161,27 @@ class FinestConv(HeadKind):
                 "classifier": pixels(sizes[0]) * cfg.channels * num_classes}
 
 
+class PostNorm(NormPlacement):
+    """The original Transformer's post-norm: x = LN(x + drop_path(f(x))); patch merging reduces first."""
+
+    description = "toy: LN(x + f(x)), the norm after the residual sum"
+    merge_order = "reduce_first"
+
+    @staticmethod
+    def residual(x, branch, norm, drop_path):
+        return norm(x + drop_path(branch(x)))
+
+
+class ThirdShift(CyclicShift):
+    """Cyclic shifted windows (roll + region mask) shifted by a third of the window instead of a half."""
+
+    description = "toy: cyclic shift by M // 3"
+
+    @classmethod
+    def stage_shift(cls, window):
+        return window // 3
+
+
 def _registered(registry: Registry, name: str, cls: type):
     registry.register(name)(cls)
     yield cls
@@ -176,9 +204,23 @@ def finest():
     yield from _registered(HEADS, "finest", FinestConv)
 
 
+@pytest.fixture
+def post():
+    yield from _registered(NORM_PLACEMENTS, "post", PostNorm)
+
+
+@pytest.fixture
+def third():
+    yield from _registered(SHIFTS, "third", ThirdShift)
+
+
 # -- attention similarity --------------------------------------------------------------------------------------
 
 def test_an_unregistered_kind_is_a_config_error_naming_the_registered_ones():
+    with pytest.raises(ConfigError, match=r"^norm: got 'post'; allowed values are 'pre', 'res_post'$"):
+        SwinConfig(**CFG, norm="post")
+    with pytest.raises(ConfigError, match=r"^shift: got 'third'; allowed values are 'cyclic', 'none', 'pad'$"):
+        SwinConfig(**CFG, shift="third")
     with pytest.raises(ConfigError, match=r"^attention: got 'bilinear'; allowed values are 'dot', 'cosine'$"):
         SwinConfig(**CFG, attention="bilinear")
     with pytest.raises(ConfigError, match=r"^relative: got 'separable'; allowed values are 'none', 'table'"):
@@ -322,6 +364,77 @@ def test_registered_kinds_are_listed(bilinear, separable, finest, capsys):
     assert "channels=24" in finest_row and f"{(96 * 24 * 9 + 24 + 24 * 150 + 150) / 1e6:.2f}M" in finest_row
 
 
+# -- norm placement --------------------------------------------------------------------------------------------
+
+def test_a_registered_norm_placement_builds_trains_counts_and_draws(post, tmp_path):
+    cfg = SwinConfig(**CFG, norm="post")
+    assert cfg.merge_order == "reduce_first"  # merge: auto follows the placement
+    model = SwinTransformer(cfg)
+    assert model.layers[0].downsample.norm.normalized_shape == (32,)  # LN(2C) after the reduction
+    assert count_params(cfg) == numel(model)
+    explicit = SwinTransformer(cfg.replace(fused=False)).eval()
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 5, (4,))
+    with torch.no_grad():
+        assert counted_macs(explicit, x[:2]) == batch_flops(cfg, 2)
+        # the block is the placement's order, by hand: y = LN1(x + attn(x)); out = LN2(y + mlp(y))
+        block, layout = explicit.layers[0].blocks[1], explicit.layout(cfg.grid)[0].blocks[1]
+        for norm in (block.norm1, block.norm2):
+            norm.weight.normal_()
+            norm.bias.normal_()
+        t = torch.randn(2, 256, 16)
+        mid = F.layer_norm(t + block.attn(t, layout), (16,), block.norm1.weight, block.norm1.bias)
+        out = F.layer_norm(mid + block.mlp(mid), (16,), block.norm2.weight, block.norm2.bias)
+        assert torch.equal(block(t, layout), out)
+    train_step(model, x, y, model.layers[1].blocks[0].norm2.weight)
+    weights = attention_weights(model, x)
+    assert len(weights) == 6 and weights[0][1].shape == (2, 16, 16)
+    np.testing.assert_allclose(weights[0][1].sum(-1), 1.0, rtol=1e-5)
+    picture(draw_attention(model, x, tmp_path / "post.png"))
+
+
+# -- shift kind ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("switches", [dict(), dict(small_maps="pad", pad_keys="attend")], ids=["classify", "dense"])
+def test_a_registered_shift_kind_builds_trains_and_counts(third, switches):
+    # window 6 on a 16 x 16 map: padded to 18 x 18, odd blocks rolled by 2 (a third), 9 regions per shifted map
+    cfg = SwinConfig(**{**CFG, "window_size": 6}, shift="third", **switches)
+    stages = cfg.stages()
+    expected = [2, 2, 2] if switches else [2, 2, 0]  # clip: the 4 x 4 map takes a 4 x 4 window and never shifts
+    assert [g.shift for g in stages] == expected
+    model = SwinTransformer(cfg)
+    assert count_params(cfg) == numel(model)
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 5, (4,))
+    explicit = SwinTransformer(cfg.replace(fused=False)).eval()
+    with torch.no_grad():
+        assert counted_macs(explicit, x[:2]) == batch_flops(cfg, 2)
+    # the first stage's shifted block: tokens rolled up/left by 2 inside the 18 x 18 padded grid
+    layout = model.layout(cfg.grid)[0].blocks[1]
+    rows, cols = torch.arange(18)[:, None], torch.arange(18)[None, :]
+    token = torch.where((rows < 16) & (cols < 16), rows * 16 + cols, 256).roll((-2, -2), dims=(0, 1))
+    assert torch.equal(layout.gather, window_partition(token[None, :, :, None], 6).flatten())
+    # the last (bottom-right) window: the map's rows/columns 14-15, its padding 16-17, and wrapped round from
+    # the top left, its rows/columns 0-1; the wrapped tokens and the others do not see each other
+    window = token[12:, 12:]  # (6, 6) token of each slot, 256: padding
+    assert window[0, 0] == 14 * 16 + 14 and window[4, 4] == 0
+    real = (window < 256).flatten()
+    assert real.sum() == 16
+    mask = layout.mask[-1]  # (36, 36): query slot x key slot
+    assert mask[0, 1] == 0 and mask[0, 4 * 6 + 4] == REGION_MASK  # (14, 14) sees (14, 15), not (0, 0)
+    padding_key = mask[0, 2 * 6 + 2]  # the padding token (16, 16), in (14, 14)'s region
+    assert padding_key == (0.0 if switches.get("pad_keys") == "attend" else float("-inf"))
+    train_step(model, x, y, model.layers[0].blocks[1].attn.qkv.weight)
+
+
+def test_a_registered_shift_kind_draws(third, tmp_path):
+    cfg = SwinConfig(**{**CFG, "window_size": 6}, shift="third")
+    model = SwinTransformer(cfg)
+    shift = ThirdShift.stage_shift(6)
+    data = mask_data(16, 6, shift)  # the picture's masks are the model's shifted block's
+    assert np.array_equal(data["masks"], model.layout(cfg.grid)[0].blocks[1].mask.numpy() == 0)
+    picture(draw_mask(16, 6, tmp_path / "third.png", shift=shift))
+    picture(draw_attention(model, torch.randn(1, 3, 32, 32), tmp_path / "third_attention.png"))
+
+
 # -- the registry itself ---------------------------------------------------------------------------------------
 
 def test_registry_rules(separable):
@@ -439,53 +552,91 @@ def test_head_contract(name, image):
         torch.testing.assert_close(both[1:2], head([f[1:2] for f in features]), rtol=1e-5, atol=1e-6)
 
 
+# the built-in placements' formulas as the papers write them (a kind added to the package adds its own here)
+PLACEMENT_FORMULAS = {
+    "pre": lambda x, f, norm: x + f(norm(x)),  # Swin V1
+    "res_post": lambda x, f, norm: x + norm(f(x)),  # Swin V2
+}
+
+
 @pytest.mark.parametrize("name", NORM_PLACEMENTS.names())
 def test_norm_placement_contract(name):
-    """The kind's residual order and norm init are the block's today (exactly), its merge order ``merge: auto``'s."""
+    """Through the built model: ``merge: auto`` is the kind's merge order; every block's norms start as the kind's
+    ``init_norms`` leaves fresh ones; the block's output is the paper's formula (exactly) and depends on both
+    norms; gradients reach both."""
     kind = NORM_PLACEMENTS[name]
     assert issubclass(kind, NormPlacement) and kind.name == name and kind.description
     cfg = SwinConfig(**CFG, norm=name)
-    assert kind.merge_order == cfg.merge_order
+    assert kind.merge_order in ("norm_first", "reduce_first") and cfg.merge_order == kind.merge_order
     model = SwinTransformer(cfg).eval()
-    block = model.layers[0].blocks[1]
-    reference = type(block.norm1)(block.norm1.normalized_shape)
-    reference2 = type(block.norm2)(block.norm2.normalized_shape)
+    merged = model.layers[0].downsample.norm.normalized_shape[0]
+    assert merged == (64 if kind.merge_order == "norm_first" else 32)
+    reference, reference2 = nn.LayerNorm(16), nn.LayerNorm(16)
     kind.init_norms(reference, reference2)
-    for ours, theirs in ((block.norm1, reference), (block.norm2, reference2)):
-        assert torch.equal(ours.weight, theirs.weight) and torch.equal(ours.bias, theirs.bias)
+    for block in model.layers[0].blocks:
+        for ours, theirs in ((block.norm1, reference), (block.norm2, reference2)):
+            assert torch.equal(ours.weight, theirs.weight) and torch.equal(ours.bias, theirs.bias)
+    block, layout = model.layers[0].blocks[1], model.layout(cfg.grid)[0].blocks[1]
+    x = torch.randn(2, 256, 16)
     with torch.no_grad():
         for norm in (block.norm1, block.norm2):  # away from the init, so the order shows
             norm.weight.normal_()
             norm.bias.normal_()
-        layout = model.layout(cfg.grid)[0].blocks[1]
-        x = torch.randn(2, 256, 16)
-        y = kind.residual(x, lambda t: block.attn(t, layout), block.norm1, block.drop_path)
-        y = kind.residual(y, block.mlp, block.norm2, block.drop_path)
-        assert torch.equal(y, block(x, layout))
+        y = block(x, layout)
+        assert y.shape == x.shape
+        assert name in PLACEMENT_FORMULAS or name not in NORM_PLACEMENTS.builtin
+        if name in PLACEMENT_FORMULAS:
+            formula = PLACEMENT_FORMULAS[name]
+            mid = formula(x, lambda t: block.attn(t, layout), block.norm1)
+            assert torch.equal(y, formula(mid, block.mlp, block.norm2))
+        for norm in (block.norm1, block.norm2):
+            norm.bias.add_(1.0)
+            assert not torch.allclose(block(x, layout), y)
+            norm.bias.sub_(1.0)
+    block(x, layout).square().sum().backward()
+    assert block.norm1.weight.grad.abs().sum() > 0 and block.norm2.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("name", SHIFTS.names())
 @pytest.mark.parametrize("size,window", [((8, 8), 4), ((7, 10), 4), ((10, 6), 3)], ids=["tiled", "rect", "odd"])
 def test_shift_kind_contract(name, size, window):
-    """The kind's stage shift, padded grid, roll and region labels give the model's window order and region mask
-    today: the tokens of each window slot (one gather) rebuilt from the kind alone equal ``window_order``'s."""
+    """Through the built model's layouts: the stage shift is the kind's; regular blocks are the same for every
+    kind; each block's windows are the kind's padded grid rolled by its roll, every real token in exactly one
+    window slot; its mask is the kind's region labels plus the padding; and no window lets two tokens more than
+    M - 1 apart (on the map) see each other: a shift never joins the two ends of the map."""
     kind = SHIFTS[name]
     assert issubclass(kind, ShiftKind) and kind.name == name and kind.description
+    H, W = size
     cfg = SwinConfig(img_size=size, patch_size=1, window_size=window, embed_dim=8, depths=(2,), num_heads=(2,),
                      shift=name, drop_path_rate=0.0)
+    model = SwinTransformer(cfg)
     shift = kind.stage_shift(window)
-    assert cfg.stages()[0].shift == shift
-    for s in {0, shift}:
+    assert 0 <= shift < window and cfg.stages()[0].shift == shift
+    assert kind.grid(size, window, 0) == (0, 0, -(-H // window) * window, -(-W // window) * window)
+    assert kind.roll(0) == 0 and kind.region_labels(kind.grid(size, window, 0)[2:], window, 0) is None
+    layouts = model.layout(cfg.grid)[0].blocks
+    for s, layout in zip((0, shift), layouts):
         top, left, Hp, Wp = kind.grid(size, window, s)
-        assert (top, left, Hp, Wp) == padded_grid(size, window, s, name)
-        H, W = size
+        assert Hp % window == Wp % window == 0 and 0 <= top and top + H <= Hp and 0 <= left and left + W <= Wp
         rows, cols = torch.arange(Hp)[:, None] - top, torch.arange(Wp)[None, :] - left
         token = torch.where((rows >= 0) & (rows < H) & (cols >= 0) & (cols < W), rows * W + cols, H * W)
         token = torch.roll(token, (-kind.roll(s),) * 2, dims=(0, 1))
-        gather = window_partition(token[None, :, :, None], window).flatten()
-        assert torch.equal(gather, window_order(size, window, s, name)[0])
+        slots = window_partition(token[None, :, :, None], window).squeeze(-1)  # (nW, N)
+        assert torch.equal(layout.gather, slots.flatten())
+        assert torch.equal(torch.bincount(slots.flatten(), minlength=H * W + 1)[:-1], torch.ones(H * W).long())
         labels = kind.region_labels((Hp, Wp), window, s)
-        if s and kind.roll(s):
-            assert torch.equal(labels, region_labels((Hp, Wp), window, s))
-        else:
-            assert labels is None
+        if labels is None:
+            labels = torch.zeros(Hp, Wp, dtype=torch.long)
+        labels = window_partition(labels[None, :, :, None], window).squeeze(-1)
+        expected = (labels[:, None, :] != labels[:, :, None]).float() * REGION_MASK
+        expected = expected.masked_fill((slots == H * W)[:, None, :], float("-inf"))
+        mask = layout.mask if layout.mask is not None else torch.zeros_like(expected)
+        assert torch.equal(mask, expected)
+        # which real pairs may attend: never two tokens M or more apart along a side of the map
+        real = slots < H * W
+        q, k = slots[:, :, None], slots[:, None, :]
+        together = (mask == 0) & real[:, :, None] & real[:, None, :]
+        assert ((q // W - k // W).abs()[together] < window).all() and ((q % W - k % W).abs()[together] < window).all()
+        assert together.diagonal(dim1=1, dim2=2)[real].all()  # every real token sees itself
+    with torch.no_grad():
+        assert torch.isfinite(model.eval()(torch.randn(1, 3, H, W))).all()

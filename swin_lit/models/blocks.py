@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from swin_lit.models.attention import SlidingWindowAttention, WindowAttention
 from swin_lit.models.geometry import StageGeometry
+from swin_lit.models.registry import NORM_PLACEMENTS
 from swin_lit.models.windows import (
     attention_mask,
     relative_position_index,
@@ -80,13 +81,15 @@ class Mlp(nn.Sequential):
 
 
 class SwinBlock(nn.Module):
-    """(Shifted-)window attention + MLP, each a residual branch.
+    """(Shifted-)window attention + MLP, each a residual branch whose order with its LayerNorm is the norm
+    placement's (``NORM_PLACEMENTS[cfg.norm]``, ``swin_lit.models.placement``):
 
     ``norm="pre"``      (V1): x = x + drop_path(attn(norm1(x))); x = x + drop_path(mlp(norm2(x)))
     ``norm="res_post"`` (V2): x = x + drop_path(norm1(attn(x))); x = x + drop_path(norm2(mlp(x)))
-                        with norm1/norm2 weight and bias zero-initialised (the block starts as identity).
-    ``shifted`` blocks (odd index in a stage) shift their windows by the stage's shift, cyclically (roll + region
-    mask) or by offsetting the padded window grid (``shift: pad``). The parameters are built for the stage's
+                        with norm1/norm2 weight and bias zero-initialised (the block starts as identity;
+                        ``placement.init_norms``, called by the model after its own initialisation).
+    ``shifted`` blocks (odd index in a stage) shift their windows by the stage's shift, as the shift kind says
+    (cyclic: roll + region mask; pad: the padded window grid offset). The parameters are built for the stage's
     window at the configured size (``geometry``); which tokens form each window, at whatever input size, comes
     with the ``layout`` of each forward (``Stage.layout``). ``resolution``, ``window`` and ``shift`` record the
     configured size's geometry.
@@ -98,7 +101,7 @@ class SwinBlock(nn.Module):
         g = geometry
         self.resolution, self.window, self.shift = g.resolution, g.window, g.shift if shifted else 0
         self.shifted = shifted
-        self.post_norm = cfg.norm == "res_post"
+        self.placement = NORM_PLACEMENTS[cfg.norm]
         self.norm1 = nn.LayerNorm(g.dim)
         attention = SlidingWindowAttention if g.sliding else WindowAttention
         self.attn = attention(
@@ -109,11 +112,6 @@ class SwinBlock(nn.Module):
         self.drop_path = DropPath(drop_path)
         self.norm2 = nn.LayerNorm(g.dim)
         self.mlp = Mlp(g.dim, int(g.dim * cfg.mlp_ratio), cfg.drop_rate)
-
-    def zero_init_post_norms(self) -> None:
-        for norm in (self.norm1, self.norm2):
-            nn.init.zeros_(norm.weight)
-            nn.init.zeros_(norm.bias)
 
     def bias_constants(self, geometry: StageGeometry) -> torch.Tensor | None:
         """The relative-bias kind's size-only tensors at this stage geometry; ValueError if it cannot serve it."""
@@ -127,11 +125,12 @@ class SwinBlock(nn.Module):
         return bias.constants(geometry.window)
 
     def forward(self, x: torch.Tensor, layout: BlockLayout) -> torch.Tensor:
-        if self.post_norm:
-            x = x + self.drop_path(self.norm1(self.attn(x, layout)))
-            return x + self.drop_path(self.norm2(self.mlp(x)))
-        x = x + self.drop_path(self.attn(self.norm1(x), layout))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        """(B, L, C) -> (B, L, C)."""
+        x = self.placement.residual(x, lambda t: self.attn(t, layout), self.norm1, self.drop_path)
+        return self.placement.residual(x, self.mlp, self.norm2, self.drop_path)
+
+    def extra_repr(self) -> str:
+        return f"norm={self.placement.name}"
 
 
 class PatchMerging(nn.Module):

@@ -2,7 +2,8 @@
 
 Switches (each independent of the others, so every combination builds, except the one noted):
 
-- ``shift``      ``cyclic``: shifted windows on every second block, by a cyclic roll + region mask (the paper's
+- ``shift``      a shift kind of the registry (``swin_lit.models.placement``), and any kind registered later:
+                 ``cyclic``: shifted windows on every second block, by a cyclic roll + region mask (the paper's
                  efficient way); ``pad``: the same shifted windows computed naively (Swin V1 Table 5, "padding"):
                  the window grid offset by the shift and the map zero-padded so that the border windows are whole,
                  padded tokens masked. Same attention groups and relative offsets as ``cyclic``, more windows;
@@ -12,7 +13,8 @@ Switches (each independent of the others, so every combination builds, except th
                  token further down/right than up/left (offsets -(M-1)//2 .. M//2, as ``Conv2d(padding="same")``);
                  keys beyond the map are zero padding, masked. Sliding windows have no shifted blocks:
                  ``shift`` must be ``none``.
-- ``norm``       ``pre`` (V1): x + f(LN(x));  ``res_post`` (V2): x + LN(f(x)), post-norms zero-initialised.
+- ``norm``       a norm placement of the registry (``swin_lit.models.placement``), and any registered later:
+                 ``pre`` (V1): x + f(LN(x));  ``res_post`` (V2): x + LN(f(x)), post-norms zero-initialised.
 - ``attention``  a similarity kind of the registry (``swin_lit.models.attention``): ``dot``: softmax(q k^T / sqrt(d)
                  + B) with q/k/v bias; ``cosine`` (V2): softmax(cos(q, k) * exp(min(s, log 100)) + B), q/v bias only.
 - ``absolute``   ``none`` or ``learned`` (the official ``ape``): one embedding on the stage-1 token grid added to
@@ -21,7 +23,7 @@ Switches (each independent of the others, so every combination builds, except th
                  ``table`` (V1), ``cpb_linear`` / ``cpb_log`` (V2 continuous position bias on linear- or
                  log-spaced coordinates), and any kind registered later.
 - ``merge``      patch merging order: ``norm_first`` (V1: LN then Linear), ``reduce_first`` (V2: Linear then
-                 LN), or ``auto`` (follows ``norm``: pre -> norm_first, res_post -> reduce_first).
+                 LN), or ``auto`` (the norm placement's ``merge_order``: pre -> norm_first, res_post -> reduce_first).
 - ``out_indices`` stages whose output (after the stage's blocks, before its patch merging) gets its own
                  LayerNorm (``norm0`` .. ``norm3``, the official dense backbones' names) for
                  ``SwinTransformer.forward_intermediates``; empty for a classifier (no extra parameters).
@@ -46,7 +48,8 @@ Geometry (``stages``; the rules are pure functions in ``swin_lit.models.geometry
   - the window is square, of side M = ``window_size``, except on a small map with ``small_maps: clip`` (above);
   - each side has its own window count: a side that M does not tile is zero-padded at the bottom/right up to a
     multiple of M (before the cyclic roll), the padded tokens masked or attended as ``pad_keys`` says;
-  - shifted blocks (every second block) shift by M // 2 on both sides;
+  - shifted blocks (every second block) shift on both sides by the shift kind's ``stage_shift(M)`` (M // 2 for
+    ``cyclic`` and ``pad``, 0 for ``none``);
   - an odd side is padded by one before patch merging, so the next map is ceil(H/2) x ceil(W/2).
 ``img_size`` is one side (square) or ``[H, W]``. A built model also runs at any other input size the patch
 divides: its geometry is recomputed for that size by the same rule (see ``SwinTransformer.layout``).
@@ -58,12 +61,10 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from swin_lit.models.geometry import StageGeometry, stage_geometries
-from swin_lit.models.registry import RELATIVE_BIASES, SIMILARITIES
+from swin_lit.models.registry import NORM_PLACEMENTS, RELATIVE_BIASES, SHIFTS, SIMILARITIES
 from swin_lit.typed import fail, from_dict, to_dict
 
-Shift = Literal["cyclic", "none", "pad"]
 Windows = Literal["partition", "sliding"]
-Norm = Literal["pre", "res_post"]
 Absolute = Literal["none", "learned"]
 Merge = Literal["auto", "norm_first", "reduce_first"]
 PadKeys = Literal["mask", "attend"]
@@ -84,9 +85,9 @@ class SwinConfig:
     drop_rate: float = 0.0
     attn_drop_rate: float = 0.0
     drop_path_rate: float = 0.1
-    shift: Shift = "cyclic"
+    shift: str = "cyclic"  # a kind of the SHIFTS registry (swin_lit.models.placement)
     windows: Windows = "partition"
-    norm: Norm = "pre"
+    norm: str = "pre"  # a kind of the NORM_PLACEMENTS registry (swin_lit.models.placement)
     attention: str = "dot"
     absolute: Absolute = "none"
     relative: str = "table"
@@ -109,6 +110,8 @@ class SwinConfig:
     def __post_init__(self) -> None:
         if isinstance(self.img_size, tuple) and self.img_size[0] == self.img_size[1]:
             object.__setattr__(self, "img_size", self.img_size[0])  # one spelling of a square size
+        SHIFTS.check(self.shift)  # registry names only: no torch
+        NORM_PLACEMENTS.check(self.norm)
         if self.num_classes < 0:
             fail("num_classes", f"must be >= 1, or 0 for a backbone without a classifier, got {self.num_classes}")
         positive = ("patch_size", "in_chans", "embed_dim", "window_size")
@@ -183,9 +186,10 @@ class SwinConfig:
 
     @property
     def merge_order(self) -> Literal["norm_first", "reduce_first"]:
+        """``merge``, or for ``auto`` the norm placement's own (``NormPlacement.merge_order``)."""
         if self.merge != "auto":
             return self.merge
-        return "norm_first" if self.norm == "pre" else "reduce_first"
+        return NORM_PLACEMENTS.fact(self.norm, "merge_order")
 
     @property
     def num_features(self) -> int:

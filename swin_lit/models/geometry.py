@@ -28,17 +28,24 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _shift_kind(name: str) -> type:
+    """The shift kind ``name`` of the ``SHIFTS`` registry (torch-free). Imported here, not at the top: this module
+    stays the leaf every other model module imports (no module-level import inside ``swin_lit.models``)."""
+    from swin_lit.models.registry import SHIFTS
+
+    return SHIFTS[name]
+
+
 def padded_grid(size: tuple[int, int], window: int, shift: int, shift_mode: str) -> tuple[int, int, int, int]:
-    """(top, left, Hp, Wp): where an H x W map sits in the zero-padded grid of whole M x M windows of one block.
+    """(top, left, Hp, Wp): where an H x W map sits in the zero-padded grid of whole M x M windows of one block:
+    the shift kind's ``grid`` (``SHIFTS[shift_mode]``, torch-free).
 
     Regular blocks, and cyclically shifted ones (the roll happens inside the padded grid, after the padding, as
     in the official dense code), pad bottom/right up to a multiple of M. A ``pad`` shifted block offsets the grid
     by the shift s: M - s rows/columns of padding at the top/left, then enough at the bottom/right that every
     window is whole (one more window per side when M tiles the map: the paper's (ceil(h/M) + 1) x (ceil(w/M) + 1)).
     """
-    H, W = size
-    top = window - shift if shift and shift_mode == "pad" else 0
-    return top, top, ceil_div(H + top, window) * window, ceil_div(W + top, window) * window
+    return _shift_kind(shift_mode).grid(size, window, shift)
 
 
 def merged_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -53,7 +60,7 @@ class StageGeometry:
     resolution: tuple[int, int]  # (H, W) tokens entering the stage
     window: int  # side M of the square window (clipped to min(H, W) on a small map with ``small_maps: clip``)
     shift: int  # shift of the odd blocks (0: no shifted blocks in this stage)
-    shift_mode: str  # "cyclic" or "pad" (how a shifted block is computed), "none"
+    shift_mode: str  # the shift kind (``SHIFTS``: "cyclic", "pad", "none", ...): how a shifted block is computed
     sliding: bool  # sliding windows instead of partitioned ones
     dim: int
     heads: int
@@ -87,8 +94,9 @@ def stage_geometries(
     channels and ``num_heads[i]`` heads, and the next stage's map is ``merged_size`` of this one.
 
     ``small_maps: clip`` (the classification code): a stage whose smaller side is no larger than the window uses
-    a square window of that side and does not shift. ``pad``: every stage uses ``window_size`` and shifts by
-    window_size // 2 (unless ``shift: none``). Maps the window does not tile are padded bottom/right."""
+    a square window of that side and does not shift. ``pad``: every stage uses ``window_size`` and its odd
+    blocks shift by the shift kind's ``stage_shift(window_size)`` (window_size // 2; 0 for ``shift: none``).
+    Maps the window does not tile are padded bottom/right."""
     if small_maps not in SMALL_MAPS:
         raise ValueError(f"small_maps must be one of {SMALL_MAPS}, got {small_maps!r}")
     if pad_keys not in PAD_KEYS:
@@ -100,7 +108,7 @@ def stage_geometries(
             window, stage_shift = min(size), 0
         else:
             window = window_size
-            stage_shift = window // 2 if shift != "none" else 0
+            stage_shift = _shift_kind(shift).stage_shift(window)
         out.append(StageGeometry(size, window, stage_shift, shift, windows == "sliding", embed_dim * 2**i, heads,
                                  mask_padding=pad_keys == "mask"))
         size = merged_size(size)

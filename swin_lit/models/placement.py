@@ -1,8 +1,9 @@
 """Registries of the block's norm placement (``model.norm``) and shift kind (``model.shift``); imports without torch.
 
-NOT WIRED IN YET: ``blocks.py``, ``windows.py`` and ``config.py`` still spell these switches out themselves (they
-are being rewritten around ``geometry.py``); ``docs/extending.md`` says how the model reads these classes once
-they are. ``tests/test_registry_kinds.py`` pins each kind here to what the model computes today.
+The model reads them (``docs/extending.md``): ``SwinConfig`` checks the names and takes ``merge: auto`` from the
+placement; ``SwinBlock.forward`` is the placement's two residual calls and the model calls ``init_norms`` on every
+block after its own initialisation; ``geometry`` (stage shift, padded grid) and ``windows`` (roll, region mask)
+read the shift kind, once per input size (``SwinTransformer.layout``), never per forward.
 
 A norm placement is one ``NormPlacement`` subclass registered with ``@NORM_PLACEMENTS.register("<name>")``. It
 owns the order of a residual branch and its LayerNorm (``residual``), how the block's norms start (``init_norms``)
@@ -12,7 +13,8 @@ A shift kind is one ``ShiftKind`` subclass registered with ``@SHIFTS.register("<
 (shifted) blocks of a stage: the shift itself (``stage_shift``), where the map sits in the grid of whole windows
 (``grid``: the grid offset and the padding), how far the tokens are rolled before the partition (``roll``) and
 the region labels that keep tokens the roll brought together apart (``region_labels``; None: no such mask).
-Regular (even) blocks are the same for every kind: shift 0, padding bottom/right only.
+Regular (even) blocks get shift 0, and every kind must then give the default: padding bottom/right only, no
+roll, no region labels (the contract test checks it).
 """
 
 from __future__ import annotations

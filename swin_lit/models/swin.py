@@ -69,10 +69,9 @@ class SwinTransformer(nn.Module):
         # num_classes 0: a backbone without a classifier (timm's convention), forward() gives pooled features
         self.head = nn.Linear(cfg.num_features, cfg.num_classes) if cfg.num_classes else nn.Identity()
         self.apply(_init_weights)
-        if cfg.norm == "res_post":
-            for stage in self.layers:
-                for block in stage.blocks:
-                    block.zero_init_post_norms()
+        for stage in self.layers:  # then the norm placement's own start (res_post: zero post-norms)
+            for block in stage.blocks:
+                block.placement.init_norms(block.norm1, block.norm2)
         self._layouts: dict[tuple[int, int], tuple[StageLayout, ...]] = {}
         self.layout(cfg.grid)
 

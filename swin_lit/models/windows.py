@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from swin_lit.models.geometry import neighbourhood_range, offset_index, padded_grid
+from swin_lit.models.geometry import neighbourhood_range, offset_index
+from swin_lit.models.registry import SHIFTS
 
 # Logit offset for a query/key pair in different regions of a cyclically shifted window (official value).
 REGION_MASK = -100.0
@@ -31,16 +32,18 @@ def window_partition(x: torch.Tensor, window: int) -> torch.Tensor:
 
 def _padded_tokens(size, window: int, shift: int, shift_mode: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The padded window grid of one block: (Hp, Wp) long token index (H*W for a padding token) and (Hp, Wp)
-    bool "is a real token", with a cyclic shift already rolled in."""
+    bool "is a real token", with the shift kind's roll (``SHIFTS[shift_mode]``: ``grid``, ``roll``) rolled in."""
     H, W = _pair(size)
-    top, left, Hp, Wp = padded_grid((H, W), window, shift, shift_mode)
+    kind = SHIFTS[shift_mode]
+    top, left, Hp, Wp = kind.grid((H, W), window, shift)
     rows = torch.arange(Hp)[:, None] - top
     cols = torch.arange(Wp)[None, :] - left
     real = (rows >= 0) & (rows < H) & (cols >= 0) & (cols < W)  # (Hp, Wp)
     token = torch.where(real, rows * W + cols, H * W)
-    if shift and shift_mode == "cyclic":
-        token = torch.roll(token, shifts=(-shift, -shift), dims=(0, 1))
-        real = torch.roll(real, shifts=(-shift, -shift), dims=(0, 1))
+    roll = kind.roll(shift)
+    if roll:
+        token = torch.roll(token, shifts=(-roll, -roll), dims=(0, 1))
+        real = torch.roll(real, shifts=(-roll, -roll), dims=(0, 1))
     return token, real
 
 
@@ -48,9 +51,9 @@ def window_order(size, window: int, shift: int = 0, shift_mode: str = "cyclic") 
     """Token indices that do padding (+ cyclic roll) + window partition as ONE gather, and its inverse.
 
     ``gather`` (nW * N,): the token (row-major index into the H x W map) that fills each window slot, or H*W for
-    a zero padding token; ``scatter`` (H*W,): the window slot of each token. Cyclic: the same order as padding
-    bottom/right, then ``torch.roll(-shift)``, then ``window_partition``; pad: the window grid offset by the
-    shift (``config.padded_grid``), no roll.
+    a zero padding token; ``scatter`` (H*W,): the window slot of each token. The shift kind says where the map
+    sits in its padded grid and how far that grid is rolled: cyclic pads bottom/right, then ``torch.roll(-shift)``,
+    then ``window_partition``; pad offsets the window grid by the shift (``ShiftKind.grid``), no roll.
     """
     H, W = _pair(size)
     token, _ = _padded_tokens((H, W), window, shift, shift_mode)
@@ -141,25 +144,18 @@ def sliding_neighbours(size, window: int, mask_padding: bool = True) -> tuple[to
 
 
 def region_labels(padded, window: int, shift: int) -> torch.Tensor:
-    """(Hp, Wp) long: the 9 regions of a cyclically shifted (padded) map, labelled 0..8 row-major.
-
-    Rows (and columns) split into [0, -window), [-window, -shift), [-shift, end); two tokens of one
-    shifted window may attend to each other only when they carry the same label.
-    """
-    Hp, Wp = _pair(padded)
-    bounds = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
-    labels = torch.zeros(Hp, Wp, dtype=torch.long)
-    for i, rows in enumerate(bounds):
-        for j, cols in enumerate(bounds):
-            labels[rows, cols] = 3 * i + j
-    return labels
+    """(Hp, Wp) long: the 9 regions of a cyclically shifted (padded) map, labelled 0..8 row-major (the rule lives
+    in ``CyclicShift.region_labels``; this spelling takes an int for a square map, for pictures and tests)."""
+    return SHIFTS["cyclic"].region_labels(_pair(padded), window, shift)
 
 
 def attention_mask(size, window: int, shift: int = 0, shift_mode: str = "cyclic",
                    mask_padding: bool = True) -> torch.Tensor | None:
     """(nW, N, N) additive mask for one block, or None when the block needs none.
 
-    - cyclically shifted blocks: REGION_MASK (-100) between tokens of different regions (the official rule);
+    - REGION_MASK (-100, the official value) between tokens of one window that carry different region labels of
+      the shift kind (``ShiftKind.region_labels`` on the padded grid, after its roll: the 9 regions of a cyclic
+      shift; None for kinds without such a mask, ``pad`` and ``none``);
     - with ``mask_padding`` (``pad_keys: mask``), padded tokens are never attended as keys (-inf): the
       bottom/right padding of a map that the window does not tile (padding happens before the cyclic roll, so
       the padded rows/columns are rolled with the map), and the border padding of a ``pad`` shifted block.
@@ -169,11 +165,12 @@ def attention_mask(size, window: int, shift: int = 0, shift_mode: str = "cyclic"
     """
     H, W = _pair(size)
     _, real = _padded_tokens((H, W), window, shift, shift_mode)
-    cyclic = shift if shift_mode == "cyclic" else 0
+    labels = SHIFTS[shift_mode].region_labels(tuple(real.shape), window, shift)
     masked = mask_padding and not real.all()
-    if not cyclic and not masked:
+    if labels is None and not masked:
         return None
-    labels = region_labels(real.shape, window, cyclic) if cyclic else torch.zeros(real.shape, dtype=torch.long)
+    if labels is None:
+        labels = torch.zeros(real.shape, dtype=torch.long)
     labels = window_partition(labels[None, :, :, None], window).squeeze(-1)  # (nW, N)
     mask = (labels[:, None, :] != labels[:, :, None]).float() * REGION_MASK  # (nW, N, N)
     if masked:
