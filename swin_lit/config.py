@@ -383,3 +383,13 @@ def config_from_dict(data: dict) -> RunConfig:
     if not isinstance(data, dict):
         return from_dict(RunConfig, data)
     return from_dict(RunConfig, with_data_classes(data))
+
+
+def stored_config(data: dict) -> RunConfig:
+    """A resolved config as a run folder (``config.yaml``) or a study's trial (``config`` user attr) stores it: the
+    one converter of older stored forms. A key added later and absent from the stored form gets the value every
+    run had before it existed: ``data.loader`` was ``memory`` (a new config leaves it out to get the source's
+    default, ``stream`` for folders); every other later key's default already is the earlier behaviour."""
+    if isinstance(data, dict) and isinstance(data.get("data"), dict) and "loader" not in data["data"]:
+        data = {**data, "data": {**data["data"], "loader": "memory"}}
+    return config_from_dict(data)

@@ -269,7 +269,7 @@ def test_flops_count_the_padded_small_map():
 def test_stored_dense_study_configs_rebuild_the_earlier_behaviour_and_hash():
     """A committed study's stored config has neither key: it rebuilds ``mask`` / ``clip`` and its run hash is
     still its run folder's name; a config that sets the official behaviour hashes differently."""
-    from swin_lit.config import RunConfig
+    from swin_lit.config import RunConfig, stored_config
     from swin_lit.typed import from_dict
 
     log = ROOT / "results" / "camvid_table4" / "study.log"
@@ -279,7 +279,7 @@ def test_stored_dense_study_configs_rebuild_the_earlier_behaviour_and_hash():
             break
     stored = attrs["config"]
     assert "pad_keys" not in stored["model"] and "small_maps" not in stored["model"]
-    cfg = from_dict(RunConfig, stored)
+    cfg = stored_config(stored)
     assert (cfg.model.pad_keys, cfg.model.small_maps) == ("mask", "clip")
     assert attrs["run_dir"].endswith(cfg.hash())
     dense = from_dict(RunConfig, {**stored, "model": {**stored["model"], "pad_keys": "attend"}})

@@ -82,6 +82,25 @@ def test_loader_defaults_and_strict_values(tmp_path):
         from_dict(DataConfig, {"source": "folder", "root": "/d", "on_error": "ignore"}, "data")
 
 
+def test_a_stored_config_without_loader_ran_in_memory(tmp_path):
+    """The one converter of older stored forms (``stored_config``): a run folder's or a trial's config from before
+    ``data.loader`` existed was loaded in memory, so it rebuilds (and hashes) as ``memory``; a new config that
+    leaves the key out gets the source's default."""
+    from swin_lit.config import config_from_dict, load_config, stored_config
+
+    for split in ("train", "val"):
+        for name in ("a", "b"):
+            (tmp_path / split / name).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(tmp_path / split / name / "0.png")
+    new = load_config(overrides={"data.source": "folder", "data.root": str(tmp_path)})
+    assert new.data.loader == "stream"
+    old = new.to_dict()
+    del old["data"]["loader"]
+    assert stored_config(old).data.loader == "memory"
+    assert stored_config(old).hash() == config_from_dict({**old, "data": {**old["data"], "loader": "memory"}}).hash()
+    assert stored_config(new.to_dict()).data.loader == "stream"  # a stored form that has the key keeps it
+
+
 def test_memory_loader_and_fail_keep_the_run_hash_of_before():
     from swin_lit.config import load_config
 

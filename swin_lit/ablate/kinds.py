@@ -60,7 +60,7 @@ class TrainKind:
 
     def prepare(self, ctx: Context, trial) -> Job:
         from swin_lit.ablate.spec import apply_search_values
-        from swin_lit.config import config_from_dict
+        from swin_lit.config import stored_config
         from swin_lit.train.runs import run_dir_for
 
         attrs = trial.user_attrs
@@ -69,7 +69,7 @@ class TrainKind:
             values = {key: trial.params[key] for key in search.get("params") or {}}
             cfg = apply_search_values(attrs["config"], values)
         else:
-            cfg = config_from_dict(attrs["config"])
+            cfg = stored_config(attrs["config"])
         run_dir = run_dir_for(cfg, ctx.runs)
         key = contract.intermediate_metric(ctx.spec.get("objective", "test.top1"))
         if search:
@@ -116,11 +116,11 @@ class TransferKind:
     name = contract.TRANSFER
 
     def prepare(self, ctx: Context, trial) -> Job:
-        from swin_lit.config import config_from_dict
+        from swin_lit.config import stored_config
         from swin_lit.train.runs import run_dir_for
 
         attrs = trial.user_attrs
-        run_dir = run_dir_for(config_from_dict(attrs["config"]), ctx.runs)  # the trained cell's run folder
+        run_dir = run_dir_for(stored_config(attrs["config"]), ctx.runs)  # the trained cell's run folder
         lock = f"{run_dir.name}-to{attrs['img_size']}x{attrs['window_size']}-{attrs['method']}"
         inputs = {k: attrs.get(k) for k in ("img_size", "window_size", "method", "finetune_epochs", "finetune_lr")}
         return Job(attrs["cell"], lock, run_dir, {**inputs, "compile_cache": ctx.out / COMPILE_CACHE})

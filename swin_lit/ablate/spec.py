@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from swin_lit import study as contract
-from swin_lit.config import RunConfig, apply_overrides, compose, config_from_dict, read_yaml
+from swin_lit.config import RunConfig, apply_overrides, compose, config_from_dict, read_yaml, stored_config
 from swin_lit.report.columns import COMPARISON_COLUMNS, DEFAULT_LATEX_COLUMNS
 from swin_lit.seeds import SeedRule
 from swin_lit.study import SCALAR_RESULTS, SPLIT_METRICS, TRANSFER_METHODS, factorial_name, metric_value
@@ -593,7 +593,7 @@ def followups(plain: dict, source_attrs: dict) -> list[Cell]:
     if not plain.get("transfer") or source_attrs.get("kind", "train") != "train":
         return []
     source = Cell(source_attrs["cell"], source_attrs["variant"], int(source_attrs["seed"]),
-                  dict(source_attrs.get("overrides") or {}), config_from_dict(source_attrs["config"]))
+                  dict(source_attrs.get("overrides") or {}), stored_config(source_attrs["config"]))
     return transfer_cells(plain, from_dict(TransferSpec, plain["transfer"], prefix="transfer"), [source])
 
 
@@ -608,7 +608,7 @@ def seed_cells(plain: dict, templates: dict[str, dict], seeds: Iterable[int]) ->
     for variant, attrs in templates.items():
         overrides = dict(attrs.get("overrides") or {})
         for seed in seeds:
-            cfg = config_from_dict({**attrs["config"], "seed": int(seed)})
+            cfg = stored_config({**attrs["config"], "seed": int(seed)})
             out.append(Cell(contract.train_cell_id(variant, seed), variant, int(seed), copy.deepcopy(overrides), cfg,
                             params=contract.cell_params(plain, overrides, variant, seed)))
     if plain.get("transfer"):
@@ -620,4 +620,4 @@ def apply_search_values(config: dict, values: dict) -> RunConfig:
     """A cell's resolved config with the sampled search values on top."""
     clean = {k: (int(v) if isinstance(v, float) and v.is_integer() and k.endswith(("_size", "epochs")) else v)
              for k, v in values.items()}
-    return config_from_dict(apply_overrides(config, clean))
+    return stored_config(apply_overrides(config, clean))

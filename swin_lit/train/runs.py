@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from swin_lit.config import RunConfig, config_from_dict
+from swin_lit.config import RunConfig, stored_config
 from swin_lit.errors import SwinLitError, one_line
 from swin_lit.record import HISTORY_FILE, RESULT_FILE, read_result, write_json_atomic
 
@@ -389,7 +389,7 @@ def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
         from swin_lit.errors import BadInput
 
         raise BadInput(f"{run_dir}: not a run folder (no {CONFIG_FILE})")
-    return config_from_dict(yaml.safe_load(path.read_text()))
+    return stored_config(yaml.safe_load(path.read_text()))
 
 
 def load_trained_model(run_dir: str | os.PathLike, which: str = "best"):
