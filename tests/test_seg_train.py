@@ -143,28 +143,41 @@ def test_camvid_layout_run_with_augmentation(tmp_path, capsys):
     images at their own size; 11 classes from the layout."""
     root = camvid_folder(tmp_path / "camvid")
     cfg = tiny("data.source=camvid", f"data.root={root}", "data.augment.crop=[16, 16]", "data.batch_size=4",
-               "trainer.max_epochs=1")
+               "trainer.max_epochs=1", "data.loader=memory")
     assert cfg.model.num_classes == 11
     run_dir, record = train(cfg, tmp_path / "runs")
     assert len(record["test"]["iou"]) == 11 and record["flops_size"] == [20, 24]
     assert record["class_names"][0] == "sky"
+    # streamed (the default for the layout): the same classes; a stream does not open its images to learn their
+    # sizes, so FLOPs are counted at the crop
+    streamed = tiny("data.source=camvid", f"data.root={root}", "data.augment.crop=[16, 16]", "data.batch_size=4",
+                    "trainer.max_epochs=1")
+    assert streamed.data.loader == "stream"
+    _, record = train(streamed, tmp_path / "runs")
+    assert len(record["test"]["iou"]) == 11 and record["flops_size"] == [16, 16]
 
 
+@pytest.mark.parametrize("loader", ["memory", "stream"])
 @pytest.mark.parametrize("case", ["bad_label", "missing_label", "size"])
-def test_bad_segmentation_data_fails_with_exit_2(tmp_path, capsys, case):
+def test_bad_segmentation_data_fails_with_exit_2(tmp_path, capsys, case, loader):
+    """A bad file is one line naming it, exit 2: the memory loader reads every file before any work (no run
+    folder); a stream reads headers when it lists the layout and label values when a sample is drawn, so a
+    bad label value may stop a run that has started (resumable once the file is fixed: test_stream_train)."""
     root = camvid_folder(tmp_path / "camvid", bad_value=40 if case == "bad_label" else None)
     if case == "missing_label":
         (root / "trainannot" / "3.png").unlink()
     if case == "size":
         Image.fromarray(np.zeros((8, 8), dtype=np.uint8), mode="L").save(root / "trainannot" / "1.png")
     args = ["train", "--out", str(tmp_path / "runs")] + [a for o in TINY for a in ("--set", o)]
-    args += ["--set", "data.source=camvid", "--set", f"data.root={root}", "--set", "data.augment.crop=[16, 16]"]
+    args += ["--set", "data.source=camvid", "--set", f"data.root={root}", "--set", "data.augment.crop=[16, 16]",
+             "--set", f"data.loader={loader}"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     expected = {"bad_label": ["2.png", "40"], "missing_label": ["3.png"], "size": ["1.png"]}[case]
     assert all(word in err for word in expected), err
-    assert not (tmp_path / "runs").exists()
+    if loader == "memory":
+        assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("override,named", [

@@ -315,7 +315,8 @@ def _cls_size(cfg: RunConfig, module, dm) -> dict:
 
 def _seg_size(cfg: RunConfig, module, dm) -> dict:
     """Parameters of backbone and decode head (the auxiliary head, training only, apart), inference FLOPs of
-    both at the test images' size (the crop size where they differ in size), and the class names."""
+    both at the test images' size (the crop size where they differ in size, or where a stream, which does not open
+    its images to learn their sizes, serves them), and the class names."""
     from swin_lit.models.segmenter import segmenter_flops
 
     model = module.model
