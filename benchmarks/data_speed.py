@@ -91,7 +91,10 @@ def scale_shares(paths: list[Path], repeats: int, size: int = 224) -> dict[int, 
 def decode_report(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     args.load_before = os.getloadavg()[0]
-    variants = {"plain": ClassificationTransform(reduced=False), "reduced": ClassificationTransform()}
+    # "plain, again": a second, identical plain pipeline, the A/A control: its ratio to "plain" is what the
+    # measurement itself varies by (order, allocator, the machine), the floor under which a ratio says nothing
+    variants = {"plain": ClassificationTransform(reduced=False), "reduced": ClassificationTransform(),
+                "plain, again": ClassificationTransform(reduced=False)}
     rows = []
     with tempfile.TemporaryDirectory(prefix="swin_lit_data_speed_") as tmp:
         for (width, height), count in zip(KINDS, (args.small, args.large)):
@@ -108,9 +111,12 @@ def decode_report(args: argparse.Namespace) -> None:
                     rates[name].append(one_pass(variants[name], paths, repeat))
                 print(f"  repeat {repeat}: " + ", ".join(f"{n} {rates[n][-1]:.1f} img/s" for n in variants))
             ratios = [r / p for r, p in zip(rates["reduced"], rates["plain"])]
+            controls = [a / p for a, p in zip(rates["plain, again"], rates["plain"])]
             rows.append(dict(kind=f"{width}x{height}", files=count, mean_kb=mean_kb,
                              plain=statistics.median(rates["plain"]), reduced=statistics.median(rates["reduced"]),
                              ratio=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios),
+                             control=statistics.median(controls), control_min=min(controls),
+                             control_max=max(controls),
                              plain_all=rates["plain"], reduced_all=rates["reduced"],
                              shares=scale_shares(paths, args.repeats)))
     args.load_after = os.getloadavg()[0]
@@ -122,10 +128,9 @@ def write_report(rows: list[dict], args: argparse.Namespace) -> None:
     lines = [
         "# Data speed: decode + the whole train transform, per worker process",
         "",
-        f"CPU: {cpu} (`lscpu` model name), one process, one torch thread; the machine was shared with other jobs "
-        "while this ran (2 cores, ~6 concurrent sessions), so absolute figures are noisy: compare the ratios, "
-        f"measured side by side in one run. 1-minute load average {args.load_before:.1f} before, "
-        f"{args.load_after:.1f} after (the CPU has {os.cpu_count()} cores).",
+        f"CPU: {cpu} (`lscpu` model name), one process, one torch thread; absolute figures depend on what else "
+        "the machine runs: compare the ratios, measured side by side in one run. 1-minute load average "
+        f"{args.load_before:.1f} before, {args.load_after:.1f} after (the CPU has {os.cpu_count()} cores).",
         f"Pillow {PIL.__version__} (libjpeg-turbo {features.version('libjpeg_turbo')}), torch {torch.__version__}, "
         f"numpy {np.__version__}, Python {platform.python_version()}.",
         "",
@@ -134,16 +139,19 @@ def write_report(rows: list[dict], args: argparse.Namespace) -> None:
         "RandAugment rand-m9-mstd0.5-inc1, normalise, random erasing 0.25) over every file; `plain` decodes the "
         "whole JPEG, `reduced` decodes at 1/2, 1/4 or 1/8 where the crop box is at least that many times 224 on "
         "both sides. Same files, same per-sample generators (same boxes and ops) for both; "
-        f"{args.repeats} interleaved repeats, medians (ratio: median of the per-repeat ratios, range in brackets).",
+        f"{args.repeats} interleaved repeats, medians (ratio: median of the per-repeat ratios, range in brackets). "
+        "A/A: a second, identical plain pipeline timed the same way, over the first: the spread a ratio of two "
+        "identical pipelines shows here, below which a ratio says nothing.",
         "",
-        "| photos | files | mean size | plain img/s | reduced img/s | reduced / plain "
+        "| photos | files | mean size | plain img/s | reduced img/s | reduced / plain | A/A (plain / plain) "
         "| decoded at 1/1 : 1/2 : 1/4 : 1/8 |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         shares = " : ".join(f"{100 * r['shares'][s]:.0f}%" for s in (1, 2, 4, 8))
         lines.append(f"| {r['kind']} | {r['files']} | {r['mean_kb']:.0f} kB | {r['plain']:.1f} | {r['reduced']:.1f} "
-                     f"| {r['ratio']:.2f}x ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) | {shares} |")
+                     f"| {r['ratio']:.2f}x ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) "
+                     f"| {r['control']:.2f}x ({r['control_min']:.2f}-{r['control_max']:.2f}) | {shares} |")
     lines += ["", f"Worker processes to feed {args.train_rate:g} img/s of training (Swin-T 224 on one RTX 3090 "
               "with AMP, the published figure), from the reduced-scale rates above, one core each:", ""]
     for r in rows:
