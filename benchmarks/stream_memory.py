@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from swin_lit.train.runs import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = 10
@@ -32,16 +33,6 @@ VAL_PER_CLASS = 5
 DISTINCT = 60  # distinct photos, written under many names (their content does not matter to memory)
 MODEL = ["model.img_size=224", "model.patch_size=4", "model.window_size=7", "model.embed_dim=16",
          "model.depths=[1, 1]", "model.num_heads=[1, 2]", "model.mlp_ratio=2.0"]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_folders(base: Path, sizes: list[int]) -> dict[int, Path]:

@@ -15,6 +15,7 @@ a test split is tested on its val split (``has_test`` is False then).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -108,6 +109,52 @@ def limited(n: int, limit: int | None, seed: int) -> torch.Tensor | None:
     if limit is None or limit >= n:
         return None
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit].sort().values
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What a streamed folder's splits are, for either task's DataModule, from the listing alone (no image opened):
+    ``subsets`` (split name -> the listing's split and its indices, None for all of it; a val held out of train
+    where the layout has none, ``data.limit_train`` applied), ``splits`` (name -> ``StreamSplit``, test = val where
+    the layout has no test split), ``holdout`` (the held-out (train, val) indices, or None), and the normalisation
+    (the given statistics, else the ImageNet mean and std of the official recipes, else none)."""
+
+    subsets: dict
+    has_test: bool
+    splits: dict
+    holdout: tuple[torch.Tensor, torch.Tensor] | None
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def of(cls, found, cfg: DataConfig, given_stats: tuple[torch.Tensor, torch.Tensor] | None) -> StreamPlan:
+        from swin_lit.data import stream
+
+        n_train = len(found.splits["train"][0])
+        subsets: dict[str, tuple[str, np.ndarray | None]] = {"train": ("train", None)}
+        held_out = None
+        if "val" in found.splits:
+            subsets["val"] = ("val", None)
+        else:
+            keep, held = held_out = holdout(n_train, cfg.val_fraction, cfg.split_seed)
+            subsets["train"], subsets["val"] = ("train", keep.numpy()), ("train", held.numpy())
+        has_test = "test" in found.splits
+        subsets["test"] = ("test", None) if has_test else subsets["val"]
+        split, train_idx = subsets["train"]
+        keep = limited(len(train_idx) if train_idx is not None else n_train, cfg.limit_train, cfg.split_seed)
+        if keep is not None:
+            subsets["train"] = (split, keep.numpy() if train_idx is None else train_idx[keep.numpy()])
+        if given_stats is not None:
+            mean, std = given_stats
+        elif cfg.normalize:
+            mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+        else:
+            mean, std = torch.zeros(3), torch.ones(3)
+        splits = {name: stream.StreamSplit(len(idx) if idx is not None else len(found.splits[split][0]))
+                  for name, (split, idx) in subsets.items()}
+        if not has_test:
+            splits["test"] = splits["val"]
+        return cls(subsets, has_test, splits, held_out, mean, std)
 
 
 def _whole_batch(batch):
@@ -313,34 +360,11 @@ class SwinDataModule(pl.LightningDataModule):
 
     def _setup_stream(self) -> None:
         """The listing's splits as index subsets (no image opened); ImageNet statistics (the transforms')."""
-        from swin_lit.data import stream
-
-        found, cfg = self._listing(), self.cfg
-        n_train = len(found.splits["train"][0])
-        subsets: dict[str, tuple[str, np.ndarray | None]] = {"train": ("train", None)}
-        if "val" in found.splits:
-            subsets["val"] = ("val", None)
-        else:
-            keep, held = holdout(n_train, cfg.val_fraction, cfg.split_seed)
-            self.holdout_indices = (keep, held)
-            subsets["train"], subsets["val"] = ("train", keep.numpy()), ("train", held.numpy())
-        self.has_test = "test" in found.splits
-        subsets["test"] = ("test", None) if self.has_test else subsets["val"]
-        split, train_idx = subsets["train"]
-        keep = limited(len(train_idx) if train_idx is not None else n_train, cfg.limit_train, cfg.split_seed)
-        if keep is not None:
-            subsets["train"] = (split, keep.numpy() if train_idx is None else train_idx[keep.numpy()])
-        self._subsets = subsets
-        if self._given_stats is not None:
-            self.mean, self.std = self._given_stats
-        elif cfg.normalize:
-            self.mean, self.std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-        else:
-            self.mean, self.std = torch.zeros(3), torch.ones(3)
-        self.splits = {name: stream.StreamSplit(len(idx) if idx is not None else len(found.splits[split][0]))
-                       for name, (split, idx) in subsets.items()}
-        if not self.has_test:
-            self.splits["test"] = self.splits["val"]
+        plan = StreamPlan.of(self._listing(), self.cfg, self._given_stats)
+        self._subsets, self.has_test, self.splits = plan.subsets, plan.has_test, plan.splits
+        self.mean, self.std = plan.mean, plan.std
+        if plan.holdout is not None:
+            self.holdout_indices = plan.holdout
 
     def stream_transform(self):
         """The per-sample transform of the stream: the one given, else the official recipe

@@ -33,6 +33,7 @@ from swin_lit.data.datamodule import (
     EMBEDDED_TASKS,
     EpochSampler,
     LazyDataLoader,
+    StreamPlan,
     _whole_batch,
     channel_stats,
     holdout,
@@ -149,34 +150,10 @@ class SegDataModule(pl.LightningDataModule):
         self.splits = splits
 
     def _setup_stream(self) -> None:
-        from swin_lit.data import stream
-        from swin_lit.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-
-        found, cfg = self._listing(), self.cfg
-        n_train = len(found.splits["train"][0])
-        subsets: dict[str, tuple[str, np.ndarray | None]] = {"train": ("train", None)}
-        if "val" in found.splits:
-            subsets["val"] = ("val", None)
-        else:
-            keep, held = holdout(n_train, cfg.val_fraction, cfg.split_seed)
-            subsets["train"], subsets["val"] = ("train", keep.numpy()), ("train", held.numpy())
-        self.has_test = "test" in found.splits
-        subsets["test"] = ("test", None) if self.has_test else subsets["val"]
-        split, train_idx = subsets["train"]
-        keep = limited(len(train_idx) if train_idx is not None else n_train, cfg.limit_train, cfg.split_seed)
-        if keep is not None:
-            subsets["train"] = (split, keep.numpy() if train_idx is None else train_idx[keep.numpy()])
-        self._subsets = subsets
-        if self._given_stats is not None:
-            self.mean, self.std = self._given_stats
-        elif cfg.normalize:
-            self.mean, self.std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-        else:
-            self.mean, self.std = torch.zeros(3), torch.ones(3)
-        self.splits = {name: stream.StreamSplit(len(idx) if idx is not None else len(found.splits[split][0]))
-                       for name, (split, idx) in subsets.items()}
-        if not self.has_test:
-            self.splits["test"] = self.splits["val"]
+        """The listing's splits as index subsets (no image opened); ImageNet statistics (the transforms')."""
+        plan = StreamPlan.of(self._listing(), self.cfg, self._given_stats)
+        self._subsets, self.has_test, self.splits = plan.subsets, plan.has_test, plan.splits
+        self.mean, self.std = plan.mean, plan.std
 
     def stream_transform(self):
         """The pair transform of the stream: the one given, else decode + ``data.augment`` (mmseg's recipe)."""
