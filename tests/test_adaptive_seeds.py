@@ -33,7 +33,8 @@ from optuna.trial import TrialState
 from swin_lit import stats
 from swin_lit import study as contract
 from swin_lit.ablate import store
-from swin_lit.ablate.spec import load_plan, seed_cells
+from swin_lit.ablate.replan import seed_cells
+from swin_lit.ablate.spec import load_plan
 from swin_lit.cli import main
 from swin_lit.errors import StorageError
 from swin_lit.seeds import SeedRule, seed_decision, stein_seeds, stein_test

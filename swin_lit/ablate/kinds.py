@@ -59,7 +59,7 @@ class TrainKind:
     name = contract.TRAIN
 
     def prepare(self, ctx: Context, trial) -> Job:
-        from swin_lit.ablate.spec import apply_search_values
+        from swin_lit.ablate.replan import apply_search_values
         from swin_lit.config import stored_config
         from swin_lit.train.runs import run_dir_for
 

@@ -29,7 +29,7 @@ sharing one storage:
   count N is fixed, so the replay only grows: a planner that read an older snapshot asks for the first stage or for N,
   never for a seed beyond N, and a planner killed mid-queueing leaves cells that the next evaluation queues. Who
   evaluates: every worker, after it records a train cell's outcome and once more before it exits for lack of work (it
-  builds the next seeds' cells from each variant's stored cells, ``spec.seed_cells``), and the driver when it starts
+  builds the next seeds' cells from each variant's stored cells, ``replan.seed_cells``), and the driver when it starts
   and after its workers exit. Workers, because one of them is there when the last cell of a step finishes: on several
   machines (a SLURM array, a shared PostgreSQL) the study goes on growing without the driver that started it, and an
   idle worker re-evaluates before leaving, so it does not exit while another is between finishing that cell and

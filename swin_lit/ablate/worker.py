@@ -298,7 +298,7 @@ class Worker:
                 self.plan_seeds(f"trial {trial.number}")
 
     def plan_followups(self, trial) -> None:
-        from swin_lit.ablate.spec import followups
+        from swin_lit.ablate.replan import followups
 
         cells = followups(self.spec, dict(trial.user_attrs))
         if cells:
@@ -311,7 +311,7 @@ class Worker:
         for (and the transfer cells of finished ones); returns how many were queued (0 for listed seeds)."""
         if self.rule is None:
             return 0
-        from swin_lit.ablate.spec import seed_cells
+        from swin_lit.ablate.replan import seed_cells
 
         templates: dict[str, dict] = {}  # each variant's lowest stored train cell: its config at another seed
         for t in self.ref.trials():
