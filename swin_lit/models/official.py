@@ -45,14 +45,18 @@ _ACCEPTED = {"v1": _COMMON, "v2": _COMMON | {"pretrained_window_sizes"}}
 _DERIVED_BUFFERS = ("relative_position_index", "relative_coords_table", "attn_mask")
 
 
+def _check_arguments(kind: str, kwargs: dict, accepted: dict[str, set[str]], what: str) -> None:
+    """ConfigError naming the kind or the first keyword argument that the official constructor does not take."""
+    if kind not in accepted:
+        raise ConfigError(f"kind: got {kind!r}; allowed values are {', '.join(map(repr, accepted))}")
+    unknown = sorted(set(kwargs) - accepted[kind])
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: not {what}; allowed: {', '.join(sorted(accepted[kind]))}")
+
+
 def official_config(kind: str, **kwargs) -> SwinConfig:
     """The ``SwinConfig`` equal to the official constructor called with ``kwargs``."""
-    if kind not in _ACCEPTED:
-        raise ConfigError(f"kind: got {kind!r}; allowed values are 'v1', 'v2'")
-    unknown = sorted(set(kwargs) - _ACCEPTED[kind])
-    if unknown:
-        allowed = ", ".join(sorted(_ACCEPTED[kind]))
-        raise ConfigError(f"{unknown[0]}: not an official {kind} argument; allowed: {allowed}")
+    _check_arguments(kind, kwargs, _ACCEPTED, f"an official {kind} argument")
     kw = dict(kwargs)
     absolute = "learned" if kw.pop("ape", False) else "none"
     if "img_size" in kw and not isinstance(kw["img_size"], int):
@@ -94,12 +98,7 @@ DENSE_GEOMETRY = {"small_maps": "pad", "pad_keys": "attend"}
 def official_backbone_config(kind: str, **kwargs) -> SwinConfig:
     """The ``SwinConfig`` of the official segmentation backbone called with ``kwargs`` (its defaults otherwise:
     Swin-T, window 7, drop_path_rate 0.2, out_indices (0, 1, 2, 3)), with the official dense geometry."""
-    if kind not in _SEG_ACCEPTED:
-        raise ConfigError(f"kind: got {kind!r}; allowed values are 'v1', 'v2'")
-    unknown = sorted(set(kwargs) - _SEG_ACCEPTED[kind])
-    if unknown:
-        allowed = ", ".join(sorted(_SEG_ACCEPTED[kind]))
-        raise ConfigError(f"{unknown[0]}: not an official segmentation backbone argument; allowed: {allowed}")
+    _check_arguments(kind, kwargs, _SEG_ACCEPTED, "an official segmentation backbone argument")
     kw = dict(kwargs)
     if kw.pop("qk_scale", None) is not None:
         raise ConfigError("qk_scale: only None (the scale head_dim ** -0.5) is supported")
