@@ -1,0 +1,61 @@
+"""The torch-free domain types: cell ids, metric facts, task facts."""
+
+import math
+import subprocess
+import sys
+
+import pytest
+
+from swin_lit.domain.cell import CellId, Target
+from swin_lit.domain.metrics import direction, is_metric_path, metric
+from swin_lit.domain.task import TASKS, get_task, task_of_record
+from swin_lit.typed import ConfigError
+
+IDS = ["model.shift=none|seed=1", "w/o shifting|trial=3|seed=0",
+       "model.shift=none,model.norm=pre|seed=1|to=384:24|method=bicubic", "abs.+rel.|trial=2|seed=5|to=64:8|method=x"]
+
+
+@pytest.mark.parametrize("text", IDS)
+def test_a_cell_id_parses_back_to_itself(text):
+    cell = CellId.parse(text)
+    assert str(cell) == text
+    assert str(cell.trained) == text.split("|to=")[0]
+    assert cell.is_transfer == ("|to=" in text)
+
+
+def test_a_cell_id_holds_its_parts():
+    cell = CellId.parse("model.window_size=4,model.shift=none|seed=2|to=64:8|method=renormalize")
+    assert cell == CellId("model.window_size=4,model.shift=none", 2, None, Target(64, 8, "renormalize"))
+
+
+@pytest.mark.parametrize("bad", ["a", "a|seed=x", "a|seed=1|to=3|method=b", "a|seed=1|foo=2", "a|seed=1|trial=2",
+                                 "a|seed=1|to=64:8", "a|seed=1|seed=2"])
+def test_text_that_is_no_cell_id_is_refused(bad):
+    with pytest.raises(ValueError, match="not a cell id"):
+        CellId.parse(bad)
+    assert CellId.try_parse(bad) is None
+
+
+def test_metric_facts():
+    assert direction("test.loss") == "minimize" and direction("test.top1") == "maximize"
+    assert direction("flops") == "minimize" and direction("eval_images_per_s") == "maximize"
+    assert metric("val.miou").range_width == 100.0 and metric("test.ece").range_width == 1.0
+    assert metric("test.loss").range_width is None and math.isinf(metric("unknown").high)
+    assert is_metric_path("test.top1") and is_metric_path("flops")
+    assert not is_metric_path("train.top1") and not is_metric_path("test.flops")
+
+
+def test_task_facts():
+    assert set(TASKS) >= {"classification", "segmentation"}
+    seg = get_task("segmentation")
+    assert (seg.monitor, seg.objective, seg.secondary) == ("val/miou", "test.miou", "aacc")
+    assert task_of_record({"test": {"miou": 50.0}}) is seg
+    assert task_of_record({"task": "classification", "test": {}}).name == "classification"
+    with pytest.raises(ConfigError, match="task: got 'detection'; allowed values are 'classification'"):
+        get_task("detection")
+
+
+def test_the_domain_layer_imports_without_torch_or_optuna():
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['optuna'] = None\n"
+            "import swin_lit.domain.cell, swin_lit.domain.metrics, swin_lit.domain.task")
+    subprocess.run([sys.executable, "-c", code], check=True)
