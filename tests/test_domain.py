@@ -59,3 +59,43 @@ def test_the_domain_layer_imports_without_torch_or_optuna():
     code = ("import sys; sys.modules['torch'] = None; sys.modules['optuna'] = None\n"
             "import swin_lit.domain.cell, swin_lit.domain.metrics, swin_lit.domain.task")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _record(**over):
+    record = {"task": "classification", "val": {"top1": 90.0, "top5": 99.0, "loss": 0.3, "ece": 0.02},
+              "test": {"top1": 89.5, "top5": 98.0, "loss": 0.35, "ece": 0.03}, "seed": 2, "epochs": 20,
+              "params": 1000, "flops": 5000, "history": [{"epoch": 0, "val_top1": 50.0}], "device": "cpu (x)"}
+    return {**record, **over}
+
+
+def test_a_result_record_round_trips_and_names_its_version():
+    from swin_lit.domain.result import VERSION, Result
+
+    result = Result.from_dict(_record())
+    assert result.version == 1  # stored before the field existed
+    unset = dict.fromkeys(("config_hash", "train_images_per_s", "eval_images_per_s", "wall_time_s", "train_time_s"))
+    assert result.to_dict() == {**unset, "config_hash": "", **_record(), "version": 1}  # every field, always
+    assert result.extra == {"device": "cpu (x)"}
+    assert result.value("test.top1") == 89.5 and result.value("flops") == 5000.0 and result.value("test.x") is None
+    fresh = Result(task="classification", val=_record()["val"], test=_record()["test"], seed=0, epochs=1)
+    assert Result.from_dict(fresh.to_dict()) == fresh and fresh.version == VERSION
+
+
+def test_a_record_without_its_task_field_is_read_by_its_metrics():
+    from swin_lit.domain.result import Result
+
+    seg = {"val": {"miou": 40.0, "aacc": 80.0, "loss": 1.0}, "test": {"miou": 41.0, "aacc": 81.0, "loss": 1.1}}
+    assert Result.from_dict(_record(task=None, **seg) | {"task": None}).task == "segmentation"
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"version": 9}, "version 9 is not one"), ({"test": {"top1": 1.0}}, "test lacks top5, loss, ece"),
+    ({"task": "detection"}, "task: got 'detection'"), ({"seed": None} | {"_drop": "seed"}, "no 'seed' field")])
+def test_a_bad_record_is_refused_naming_what_is_wrong(bad, message):
+    from swin_lit.domain.result import Result
+
+    record = _record(**{k: v for k, v in bad.items() if k != "_drop"})
+    if "_drop" in bad:
+        record.pop(bad["_drop"])
+    with pytest.raises(ValueError, match=message):
+        Result.from_dict(record)
