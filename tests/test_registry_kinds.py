@@ -353,15 +353,48 @@ def test_a_registered_head_draws(finest, tmp_path):
     assert all(not r.any() for r in reach[1:])  # it reads no other level
 
 
-def test_registered_kinds_are_listed(bilinear, separable, finest, capsys):
+def test_registered_kinds_are_listed(bilinear, separable, finest, post, third, capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
-    for kind in (Bilinear, Separable, FinestConv):
+    for kind in (Bilinear, Separable, FinestConv, PostNorm, ThirdShift):
         assert kind.name in listing and kind.description in listing
+    for registry in (SIMILARITIES, RELATIVE_BIASES, HEADS, NORM_PLACEMENTS, SHIFTS):  # every kind of every registry
+        for name in registry.names():
+            assert any(line.split()[:1] == [name] for line in listing.splitlines()), (registry, name)
+    def table(key: str) -> dict[str, list[str]]:  # the rows of the table whose first heading is ``key``
+        lines = listing.split(f"\n{key} ", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+        return {line.split()[0]: line.split() for line in lines if not line.startswith("(")}
+
+    rows = {**table("norm"), **table("shift")}
+    assert set(rows) == {*NORM_PLACEMENTS.names(), *SHIFTS.names()}
+    assert rows["post"][-1] == "reduce_first" and rows["pre"][-1] == "norm_first"  # merge: auto of each placement
+    # each shift kind's shifted block on a 56 x 56 map in 7 x 7 windows: shift, windows, grid offset, roll, regions
+    assert rows["third"][-6:] == ["2", "8x8", "0,0", "2", "9", "regions"]  # 7 // 3, cyclic's roll and regions
+    assert rows["cyclic"][-6:] == ["3", "8x8", "0,0", "3", "9", "regions"]
+    assert rows["pad"][-5:] == ["3", "9x9", "4,4", "0", "-"]  # ceil((56 + 4) / 7) = 9 windows a side, offset 7 - 3
+    assert rows["none"][-5:] == ["0", "8x8", "0,0", "0", "-"]
     # the similarity's qkv parameters at C=96, 3 heads, and the head's count on Swin-T's pyramid
     assert f"{Bilinear.parameter_count(96, 3, True):,}" in listing
     finest_row = next(line for line in listing.splitlines() if line.startswith("finest"))
     assert "channels=24" in finest_row and f"{(96 * 24 * 9 + 24 + 24 * 150 + 150) / 1e6:.2f}M" in finest_row
+
+
+def test_a_new_registry_is_listed_with_no_edit_of_the_command(monkeypatch, capsys):
+    """``swin-lit models`` reads the registries module: a registry added there (here: in the test) gets a table
+    of its kinds' names and descriptions."""
+    from swin_lit.models import registry as registries
+
+    pools = Registry("pool", "token pooling", "swin_lit.models.no_such_module", ())
+
+    @pools.register("toy_max")
+    class ToyMax:
+        description = "toy: max over each 2 x 2 patch"
+
+    monkeypatch.setattr(registries, "POOLS", pools, raising=False)
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "what it is (token pooling)" in listing
+    assert any(line.split()[:1] == ["toy_max"] and line.endswith(ToyMax.description) for line in listing.splitlines())
 
 
 # -- norm placement --------------------------------------------------------------------------------------------
