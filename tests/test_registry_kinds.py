@@ -22,6 +22,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from matplotlib.colors import to_rgb
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -40,6 +41,7 @@ from swin_lit.models.segmenter import SwinSegmenter, segmenter_flops, segmenter_
 from swin_lit.models.transfer import transfer_config
 from swin_lit.models.windows import REGION_MASK, window_partition
 from swin_lit.report.viz import (
+    MASKED,
     attention_weights,
     bias_tables,
     draw_attention,
@@ -461,11 +463,19 @@ def test_a_registered_shift_kind_builds_trains_and_counts(third, switches):
 def test_a_registered_shift_kind_draws(third, tmp_path):
     cfg = SwinConfig(**{**CFG, "window_size": 6}, shift="third")
     model = SwinTransformer(cfg)
-    shift = ThirdShift.stage_shift(6)
-    data = mask_data(16, 6, shift)  # the picture's masks are the model's shifted block's
+    data = mask_data(16, 6, kind="third")  # the picture's masks are the model's shifted block's, at its shift
+    assert data["shift"] == ThirdShift.stage_shift(6) == 2 and data["roll"] == 2
     assert np.array_equal(data["masks"], model.layout(cfg.grid)[0].blocks[1].mask.numpy() == 0)
-    picture(draw_mask(16, 6, tmp_path / "third.png", shift=shift))
     picture(draw_attention(model, torch.randn(1, 3, 32, 32), tmp_path / "third_attention.png"))
+    # its own mask, not the cyclic one: on a 12 x 12 map in 6 x 6 windows, rolled by 2 instead of 3, its 4 windows
+    # mask 0 + 576 + 576 + 896 pairs (regions of 4 + 2 rows/columns) where cyclic's mask 0 + 648 + 648 + 972
+    masked = {name: int((~mask_data(12, 6, kind=name)["masks"]).sum()) for name in ("third", "cyclic")}
+    assert masked == {"third": 576 + 576 + 896, "cyclic": 648 + 648 + 972}
+    dark = {}
+    for name in masked:  # the same panels in both pictures: the masked cells' pixels go as the masked pairs
+        pixels = picture(draw_mask(12, 6, tmp_path / f"{name}.png", kind=name)).astype(int).reshape(-1, 3)
+        dark[name] = int((pixels == np.round(255 * np.array(to_rgb(MASKED)))).all(1).sum())
+    assert dark["cyclic"] / dark["third"] == pytest.approx(masked["cyclic"] / masked["third"], rel=0.02)
 
 
 # -- the registry itself ---------------------------------------------------------------------------------------
