@@ -16,7 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibratio
 
 from swin_lit.config import RunConfig
 from swin_lit.models import SwinTransformer
-from swin_lit.tasks import plain
+from swin_lit.tasks import implementation, plain
 from swin_lit.train import augment, schedule
 
 HP_METRICS = {"hp/val_top1": 0.0, "hp/test_top1": 0.0}
@@ -202,7 +202,8 @@ class SwinClassifier(RunModule):
         self.model = SwinTransformer(cfg.model)
         n = cfg.model.num_classes
         self.train_metrics = split_metrics(n, calibration=False).clone(prefix="train/")
-        self.val_scores, self.test_scores = ClassificationScores(n), ClassificationScores(n)
+        task = implementation(cfg.task)  # its evaluator: ClassificationScores, or a task's own
+        self.val_scores, self.test_scores = task.scores(cfg), task.scores(cfg)
         self.train_loss = torchmetrics.MeanMetric()
         for metric in (self.train_metrics, self.train_loss):  # in checkpoints: a resumed epoch's mean is whole
             metric.persistent(True)

@@ -19,6 +19,7 @@ from swin_lit.config import RunConfig
 from swin_lit.data.segmentation import IGNORE_INDEX
 from swin_lit.models.seg_inference import segment
 from swin_lit.models.segmenter import SwinSegmenter
+from swin_lit.tasks import implementation
 from swin_lit.train.module import RunModule
 from swin_lit.train.seg_metrics import SegmentationMetrics
 
@@ -58,10 +59,8 @@ class SwinSegmentation(RunModule):
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
         self.model = SwinSegmenter(cfg.model, cfg.head, cfg.model.num_classes)
-        k = cfg.model.num_classes
-        t = cfg.trainer
-        self.val_scores = SegmentationScores(k, t.inference, t.slide_stride)
-        self.test_scores = SegmentationScores(k, t.inference, t.slide_stride)
+        task = implementation(cfg.task)  # its evaluator: SegmentationScores, or a task's own
+        self.val_scores, self.test_scores = task.scores(cfg), task.scores(cfg)
         self.train_loss = torchmetrics.MeanMetric()
         self.train_loss.persistent(True)  # in checkpoints: a resumed epoch's mean is whole
 
