@@ -23,12 +23,13 @@ MARKS_DENSE_CLASS_NAMES = ("background", *(f"anchor-{n}" for n in MARKS_CLASS_NA
 DENSE_CLASS_NAMES = ("background", "distractor", "square", *(f"disc-{n}" for n in SYNTHETIC_CLASS_NAMES))
 
 
-def class_names(cfg: DataConfig, task: str = "classification") -> tuple[str, ...]:
-    """Class names of the configured data for ``task`` (raises DataError for data that cannot be read)."""
+def class_names(cfg: DataConfig, dense: bool = False) -> tuple[str, ...]:
+    """Class names of the configured data; ``dense``: the embedded sources' per-pixel classes (the segmentation
+    task asks for them). Raises DataError for data that cannot be read."""
     if cfg.source == "marks":
-        return MARKS_DENSE_CLASS_NAMES if task == "segmentation" else MARKS_CLASS_NAMES
+        return MARKS_DENSE_CLASS_NAMES if dense else MARKS_CLASS_NAMES
     if cfg.source == "synthetic":
-        return DENSE_CLASS_NAMES if task == "segmentation" else SYNTHETIC_CLASS_NAMES
+        return DENSE_CLASS_NAMES if dense else SYNTHETIC_CLASS_NAMES
     if cfg.loader == "stream":  # the listing's names (cached; ADE20K: objectInfo150, no label map decoded)
         from swin_lit.data.listing import listing
 
