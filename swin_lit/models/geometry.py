@@ -104,7 +104,8 @@ def stage_geometries(
     ``small_maps: clip`` (the classification code): a stage whose smaller side is no larger than the window uses
     a square window of that side and does not shift. ``pad``: every stage uses ``window_size`` and its odd
     blocks shift by the shift kind's ``stage_shift(window_size)`` (window_size // 2; 0 for ``shift: none``).
-    Maps the window does not tile are padded bottom/right."""
+    Maps the window does not tile are padded bottom/right. ``windows`` (the window kind's name) is carried on each
+    stage: how its windows are built is the kind's (``swin_lit.models.window_kinds``), not the geometry's."""
     if small_maps not in SMALL_MAPS:
         raise ValueError(f"small_maps must be one of {SMALL_MAPS}, got {small_maps!r}")
     if pad_keys not in PAD_KEYS:
