@@ -71,7 +71,8 @@ def stage_pair(old: dict, cfg: SwinConfig, index: int):
                                                     cfg.shift, cfg.windows, cfg.small_maps, cfg.pad_keys)[index]
     was_fields = {k: v for k, v in old_geometry.__dict__.items() if k != "sliding"}
     new_fields = {k: v for k, v in new_geometry.__dict__.items() if k != "windows"}
-    assert was_fields == new_fields and old_geometry.sliding == new_geometry.sliding, (old_geometry, new_geometry)
+    same_kind = old_geometry.sliding == (new_geometry.windows == "sliding")
+    assert was_fields == new_fields and same_kind, (old_geometry, new_geometry)
     new = Stage(new_geometry, depth, cfg, [0.0] * depth, 0, merge=False)
     was = old["blocks"].Stage(old_geometry, depth, cfg, [0.0] * depth, 0, merge=False)
     for block in new.blocks:  # as the model does after its own initialisation

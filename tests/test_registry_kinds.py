@@ -400,12 +400,12 @@ def test_a_registered_head_draws(finest, tmp_path):
     assert all(not r.any() for r in reach[1:])  # it reads no other level
 
 
-def test_registered_kinds_are_listed(bilinear, separable, finest, post, third, capsys):
+def test_registered_kinds_are_listed(bilinear, separable, finest, post, third, grid, capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
-    for kind in (Bilinear, Separable, FinestConv, PostNorm, ThirdShift):
+    for kind in (Bilinear, Separable, FinestConv, PostNorm, ThirdShift, GridWindows):
         assert kind.name in listing and kind.description in listing
-    for registry in (SIMILARITIES, RELATIVE_BIASES, HEADS, NORM_PLACEMENTS, SHIFTS):  # every kind of every registry
+    for registry in (SIMILARITIES, RELATIVE_BIASES, HEADS, NORM_PLACEMENTS, SHIFTS, WINDOWS):  # every kind of every one
         for name in registry.names():
             assert any(line.split()[:1] == [name] for line in listing.splitlines()), (registry, name)
     def table(key: str) -> dict[str, list[str]]:  # the rows of the table whose first heading is ``key``
@@ -530,7 +530,7 @@ def test_a_registered_window_kind_validates_with_its_facts(grid):
                                           r"windows take no shift\); use shift: none$"):
         SwinConfig(**CFG, windows="grid")  # its ``shifts`` fact is False: the default cyclic shift is refused
     cfg = SwinConfig(**CFG, windows="grid", shift="none")
-    assert [g.windows for g in cfg.stages()] == ["grid"] * 3 and not any(g.sliding for g in cfg.stages())
+    assert [g.windows for g in cfg.stages()] == ["grid"] * 3
     assert WINDOWS.having("shifts") == ("partition",) and WINDOWS.having("partitions") == ("partition", "grid")
 
 
@@ -626,7 +626,7 @@ def test_names_and_validation_need_no_torch():
     code = textwrap.dedent("""
         import sys
         sys.modules["torch"] = None  # any "import torch" now fails
-        from swin_lit.models.registry import HEADS, NORM_PLACEMENTS, SHIFTS, SIMILARITIES
+        from swin_lit.models.registry import HEADS, NORM_PLACEMENTS, SHIFTS, SIMILARITIES, WINDOWS
         from swin_lit.models.head_config import HeadConfig
         from swin_lit.models.head_flops import head_params
         SIMILARITIES.check("cosine")
@@ -635,7 +635,8 @@ def test_names_and_validation_need_no_torch():
         assert NORM_PLACEMENTS["res_post"].merge_order == "reduce_first"
         assert SHIFTS["pad"].grid((8, 8), 4, 2) == (2, 2, 12, 12)
         from swin_lit.models.config import SwinConfig
-        assert SwinConfig(windows="sliding", shift="none").stages()[0].sliding  # the window kinds' facts
+        sliding = SwinConfig(windows="sliding", shift="none").stages()[0]
+        assert not WINDOWS.fact(sliding.windows, "partitions")  # the window kinds' facts
         for bad in (lambda: SIMILARITIES.check("euclid"), lambda: SwinConfig(windows="sliding")):
             try:
                 bad()

@@ -6,6 +6,8 @@ import argparse
 
 import yaml
 
+from swin_lit.models.registry import WINDOWS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -161,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
     for i, (g, s, depth) in enumerate(zip(cfg.stages(), bd.stages, cfg.depths)):
         H, W = g.resolution
         Hp, Wp = g.padded
-        windows = "sliding" if g.sliding else f"{Hp // g.window}x{Wp // g.window}"
-        if g.shift and not g.sliding:
+        partitions = WINDOWS.fact(g.windows, "partitions")  # a kind that does not partition the map has no count
+        windows = f"{Hp // g.window}x{Wp // g.window}" if partitions else g.windows
+        if g.shift and partitions:
             _, _, Hs, Ws = g.grid(g.shift)
             windows += f" / {Hs // g.window}x{Ws // g.window}"
         rows.append([i, f"{H}x{W}", g.window, g.shift, windows, g.dim, g.heads, depth, f"{s.total / 1e6:.1f}"])

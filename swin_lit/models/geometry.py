@@ -66,14 +66,6 @@ class StageGeometry:
     heads: int
     mask_padding: bool = True  # zero-padded tokens masked as keys (``pad_keys: mask``) or attended (``attend``)
 
-    @property
-    def sliding(self) -> bool:
-        """True where the window kind does not partition the padded grid into windows (its ``partitions`` fact is
-        false: ``sliding``), read by listings that count windows (``swin-lit models``); torch-free."""
-        from swin_lit.models.registry import WINDOWS
-
-        return not WINDOWS.fact(self.windows, "partitions")
-
     def block_shift(self, index: int) -> int:
         """The shift of block ``index`` of the stage: 0 for even blocks, ``shift`` for odd ones."""
         return self.shift if index % 2 else 0
