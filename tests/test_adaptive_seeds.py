@@ -61,7 +61,7 @@ def half_width(diffs: list[float]) -> float:
 
 def values_of(ts, objective: str = "test.loss") -> dict[tuple[str, int], float]:
     """{(variant, seed): objective} of the COMPLETE train trials."""
-    return {(t.user_attrs["variant"], t.user_attrs["seed"]): contract.metric_value(t.user_attrs["result"], objective)
+    return {(t.user_attrs["variant"], t.user_attrs["seed"]): contract.result_of(t).value(objective)
             for t in ts if t.state == TrialState.COMPLETE and t.user_attrs["kind"] == "train"}
 
 
@@ -156,7 +156,7 @@ def test_the_seed_param_stays_compatible_when_max_grows(tmp_path):
         store.check_distributions(ref, plain)
     with pytest.raises(ValueError, match="isn't contained in the distribution"):
         optuna.trial.create_trial(state=TrialState.WAITING, params={"variant": "a", "seed": 5},
-                                  distributions=contract.param_distributions(plan.spec.to_plain()))
+                                  distributions=plan.spec.param_distributions())
 
 
 def test_workers_build_the_cells_the_spec_plans(tmp_path):

@@ -3,7 +3,7 @@ those that ``table.tex`` shows (report.md and cells.csv keep all of them)."""
 
 from __future__ import annotations
 
-from swin_lit.domain.spec import COMPARISON_COLUMN_KEYS, DEFAULT_LATEX_COLUMNS
+from swin_lit.domain.spec import DEFAULT_LATEX_COLUMNS
 
 COMPARISON_COLUMNS = {
     "n": "n",  # finished / planned seeds
