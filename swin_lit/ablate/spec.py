@@ -1,4 +1,8 @@
-"""The ablation spec (``ablations/*.yaml``) and the cells it plans.
+"""The cells an ablation spec (``ablations/*.yaml``) plans, with every cell's config resolved.
+
+The spec type itself (its sections, checks, variants, a cell's params and id) is ``swin_lit.domain.spec.Spec``,
+which every reader of a study shares; this module reads a spec file into it (``read_spec``) and resolves
+its cells against the base config (``load_plan``).
 
 A spec names a base run config, a budget (overrides applied to every cell), the variants (a full factorial
 over ``factors`` or explicitly named ``variants``) and the seeds. One cell = one variant x one seed = one
@@ -12,8 +16,8 @@ of every seed up to ``max`` (all validated up front), and which of them run is d
 while the study runs (``swin_lit.study.seed_decision``; ``Plan.cells_of``).
 
 ``mode: search`` replaces the seeds-only grid by a TPE search over ``search.params`` ranges: each cell is
-one search trial of a variant (``"<variant>|trial=<k>|seed=<s>"``); its sampled values are drawn by the
-worker that claims it.
+one search trial of a variant (its id a ``swin_lit.domain.cell.CellId`` with a search index); its sampled
+values are drawn by the worker that claims it.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ __all__ = ["Cell", "Plan", "load_plan"]
 class Cell:
     """One unit of work: a variant x a seed (x a search trial index), or the transfer of such a trained
     cell to one target with one method (``kind == "transfer"``; ``config`` is then the trained cell's).
-    ``params`` are its Optuna params (``swin_lit.study.cell_params``), from which its id derives."""
+    ``params`` are its Optuna params (``Spec.cell_params``), from which its id derives (``Spec.cell_id``)."""
 
     id: str
     variant: str

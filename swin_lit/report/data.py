@@ -25,7 +25,7 @@ from swin_lit import study as contract
 from swin_lit.domain.cell import CellId
 from swin_lit.domain.metrics import metric
 from swin_lit.domain.result import TransferRecord, transfer_task
-from swin_lit.domain.spec import DEFAULT_LATEX_COLUMNS, Spec, parse_target, value_key  # noqa: F401 - value_key: re-exported
+from swin_lit.domain.spec import DEFAULT_LATEX_COLUMNS, Spec, parse_target
 from swin_lit.domain.task import TASKS, Task, get_task
 from swin_lit.seeds import SeedDecision, SeedRule
 
