@@ -35,7 +35,8 @@ Trial user attrs a reader can rely on (written by the driver)::
     config      the cell's resolved run config (before search values)
     run_dir     the run folder, relative to the study folder ("runs/<name>-<hash>")
     worker      {"host", "pid", ...} of the worker that claimed the trial (written once per claim)
-    result      the result record (``swin_lit.record``) of a finished train cell, or a transfer record:
+    result      the result record (``swin_lit.record``; read back as ``swin_lit.domain.result.Result``) of a
+                finished train cell, or a transfer record (``TransferRecord``):
                 {"top1", "top5", "loss", "top1_ft", "top5_ft", "ft_run_dir"} (segmentation: miou / aacc for
                 top1 / top5)
     error       one-line reason (failed, pruned and given-up trials); a FAIL trial without it was failed by
