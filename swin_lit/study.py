@@ -9,17 +9,20 @@ neither torch nor the CLI nor the driver's worker machinery. It holds:
 - **Cells**: one cell = one Optuna trial. ``kind`` ``train`` (a variant x a seed, in ``mode: search`` also a
   search index) or ``transfer`` (a trained cell moved to a larger image and window with one method).
   A cell's **params** are the study's switches, one Optuna param each, plus ``seed``
-  (``param_distributions``); a cell's id is derived from its params (``cell_id``) and also kept as the
+  (``Spec.param_distributions``); a cell's id (``swin_lit.domain.cell.CellId``) is derived from its params
+  (``Spec.cell_id``) and also kept as the
   ``cell`` user attr. Seeds are listed in the spec, or adaptive (``seeds: {start, max, step, precision}``,
   Stein's two-stage rule, ``swin_lit.seeds.SeedRule``; ``step`` unused): then which seeds every variant gets
   is ``seed_decision`` on the stored trials, and the ``seed`` param's range is 0 .. max-1 from the first
   trial on. Factor values that Optuna cannot store as a choice (lists
-  such as depths) are stored as their JSON text (``encode``).
+  such as depths) are stored as their JSON text (``swin_lit.domain.spec.encode``). The spec itself is stored
+  as a plain dict and read back with ``Spec.from_stored``.
 - **States**: ``cell_status`` turns a cell's trials into one of ``STATUSES``; ``DONE`` says which need no
   more work. Several trials of one cell are normal (a retry after a failure, a re-queue after a dead worker,
   a duplicate from racing planners given up as PRUNED with ``error: duplicate``); the newest COMPLETE trial
   with a result counts (``counted_trial``).
-- **Directions**: which metrics are minimised (``MINIMIZED``, ``lower_is_better``, ``direction``).
+- **Results**: a finished train cell's ``result`` attr read back as a ``swin_lit.domain.result.Result``
+  (``result_of``); which metrics are minimised is ``swin_lit.domain.metrics``.
 
 Trial user attrs a reader can rely on (written by the driver)::
 
@@ -32,7 +35,8 @@ Trial user attrs a reader can rely on (written by the driver)::
     config      the cell's resolved run config (before search values)
     run_dir     the run folder, relative to the study folder ("runs/<name>-<hash>")
     worker      {"host", "pid", ...} of the worker that claimed the trial (written once per claim)
-    result      the result record (``swin_lit.record``) of a finished train cell, or a transfer record:
+    result      the result record (``swin_lit.record``; read back as ``swin_lit.domain.result.Result``) of a
+                finished train cell, or a transfer record (``TransferRecord``):
                 {"top1", "top5", "loss", "top1_ft", "top5_ft", "ft_run_dir"} (segmentation: miou / aacc for
                 top1 / top5)
     error       one-line reason (failed, pruned and given-up trials); a FAIL trial without it was failed by
@@ -51,15 +55,15 @@ has a lease file per running trial in ``<journal>.leases/`` (see ``swin_lit.abla
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from swin_lit.domain.metrics import SPLIT_METRICS
+from swin_lit.domain.result import RecordError, Result
+from swin_lit.domain.spec import TRAIN, TRANSFER, Spec
 from swin_lit.errors import StorageError, one_line
 
 JOURNAL_FILE = "study.log"
@@ -68,184 +72,10 @@ RUNS_DIR = "runs"
 LOGS_DIR = "logs"
 LEASES_SUFFIX = ".leases"  # <journal>.leases/: one lease file per running trial (journal storages only)
 
-TRAIN, TRANSFER = "train", "transfer"
 KINDS = (TRAIN, TRANSFER)
-TRANSFER_METHODS = ("bicubic", "extrapolate", "renormalize")
 
-# Param names besides the factor keys.
-SEED, VARIANT, SEARCH_INDEX = "seed", "variant", "search_index"
-METHOD, IMG_SIZE, WINDOW_SIZE = "method", "img_size", "window_size"
-
-# -- cell identity and naming ------------------------------------------------------------------------------
-
-
-def factorial_name(assignment: dict) -> str:
-    """``{"model.shift": "none", "model.norm": "pre"}`` -> ``"model.shift=none,model.norm=pre"``."""
-    return ",".join(f"{k}={v}" for k, v in assignment.items())
-
-
-def planned_variants(spec: dict) -> list[tuple[str, dict]]:
-    """(name, overrides) of every variant a plain spec plans, in spec order."""
-    if spec.get("factors"):
-        factors = spec["factors"]
-        return [(factorial_name(dict(zip(factors, values))), dict(zip(factors, values)))
-                for values in itertools.product(*factors.values())]
-    return [(name, dict(overrides or {})) for name, overrides in (spec.get("variants") or {}).items()]
-
-
-def train_cell_id(variant: str, seed: int, search_index: int | None = None) -> str:
-    return f"{variant}|seed={seed}" if search_index is None else f"{variant}|trial={search_index}|seed={seed}"
-
-
-def transfer_cell_id(source_cell: str, img_size: int, window_size: int, method: str) -> str:
-    return f"{source_cell}|to={img_size}:{window_size}|method={method}"
-
-
-def seed_of_cell(cell: str) -> int | None:
-    for part in str(cell).split("|"):
-        if part.startswith("seed="):
-            try:
-                return int(part[len("seed="):])
-            except ValueError:
-                return None
-    return None
-
-
-# -- params -------------------------------------------------------------------------------------------------
-
-
-def encode(value: Any) -> Any:
-    """A factor value as an Optuna categorical choice: scalars as they are, lists and mappings as JSON text."""
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return json.dumps(value, sort_keys=True)
-
-
-def decode(spec: dict, key: str, stored: Any) -> Any:
-    """The spec's factor value whose encoding is ``stored`` (the value itself when the spec lacks it)."""
-    for value in (spec.get("factors") or {}).get(key, []):
-        if encode(value) == stored and type(encode(value)) is type(stored):
-            return value
-    return stored
-
-
-def seed_rule(spec: dict):
-    """The adaptive-seed rule (``swin_lit.seeds.SeedRule``) of a plain spec whose ``seeds`` is
-    ``{start, max, step, precision}``, else None (listed seeds)."""
-    seeds = spec.get("seeds")
-    if not isinstance(seeds, dict):
-        return None
-    from swin_lit.seeds import SeedRule
-    from swin_lit.typed import from_dict
-
-    return from_dict(SeedRule, seeds, prefix="seeds")
-
-
-def _seed_range(spec: dict) -> tuple[int, int]:
-    """The ``seed`` param's range: the listed seeds, or 0 .. max-1 for adaptive seeds (the whole range the rule
-    may reach, so trials from before and after the seeds grew hold one distribution)."""
-    rule = seed_rule(spec)
-    if rule is not None:
-        return 0, rule.max - 1
-    seeds = [int(s) for s in spec.get("seeds") or [0]]
-    return min(seeds), max(seeds)
-
-
-def param_distributions(spec: dict) -> dict:
-    """Every param a cell of this spec can have, with its Optuna distribution.
-
-    Categorical choices come from the spec (factor values, variant names); a study keeps them for life
-    (Optuna refuses another set of choices for a param name). ``seed``, ``search_index``, ``img_size`` and
-    ``window_size`` are integer ranges, which Optuna lets grow (seeds added later keep old trials valid).
-    """
-    from optuna.distributions import CategoricalDistribution, IntDistribution
-
-    out: dict = {}
-    if spec.get("factors"):
-        for key, values in spec["factors"].items():
-            out[key] = CategoricalDistribution([encode(v) for v in values])
-    else:
-        out[VARIANT] = CategoricalDistribution(list((spec.get("variants") or {}).keys()))
-    out[SEED] = IntDistribution(*_seed_range(spec))
-    search = spec.get("search") if spec.get("mode") == "search" else None
-    if search:
-        n = int(search.get("trials", 1))
-        out[SEARCH_INDEX] = IntDistribution(0, max(n - 1, 0))
-        for key, rng in (search.get("params") or {}).items():
-            out[key] = search_distribution(rng)
-    transfer = spec.get("transfer")
-    if transfer:
-        targets = [tuple(int(p) for p in str(t).split(":")) for t in transfer.get("targets") or []]
-        out[METHOD] = CategoricalDistribution(list(TRANSFER_METHODS))
-        out[IMG_SIZE] = IntDistribution(min(t[0] for t in targets), max(t[0] for t in targets))
-        out[WINDOW_SIZE] = IntDistribution(min(t[1] for t in targets), max(t[1] for t in targets))
-    return out
-
-
-def search_distribution(rng: dict):
-    """The Optuna distribution of a ``search.params`` range ({low, high, log?, step?} or {choices})."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    if "choices" in rng:
-        return CategoricalDistribution(rng["choices"])
-    is_int = all(isinstance(rng[b], int) for b in ("low", "high")) and isinstance(rng.get("step", 1), int)
-    if is_int and not rng.get("log"):
-        return IntDistribution(rng["low"], rng["high"], step=rng.get("step", 1))
-    if is_int:
-        return IntDistribution(rng["low"], rng["high"], log=True)
-    return FloatDistribution(float(rng["low"]), float(rng["high"]), log=bool(rng.get("log", False)),
-                             step=rng.get("step"))
-
-
-def cell_params(spec: dict, overrides: dict, variant: str, seed: int, search_index: int | None = None,
-                transfer: dict | None = None) -> dict:
-    """The params of one cell (search values are added by the sampler when the cell is claimed)."""
-    if spec.get("factors"):
-        params = {key: encode(overrides[key]) for key in spec["factors"]}
-    else:
-        params = {VARIANT: variant}
-    params[SEED] = int(seed)
-    if search_index is not None:
-        params[SEARCH_INDEX] = int(search_index)
-    if transfer is not None:
-        params.update({METHOD: transfer["method"], IMG_SIZE: int(transfer["img_size"]),
-                       WINDOW_SIZE: int(transfer["window_size"])})
-    return params
-
-
-def find_variant(names: list[str], name: str, factorial: bool) -> str | None:
-    """The variant of ``names`` called ``name``; factorial names match in any order of their ``key=value``
-    parts."""
-    if name in names:
-        return name
-    if factorial:
-        parts = sorted(p.strip() for p in str(name).split(","))
-        for n in names:
-            if sorted(n.split(",")) == parts:
-                return n
-    return None
-
-
-def baseline_variant(spec: dict) -> str | None:
-    """The spec's baseline among its planned variants, else the first variant."""
-    names = [n for n, _ in planned_variants(spec)]
-    found = find_variant(names, spec["baseline"], bool(spec.get("factors"))) if spec.get("baseline") else None
-    return found or (names[0] if names else None)
-
-
-def variant_of_params(spec: dict, params: dict) -> str:
-    if spec.get("factors"):
-        return factorial_name({key: decode(spec, key, params[key]) for key in spec["factors"]})
-    return params[VARIANT]
-
-
-def cell_id(spec: dict, kind: str, params: dict) -> str:
-    """The cell id, derived from a trial's params (``cell`` user attr holds the same)."""
-    train = train_cell_id(variant_of_params(spec, params), int(params[SEED]),
-                          params.get(SEARCH_INDEX) if spec.get("mode") == "search" else None)
-    if kind == TRANSFER:
-        return transfer_cell_id(train, int(params[IMG_SIZE]), int(params[WINDOW_SIZE]), params[METHOD])
-    return train
+# The spec's own derivations (variants, a cell's params and id) are ``swin_lit.domain.spec.Spec``'s; a cell id is
+# ``swin_lit.domain.cell.CellId``; metric facts are ``swin_lit.domain.metrics``.
 
 
 # -- trial states and cell status ---------------------------------------------------------------------------
@@ -375,8 +205,9 @@ def seed_outcomes(trials, objective: str, variant_of: Callable[[dict], str | Non
     for (variant, seed), group in groups.items():
         status, _ = cell_status(group)
         if status == FINISHED:
-            value = metric_value(counted_trial(group).user_attrs["result"], objective)
-            if value is not None and math.isfinite(value):
+            result = result_of(counted_trial(group))
+            value = result.finite(objective) if result is not None else None
+            if value is not None:
                 finished.setdefault(variant, {})[seed] = value
             else:  # a record without the objective: there is nothing to wait for
                 failed.append((variant, seed))
@@ -385,42 +216,23 @@ def seed_outcomes(trials, objective: str, variant_of: Callable[[dict], str | Non
     return finished, failed
 
 
-def seed_decision(spec: dict, trials, baseline: str | None = None,
+def seed_decision(spec: Spec, trials, baseline: str | None = None,
                   variant_of: Callable[[dict], str | None] | None = None, settle_failures: bool = True):
     """The adaptive-seed rule's decision (``swin_lit.seeds.seed_decision``, two-stage: N fixed from the
     first ``start`` seeds) on a study's stored trials, or None for listed seeds: which seeds every variant
     must have now, and whether the study stopped. The driver, its
     workers and the report all decide through this function, so each reaches the same answer from the same
-    stored values. ``baseline`` defaults to ``baseline_variant(spec)``."""
-    rule = seed_rule(spec)
-    if rule is None:
+    stored values. ``baseline`` defaults to the spec's ``baseline_variant``."""
+    if spec.rule is None:
         return None
     from swin_lit.seeds import seed_decision as decide
 
-    objective = str(spec.get("objective") or "test.top1")
-    finished, failed = seed_outcomes(trials, objective, variant_of, settle_failures)
-    variants = [n for n, _ in planned_variants(spec)]
-    return decide(rule, baseline or baseline_variant(spec), variants, finished, failed, metric=objective)
+    finished, failed = seed_outcomes(trials, spec.objective, variant_of, settle_failures)
+    return decide(spec.rule, baseline or spec.baseline_variant, spec.variant_names(), finished, failed,
+                  metric=spec.objective)
 
 
-# -- metric directions -------------------------------------------------------------------------------------
-
-# Dotted result paths a spec may name in ``metrics`` / ``objective`` (see swin_lit.record).
-SPLIT_METRICS = ("top1", "top5", "loss", "ece", "miou", "aacc")
-TASK_METRICS = {"classification": ("top1", "top5", "loss", "ece"), "segmentation": ("miou", "aacc", "loss")}
-SCALAR_RESULTS = ("params", "flops", "train_images_per_s", "eval_images_per_s", "wall_time_s", "train_time_s",
-                  "epochs", "params_backbone", "params_head", "flops_backbone", "flops_head")
-MINIMIZED = ("loss", "ece", "params", "flops", "wall_time_s", "train_time_s", "params_backbone", "params_head",
-             "flops_backbone", "flops_head")  # last part of a metric path
-
-
-def lower_is_better(metric: str) -> bool:
-    """``test.loss`` / ``loss`` / ``flops`` -> True; ``test.top1`` -> False."""
-    return str(metric).split(".")[-1] in MINIMIZED
-
-
-def direction(metric: str) -> str:
-    return "minimize" if lower_is_better(metric) else "maximize"
+# -- metrics -------------------------------------------------------------------------------------------------
 
 
 def intermediate_metric(objective: str) -> str:
@@ -432,14 +244,16 @@ def intermediate_metric(objective: str) -> str:
     return "val.top1"
 
 
-def metric_value(record: dict, path: str) -> float | None:
-    """A dotted path of a result record as a number, or None."""
-    node: Any = record
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return float(node) if isinstance(node, int | float) and not isinstance(node, bool) else None
+def result_of(trial) -> Result | None:
+    """A train trial's stored ``result`` user attr as a ``Result`` (any stored version); None without one, or
+    for a stored dict that is no result record."""
+    record = trial.user_attrs.get("result")
+    if not isinstance(record, dict):
+        return None
+    try:
+        return Result.from_dict(record)
+    except RecordError:
+        return None
 
 
 # -- run folders ----------------------------------------------------------------------------------------------

@@ -42,6 +42,8 @@ from swin_lit.ablate import store
 from swin_lit.ablate.spec import load_plan, resolve_base
 from swin_lit.cli import main
 from swin_lit.data.config import EMBEDDED_SOURCES
+from swin_lit.domain.cell import CellId
+from swin_lit.domain.spec import Spec
 from swin_lit.record import write_json_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,10 +112,12 @@ def _plan_and_dry_run(name: str, variants: int | None, tmp_path: Path, capsys) -
     if variants is not None:
         assert len(plan.spec.variant_list()) == variants
     # The cell identity is derived from the params, and every param has its distribution.
-    plain = plan.spec.to_plain()
-    dists = contract.param_distributions(plain)
+    stored = Spec.from_stored(plan.spec.to_plain())  # what every reader of the study reads back
+    assert stored == plan.spec
+    dists = stored.param_distributions()
     for cell in plan.cells:
-        assert contract.cell_id(plain, cell.kind, cell.params) == cell.id
+        assert str(stored.cell_id(cell.kind, cell.params)) == cell.id
+        assert CellId.parse(cell.id) == stored.cell_id(cell.kind, cell.params)
         # create_trial validates each value against its distribution (what add_trial stores)
         optuna.trial.create_trial(state=TrialState.WAITING, params=cell.params,
                                   distributions={k: dists[k] for k in cell.params})
@@ -145,10 +149,11 @@ def test_params_are_the_switches(tmp_path):
     plan = load_plan(spec)
     cell = plan.cells[0]
     assert cell.params == {"model.shift": "cyclic", "model.depths": "[2]", "seed": 0}
-    dists = contract.param_distributions(plan.spec.to_plain())
+    stored = Spec.from_stored(plan.spec.to_plain())
+    dists = stored.param_distributions()
     assert dists["model.depths"].choices == ("[2]", "[1]")
     assert isinstance(dists["seed"], optuna.distributions.IntDistribution)  # seeds added later stay compatible
-    assert contract.decode(plan.spec.to_plain(), "model.depths", "[1]") == [1]
+    assert stored.decode("model.depths", "[1]") == [1]
     named = load_plan(write_spec(tmp_path, "n", variants={"a": {}, "b": {"model.shift": "none"}}))
     assert named.cells[1].params == {"variant": "b", "seed": 0}
 
@@ -158,7 +163,7 @@ def test_params_are_the_switches(tmp_path):
 
 CELL = {"kind": "train", "cell": "a|seed=0", "variant": "a", "seed": 0, "overrides": {}}
 SPEC = {"name": "p", "variants": {"a": {}, "b": {}}, "seeds": [0]}
-DISTS = contract.param_distributions(SPEC)
+DISTS = Spec.from_stored(SPEC).param_distributions()
 
 
 def _two_refs(tmp_path, target=None, grace=60.0):
@@ -332,7 +337,7 @@ def test_optunas_own_tools_read_the_switches(grid):
     for t in study.get_trials(states=(TrialState.COMPLETE,)):
         curve = [h["val_top1"] for h in t.user_attrs["result"]["history"]]
         assert [t.intermediate_values[e] for e in sorted(t.intermediate_values)] == curve and len(curve) == 2
-        assert contract.cell_id(load_plan(spec).spec.to_plain(), "train", t.params) == t.user_attrs["cell"]
+        assert str(Spec.from_stored(load_plan(spec).spec.to_plain()).cell_id("train", t.params)) == t.user_attrs["cell"]
 
 
 @pytest.mark.slow

@@ -36,6 +36,7 @@ from swin_lit.ablate import store
 from swin_lit.ablate.replan import seed_cells
 from swin_lit.ablate.spec import load_plan
 from swin_lit.cli import main
+from swin_lit.domain.spec import Spec
 from swin_lit.errors import StorageError
 from swin_lit.seeds import SeedRule, seed_decision, stein_seeds, stein_test
 
@@ -61,15 +62,17 @@ def half_width(diffs: list[float]) -> float:
 
 def values_of(ts, objective: str = "test.loss") -> dict[tuple[str, int], float]:
     """{(variant, seed): objective} of the COMPLETE train trials."""
-    return {(t.user_attrs["variant"], t.user_attrs["seed"]): contract.metric_value(t.user_attrs["result"], objective)
+    return {(t.user_attrs["variant"], t.user_attrs["seed"]): contract.result_of(t).value(objective)
             for t in ts if t.state == TrialState.COMPLETE and t.user_attrs["kind"] == "train"}
 
 
 # -- in process: chosen values through real trials on a real journal ------------------------------------
 
 
-def record(top1: float) -> dict:
-    return {"test": {"top1": top1, "loss": 1.0}, "val": {"top1": top1, "loss": 1.0}}
+def record(top1: float, seed: int = 0) -> dict:
+    """A result record (``swin_lit.domain.result.Result``) whose top-1 is ``top1``."""
+    split = {"top1": top1, "top5": 100.0, "loss": 1.0, "ece": 0.0}
+    return {"task": "classification", "test": split, "val": dict(split), "seed": seed, "epochs": 1}
 
 
 def run_in_process(ref, plan, values) -> list:
@@ -156,7 +159,7 @@ def test_the_seed_param_stays_compatible_when_max_grows(tmp_path):
         store.check_distributions(ref, plain)
     with pytest.raises(ValueError, match="isn't contained in the distribution"):
         optuna.trial.create_trial(state=TrialState.WAITING, params={"variant": "a", "seed": 5},
-                                  distributions=contract.param_distributions(plan.spec.to_plain()))
+                                  distributions=plan.spec.param_distributions())
 
 
 def test_workers_build_the_cells_the_spec_plans(tmp_path):
@@ -167,7 +170,7 @@ def test_workers_build_the_cells_the_spec_plans(tmp_path):
                          budget={**BUDGET, "model.patch_size": 4}, transfer={"targets": ["48:6"]})
     plan = load_plan(spec)
     templates = {c.variant: c.user_attrs() for c in plan.cells if c.kind == "train" and c.seed == 0}
-    built = seed_cells(plan.spec.to_plain(), templates, range(plan.spec.rule.max))
+    built = seed_cells(Spec.from_stored(plan.spec.to_plain()), templates, range(plan.spec.rule.max))
     key = lambda c: (c.id, c.kind, c.params, c.user_attrs(), c.config.run_id(), c.after)  # noqa: E731
     assert sorted(map(key, built), key=str) == sorted(map(key, plan.cells), key=str)
     assert len(built) == 2 * 4 * 2  # train and transfer cells of 2 variants x 4 seeds

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
+from swin_lit.domain.spec import Spec
 from swin_lit.report.convergence import (
     anneal_note,
     converged,
@@ -24,7 +25,8 @@ def _data(curves: dict[str, dict[int, list[float]]], objective="test.top1", spec
     histories = {(v, seed): [{"epoch": e, key: y} for e, y in enumerate(ys)]
                  for v, seeds in curves.items() for seed, ys in seeds.items()}
     return SimpleNamespace(name="s", objective=objective, variants=list(curves), baseline=next(iter(curves)),
-                           histories=histories, alpha=0.05, spec=spec or {}, run_config={"optim": optim or {}})
+                           histories=histories, alpha=0.05, spec=Spec.from_stored(spec),
+                           run_config={"optim": optim or {}})
 
 
 def test_window_is_at_least_five_epochs():

@@ -57,7 +57,9 @@ def test_task_facts():
 
 def test_the_domain_layer_imports_without_torch_or_optuna():
     code = ("import sys; sys.modules['torch'] = None; sys.modules['optuna'] = None\n"
-            "import swin_lit.domain.cell, swin_lit.domain.metrics, swin_lit.domain.task")
+            "import swin_lit.domain.cell, swin_lit.domain.metrics, swin_lit.domain.task, swin_lit.domain.result\n"
+            "import swin_lit.domain.spec, swin_lit.domain.sections\n"
+            "assert not any(m.startswith(('swin_lit.report', 'swin_lit.ablate', 'swin_lit.cli')) for m in sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

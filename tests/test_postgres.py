@@ -110,12 +110,13 @@ def test_optunas_heartbeat_fails_a_silent_worker_on_postgres(postgres_url):
 
     from swin_lit import study as contract
     from swin_lit.ablate import store
+    from swin_lit.domain.spec import Spec
 
     spec = {"name": "hb", "variants": {"a": {}}, "seeds": [0]}
     ref1 = store.create_study(store.open_storage(postgres_url, grace=1), "hb", "maximize", spec, ["a|seed=0"], 1)
     ref2 = store.find_study(store.open_storage(postgres_url, grace=1), "hb", 1)
     store.add_waiting(ref1.study, {"kind": "train", "cell": "a|seed=0", "variant": "a", "seed": 0},
-                      {"variant": "a", "seed": 0}, contract.param_distributions(spec))
+                      {"variant": "a", "seed": 0}, Spec.from_stored(spec).param_distributions())
     t = store.claim(ref1)
     t.set_user_attr("worker", {"host": "elsewhere", "pid": 1})  # not this host: only the heartbeat tells
     assert store.reap_stale(ref2) == []

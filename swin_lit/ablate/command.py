@@ -371,7 +371,7 @@ def dry_run(plan, out: Path, target: str) -> int:
     spec = plan.spec
     decision = None
     if spec.rule is not None:  # the decision on what is stored (nothing stored yet: the first seeds)
-        decision = contract.seed_decision(spec.to_plain(), ref.trials() if ref is not None else [])
+        decision = contract.seed_decision(spec, ref.trials() if ref is not None else [])
     cells = plan.cells_of(decision.seeds) if decision is not None else plan.cells
     states = store.cell_statuses(ref, cells)
     seeds = f"{len(spec.seeds)} seeds" if decision is None else f"seeds {seed_span(decision.seeds)} now"
@@ -406,8 +406,7 @@ def print_seed_decision(plan, decision, trials: list, todo: list) -> None:
     """The two-stage seed rule in a dry run: each variant's first-stage 95% half-width vs the baseline and the
     seeds N its first-stage SD asks for, the seeds it has and will get, and what a run would queue now."""
     spec, rule = plan.spec, plan.spec.rule
-    plain = spec.to_plain()
-    baseline = contract.baseline_variant(plain)
+    baseline = spec.baseline_variant
     finished, failed = contract.seed_outcomes(trials, spec.objective)
     print(f"\nadaptive seeds (two-stage, Stein): start {rule.start}, max {rule.max}, precision {rule.precision:g} "
           f"(95% half-width of each variant - {baseline!r} on {spec.objective}; N = ceil((t s0 / precision)^2) "

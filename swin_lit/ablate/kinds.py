@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from swin_lit import study as contract
+from swin_lit.domain.result import RecordError, Result, TransferRecord
+from swin_lit.domain.spec import Spec
 from swin_lit.errors import SwinLitError
 
 COMPILE_CACHE = Path("cache") / "inductor"  # in the study folder; not a result (git-ignored)
@@ -46,7 +48,7 @@ class Context:
 
     out: Path  # the study folder
     runs: Path  # its run folders
-    spec: dict  # the study's plain spec
+    spec: Spec  # the study's spec
 
 
 def is_finite(x: Any) -> bool:
@@ -64,16 +66,16 @@ class TrainKind:
         from swin_lit.train.runs import run_dir_for
 
         attrs = trial.user_attrs
-        search = ctx.spec.get("search") if ctx.spec.get("mode") == "search" else None
-        if search:
-            values = {key: trial.params[key] for key in search.get("params") or {}}
+        search = ctx.spec.search if ctx.spec.mode == "search" else None
+        if search is not None:
+            values = {key: trial.params[key] for key in search.params}
             cfg = apply_search_values(attrs["config"], values)
         else:
             cfg = stored_config(attrs["config"])
         run_dir = run_dir_for(cfg, ctx.runs)
-        key = contract.intermediate_metric(ctx.spec.get("objective", "test.top1"))
-        if search:
-            key = "val." + str(search.get("monitor", "val/top1")).split("/")[-1]
+        key = contract.intermediate_metric(ctx.spec.objective)
+        if search is not None:
+            key = "val." + str(search.monitor).split("/")[-1]
         # one inductor cache per study: the later seeds of an architecture compile from it (trainer.compile)
         return Job(attrs["cell"], run_dir.name, run_dir, {"config": cfg, "history_key": key.replace(".", "_"),
                                                           "compile_cache": ctx.out / COMPILE_CACHE})
@@ -100,11 +102,15 @@ class TrainKind:
         record = read_result(job.run_dir)
         if record is None:
             raise CellFailed("training finished without a result record")
+        try:
+            result = Result.from_dict(record)
+        except RecordError as err:
+            raise CellFailed(str(err)) from None
         for split in ("val", "test"):
-            loss = contract.metric_value(record, f"{split}.loss")
+            loss = result.value(f"{split}.loss")
             if loss is None or not math.isfinite(loss):
                 raise CellFailed(f"NaN: {split} loss is {loss}")
-        value = contract.metric_value(record, objective)
+        value = result.value(objective)
         if value is None or not math.isfinite(value):
             raise CellFailed(f"NaN: objective {objective} is {value}")
         return value, record
@@ -136,11 +142,14 @@ class TransferKind:
         return {}
 
     def result(self, job: Job, returned: Any, objective: str) -> tuple[float, dict]:
-        key = "miou" if isinstance(returned, dict) and "miou" in returned else "top1"  # a segmentation run's mIoU
-        if not isinstance(returned, dict) or not is_finite(returned.get(key)):
-            value = returned.get(key) if isinstance(returned, dict) else None
-            raise CellFailed(f"NaN: {key} is {value}")
-        return float(returned[key]), returned
+        try:
+            record = TransferRecord.from_dict(returned)
+        except RecordError as err:
+            raise CellFailed(f"NaN: {err}") from None
+        key = record.task_facts.primary  # top-1, a segmentation run's mIoU
+        if not is_finite(record.values.get(key)):
+            raise CellFailed(f"NaN: {key} is {record.values.get(key)}")
+        return float(record.values[key]), returned
 
 
 KINDS = {kind.name: kind for kind in (TrainKind(), TransferKind())}

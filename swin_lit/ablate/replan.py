@@ -9,23 +9,23 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 
-from swin_lit import study as contract
-from swin_lit.ablate.spec import Cell, TransferSpec, transfer_cells
+from swin_lit.ablate.spec import Cell, transfer_cells
 from swin_lit.config import RunConfig, apply_overrides, stored_config
-from swin_lit.typed import from_dict
+from swin_lit.domain.cell import CellId
+from swin_lit.domain.spec import TRAIN, Spec
 
 
-def followups(plain: dict, source_attrs: dict) -> list[Cell]:
-    """The cells that wait for a finished train cell (its transfer cells), from the study's plain spec and
+def followups(spec: Spec, source_attrs: dict) -> list[Cell]:
+    """The cells that wait for a finished train cell (its transfer cells), from the study's stored spec and
     the finished trial's user attrs: the same cells ``load_plan`` plans for it."""
-    if not plain.get("transfer") or source_attrs.get("kind", "train") != "train":
+    if spec.transfer is None or source_attrs.get("kind", TRAIN) != TRAIN:
         return []
     source = Cell(source_attrs["cell"], source_attrs["variant"], int(source_attrs["seed"]),
                   dict(source_attrs.get("overrides") or {}), stored_config(source_attrs["config"]))
-    return transfer_cells(plain, from_dict(TransferSpec, plain["transfer"], prefix="transfer"), [source])
+    return transfer_cells(spec, [source])
 
 
-def seed_cells(plain: dict, templates: dict[str, dict], seeds: Iterable[int]) -> list[Cell]:
+def seed_cells(spec: Spec, templates: dict[str, dict], seeds: Iterable[int]) -> list[Cell]:
     """The train cells of every variant in ``templates`` at ``seeds``, and the transfer cells that follow them,
     built from what the study stores: ``templates`` maps a variant to the user attrs of one of its stored train
     trials, whose resolved config is the variant's config at another seed. The run config's ``seed`` is the
@@ -37,10 +37,10 @@ def seed_cells(plain: dict, templates: dict[str, dict], seeds: Iterable[int]) ->
         overrides = dict(attrs.get("overrides") or {})
         for seed in seeds:
             cfg = stored_config({**attrs["config"], "seed": int(seed)})
-            out.append(Cell(contract.train_cell_id(variant, seed), variant, int(seed), copy.deepcopy(overrides), cfg,
-                            params=contract.cell_params(plain, overrides, variant, seed)))
-    if plain.get("transfer"):
-        out += transfer_cells(plain, from_dict(TransferSpec, plain["transfer"], prefix="transfer"), out)
+            out.append(Cell(str(CellId(variant, int(seed))), variant, int(seed), copy.deepcopy(overrides), cfg,
+                            params=spec.cell_params(overrides, variant, seed)))
+    if spec.transfer is not None:
+        out += transfer_cells(spec, out)
     return out
 
 

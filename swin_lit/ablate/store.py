@@ -72,6 +72,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from swin_lit import study as contract
+from swin_lit.domain.spec import Spec
 from swin_lit.errors import StorageError
 from swin_lit.record import write_json_atomic
 
@@ -257,8 +258,9 @@ class StudyRef:
     def by_cell(self, kind: str | None = None) -> dict[str, list[FrozenTrial]]:
         return contract.trials_by_cell(self.trials(), kind)
 
-    def spec(self) -> dict:
-        return dict(self.study.user_attrs.get("spec") or {})
+    def spec(self) -> Spec:
+        """The spec the study stores, read back (``Spec.from_stored``)."""
+        return Spec.from_stored(self.study.user_attrs.get("spec"), self.name)
 
 
 def open_storage(target: str | Path, create: bool = True, heartbeat: float = HEARTBEAT_S,
@@ -354,7 +356,7 @@ def record_spec_change(ref: StudyRef, attrs: dict, spec: dict, now: Callable[[],
 def check_distributions(ref: StudyRef, spec: dict) -> None:
     """The spec's params must fit the distributions the study's trials already hold (Optuna keeps one set of
     choices per param name for the life of a study); StorageError naming the param otherwise."""
-    wanted = contract.param_distributions(spec)
+    wanted = Spec.from_stored(spec, ref.name).param_distributions()
     seen: dict[str, Any] = {}
     for t in ref.trials():
         for key, dist in t.distributions.items():
@@ -465,7 +467,7 @@ def plan_cells(ref: StudyRef, cells: list, retry_failed: bool = False) -> int:
     """Queue a WAITING trial for every cell that needs one and can run now; returns how many were queued."""
     reap_stale(ref)
     ref.liveness.clean(ref)
-    dists = contract.param_distributions(ref.spec())
+    dists = ref.spec().param_distributions()
     todo = cells_to_queue(ref.by_cell(), cells, retry_failed)
     for cell, last in todo:
         if last is not None:

@@ -40,6 +40,7 @@ from optuna.trial import TrialState
 from swin_lit import study as contract
 from swin_lit.ablate import store
 from swin_lit.ablate.kinds import KINDS, CellFailed, Context, Job
+from swin_lit.domain.spec import search_distribution
 from swin_lit.errors import one_line
 
 PR_SET_PDEATHSIG = 1
@@ -84,17 +85,17 @@ class Worker:
         if ref is None:
             raise SystemExit(f"worker: no study {args.study!r} in {args.storage}")
         spec = ref.spec()
-        search = spec.get("search") if spec.get("mode") == "search" else None
+        search = spec.search if spec.mode == "search" else None
         self.fixed: dict | None = None
-        if search:  # sampled by Optuna (TPE) when a cell is claimed; pruned on its learning curve
-            sampler = optuna.samplers.TPESampler(seed=int(search.get("seed", 0)) + args.slot)
-            pruner = (optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0) if search.get("prune", True)
+        if search is not None:  # sampled by Optuna (TPE) when a cell is claimed; pruned on its learning curve
+            sampler = optuna.samplers.TPESampler(seed=search.seed + args.slot)
+            pruner = (optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0) if search.prune
                       else optuna.pruners.NopPruner())
             ref = store.find_study(opened, args.study, args.grace, sampler=sampler, pruner=pruner)
-            self.fixed = {key: contract.search_distribution(rng) for key, rng in search["params"].items()}
+            self.fixed = {key: search_distribution(rng) for key, rng in search.params.items()}
         self.ref = ref
         self.spec = spec
-        self.rule = contract.seed_rule(spec)  # adaptive seeds: None for listed seeds
+        self.rule = spec.rule  # adaptive seeds: None for listed seeds
         self.ctx = Context(self.out, self.runs, spec)
         self.child: int | None = None
         self.stopping = False
@@ -279,7 +280,7 @@ class Worker:
             error = outcome["error"]
         else:
             try:
-                value, record = kind.result(job, outcome.get("returned"), self.spec.get("objective", "test.top1"))
+                value, record = kind.result(job, outcome.get("returned"), self.spec.objective)
                 error = None
             except CellFailed as err:
                 error = str(err)

@@ -4,4 +4,5 @@
 - ``task``: a task's facts (its split metrics, its primary score, its data sources) and the registry that
   names each task's implementation (``swin_lit.tasks``), so no layer compares a task's name.
 - ``cell``: a cell's id (variant x seed, a search trial, a transfer target), built and parsed in one place.
+- ``spec`` (with its ``sections``): the ablation spec, written and read back (``Spec.from_stored``) as one type.
 """

@@ -85,3 +85,56 @@ class Result:
                 raise RecordError(f"result record: no {key!r} field")
         known["version"] = version
         return cls(**known, extra={k: v for k, v in data.items() if k not in names})
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """What a transfer cell reports (its trial's ``result`` user attr): the task's primary and secondary scores
+    and the loss at the target without fine-tuning, the two scores after fine-tuning (``<score>_ft``, None
+    without) and the fine-tune run folder. Stored flat (``{"top1": .., "top5": .., "loss": .., "top1_ft": ..,
+    "top5_ft": .., "ft_run_dir": ..}``), without a task field: the task is the one whose primary score it holds."""
+
+    task: str
+    values: dict[str, Any]  # the stored record as it is
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TransferRecord:
+        if not isinstance(data, dict):
+            raise RecordError(f"transfer record: expected a mapping, got {type(data).__name__}")
+        return cls(_transfer_task(data).name, dict(data))
+
+    @property
+    def task_facts(self) -> Task:
+        return get_task(self.task)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The record's scores in order: primary, secondary, loss, primary_ft, secondary_ft."""
+        first, second = self.task_facts.primary, self.task_facts.secondary
+        return first, second, "loss", f"{first}_ft", f"{second}_ft"
+
+    def value(self, key: str) -> float | None:
+        v = self.values.get(key)
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _transfer_task(record: dict) -> Task:
+    """The task of a transfer record: the one whose primary score it holds, else the first registered."""
+    from swin_lit.domain.task import TASKS
+
+    for task in TASKS.values():
+        if task.primary in record:
+            return task
+    return next(iter(TASKS.values()))
+
+
+def transfer_task(records: list[dict]) -> Task:
+    """The task of a study's transfer records: the first record's that holds a task's primary score, else the
+    first registered task."""
+    from swin_lit.domain.task import TASKS
+
+    for record in records:
+        for task in TASKS.values():
+            if isinstance(record, dict) and task.primary in record:
+                return task
+    return next(iter(TASKS.values()))

@@ -230,7 +230,7 @@ def render_markdown(report: Report, figure_paths: list[Path]) -> str:
         lines += ["## Figures", ""]
         for path in figure_paths:
             lines += [f"![{path.stem}]({path.as_posix()})", ""]
-    lines += ["## Spec", "", "```yaml", _yaml(data.spec).rstrip(), "```", ""]
+    lines += ["## Spec", "", "```yaml", _yaml(data.stored_spec).rstrip(), "```", ""]
     lines += ["## Environment", "", *_environment(data), ""]
     return "\n".join(lines)
 

@@ -14,11 +14,12 @@ import math
 import numpy as np
 import pandas as pd
 
+from swin_lit.domain.metrics import metric as metric_facts
 from swin_lit.report import reproduction as rp
 from swin_lit.report.compare import MetricComparison, paper_key
 from swin_lit.report.convergence import converged
 from swin_lit.report.data import StudyData
-from swin_lit.report.fmt import PERCENT_METRICS, clip_difference, short_metric
+from swin_lit.report.fmt import clip_difference, short_metric
 from swin_lit.report.setting import paper_noise
 
 
@@ -35,7 +36,7 @@ def judge(kind: str, metric: str, paper_delta: float, paper_base: float, source:
           chance: float | None, is_converged: bool | None) -> tuple[str, float, str | None]:
     """(verdict, the paper's noise, why untestable) of one check."""
     short = short_metric(metric)
-    noise = paper_noise(source, paper_base) if short in PERCENT_METRICS else math.nan
+    noise = paper_noise(source, paper_base) if metric_facts(short).percent else math.nan
     why = rp.untestable_reason(short, mean_a, mean_b, chance, is_converged)
     if kind == rp.MECHANISM:
         return rp.mechanism_verdict(paper_delta, noise, verdict, higher, why), noise, why

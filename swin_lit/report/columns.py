@@ -3,6 +3,8 @@ those that ``table.tex`` shows (report.md and cells.csv keep all of them)."""
 
 from __future__ import annotations
 
+from swin_lit.domain.spec import DEFAULT_LATEX_COLUMNS
+
 COMPARISON_COLUMNS = {
     "n": "n",  # finished / planned seeds
     "mean": "mean ± std",
@@ -15,4 +17,4 @@ COMPARISON_COLUMNS = {
     "paper_delta": "paper Δ",
     "reproduction": "vs the paper",  # reproduction or mechanism-check verdict
 }
-DEFAULT_LATEX_COLUMNS = ("n", "mean", "delta", "simultaneous", "p_holm", "verdict", "paper_delta", "reproduction")
+__all__ = ["COMPARISON_COLUMNS", "DEFAULT_LATEX_COLUMNS"]

@@ -122,7 +122,7 @@ class MetricComparison:
 def margin_of(data: StudyData, metric: str) -> float | None:
     """The spec's smallest effect of interest for the objective (``margin:``, in the objective's units), else
     None: no equivalence verdict without one."""
-    value = data.spec.get("margin")
+    value = data.spec.margin
     if metric != data.objective or not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         return None
     return float(value)

@@ -30,8 +30,9 @@ import pandas as pd
 
 from swin_lit import stats
 from swin_lit import study as contract
+from swin_lit.domain.metrics import metric as metric_facts
 from swin_lit.report.data import StudyData
-from swin_lit.report.fmt import PERCENT_METRICS, format_p, num, short_label
+from swin_lit.report.fmt import format_p, num, short_label
 from swin_lit.report.render import Table
 
 TOLERANCE = 1.0  # points of a percent metric
@@ -57,10 +58,10 @@ def curves(data: StudyData, key: str) -> pd.DataFrame:
 def margin(data: StudyData) -> float | None:
     """The equivalence margin of the movement: the spec's ``margin`` (objective units), else 1 point of a
     percent metric, else None."""
-    value = (getattr(data, "spec", None) or {}).get("margin")
+    value = getattr(getattr(data, "spec", None), "margin", None)
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)
-    return TOLERANCE if curve_key(data).split("_", 1)[-1] in PERCENT_METRICS else None
+    return TOLERANCE if metric_facts(curve_key(data).split("_", 1)[-1]).percent else None
 
 
 def window_length(epochs: int) -> int:

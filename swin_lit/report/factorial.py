@@ -11,8 +11,9 @@ import pandas as pd
 
 from swin_lit import stats
 from swin_lit.contrasts import Term, estimate_term, factorial_terms, simple_effect_terms
+from swin_lit.domain.spec import value_key
 from swin_lit.report.compare import values_by_variant
-from swin_lit.report.data import StudyData, value_key
+from swin_lit.report.data import StudyData
 from swin_lit.report.fmt import (
     DASH,
     decimals,

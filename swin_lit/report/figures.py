@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from swin_lit import stats
+from swin_lit.domain.metrics import metric as metric_facts
 from swin_lit.report import convergence
 from swin_lit.report.compare import MetricComparison, values_by_variant
 from swin_lit.report.data import StudyData
 from swin_lit.report.factorial import cell_values, keyed_levels
-from swin_lit.report.fmt import factor_label, higher_is_better, metric_range, short_label
+from swin_lit.report.fmt import factor_label, higher_is_better, short_label
 from swin_lit.report.tables import paper_source
 from swin_lit.report.transfer import transfer_columns, transfer_rows, transfer_values
 
@@ -32,7 +33,7 @@ VERDICT_COLOURS = {stats.BETTER: "C2", stats.WORSE: "C3", stats.NOT_RESOLVED: "0
 
 def _errors(c: stats.Comparison, metric: str) -> tuple[float, float]:
     """(below, above) error-bar lengths of a mean's interval, clipped to the metric's range (top-1 0..100)."""
-    low, high = metric_range(metric)
+    low, high = metric_facts(metric).low, metric_facts(metric).high
     below = c.estimate - max(c.low, low) if np.isfinite(c.low) else 0.0
     above = min(c.high, high) - c.estimate if np.isfinite(c.high) else 0.0
     return max(below, 0.0), max(above, 0.0)
@@ -268,7 +269,7 @@ def draw_all(report, folder: Path) -> list[Path]:
                                  folder / "interaction.png") if report.shown else None,
               transfer_figure(data, report.transfer, folder / "transfer.png"))
     written += [p for p in extras if p is not None]
-    if data.task == "segmentation":
+    if data.task_facts.dense:
         from swin_lit.report.predictions import prediction_figure
 
         path = folder / "predictions.png"

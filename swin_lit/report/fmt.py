@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from swin_lit import stats
-from swin_lit import study as contract
+from swin_lit.domain.metrics import metric as metric_facts
 
 DASH = "—"
 
@@ -16,8 +16,8 @@ DASH = "—"
 
 
 def higher_is_better(metric: str) -> bool:
-    """Direction of a metric (the study contract's rule: loss, ECE and cost are minimised)."""
-    return not contract.lower_is_better(metric)
+    """Direction of a metric (``swin_lit.domain.metrics``: loss, ECE and cost are minimised)."""
+    return metric_facts(metric).higher_is_better
 
 
 def short_metric(metric: str) -> str:
@@ -87,27 +87,17 @@ def interval_text(c: stats.Comparison, d: int, bounds: tuple[float, float] | Non
 
 # -- the range of a metric, and the verdict in words ---------------------------------------------------------
 
-PERCENT_METRICS = ("top1", "top5", "miou", "aacc")
-METRIC_RANGES = {**{m: (0.0, 100.0) for m in PERCENT_METRICS}, "ece": (0.0, 1.0), "loss": (0.0, math.inf)}
-
-
-def metric_range(metric: str) -> tuple[float, float]:
-    """(lowest, highest) value a metric can take: percent metrics 0..100, ECE 0..1, loss 0..inf; unknown
-    metrics are unbounded."""
-    return METRIC_RANGES.get(short_metric(metric), (-math.inf, math.inf))
-
-
 def range_width(metric: str) -> float | None:
     """The widest difference the metric allows (100 points for top-1 or mIoU); None when unbounded."""
-    low, high = metric_range(metric)
-    return high - low if math.isfinite(high - low) else None
+    return metric_facts(metric).range_width
 
 
 def clip_difference(low: float, high: float, metric: str, base_mean: float) -> tuple[float, float]:
     """An interval of a mean difference (variant − baseline) clipped to what the metric allows: the variant's
     mean lies in the metric's range, so the difference lies in [lowest − baseline mean, highest − baseline
     mean]."""
-    lo_m, hi_m = metric_range(metric)
+    facts = metric_facts(metric)  # its range (``swin_lit.domain.metrics``)
+    lo_m, hi_m = facts.low, facts.high
     if not np.isfinite(base_mean):
         return low, high
     return (max(low, lo_m - base_mean) if np.isfinite(low) else low,

@@ -58,8 +58,8 @@ def _runs_to_show(data: StudyData) -> dict[str, Path]:
 
 def prediction_figure(data: StudyData, path: Path, images: int = 4) -> tuple[Path | None, str]:
     """Draw the figure into ``path``; returns (path or None, why it was left out)."""
-    if data.task != "segmentation":
-        return None, "not a segmentation study"
+    if not data.task_facts.dense:
+        return None, f"not a study of per-pixel labels (task {data.task})"
     runs = _runs_to_show(data)
     if not runs:
         return None, "no run folder with a trained model next to the study"

@@ -95,7 +95,7 @@ def _data_label(report) -> str:
     dc = data.data_config
     source = str(dc.get("source", "data not recorded"))
     label = DATA_NAMES.get(source, source)
-    if dc.get("task") == "segmentation" and source in ("marks", "synthetic"):
+    if data.task_facts.dense and source in ("marks", "synthetic"):
         label += " (dense)"
     if source == "folder" and "cifar" in str(dc.get("root") or "").lower():
         label = "CIFAR-10 (image folders)"
@@ -232,7 +232,7 @@ def scorecard(root: str | Path, alpha: float = 0.05) -> Scorecard:
         mine = rows_of(report, str(folder.relative_to(root) / "report.md"))
         if not mine:
             card.skipped.append((str(folder), "its spec names no paper numbers"))
-        if report.data.spec.get("counterpart"):
+        if report.data.spec.counterpart is not None:
             card.skipped.append((str(folder), "its counterpart: rows (a cross-study difference of effects in "
                                               "different units on different data) are not scored"))
         rows += mine

@@ -184,8 +184,8 @@ def transfer_layout(data: StudyData, summary: pd.DataFrame) -> Table | None:
             rows.append(["paper", short_label(variant), "", _paper_cell(tp, variant, tp.trained, as_trained=True),
                          *[_paper_cell(tp, variant, col.paper) for col in columns_at]])
     label = data.transfer_label
-    scaled = ("the image size scaled with it" if m == "top1" else
-              "I: the fine-tuning crop; the test images are segmented at their own size")
+    scaled = ("I: the fine-tuning crop; the test images are segmented at their own size" if data.task_facts.dense
+              else "the image size scaled with it")
     chance_note = f" Chance: 1/number of classes ({data.num_classes_source})." if data.transfer_chance else ""
     source = (f" Paper rows: {tp.source or 'source not stated in the stored spec'}, at its own training size and "
               f"windows, aligned with ours by the ratio; its numbers are on its own data, not comparable with ours "
@@ -240,14 +240,12 @@ TRANSFER_TEST_COLUMNS = ["img_size", "window_size", "ratio", "finetuned", "varia
 def transfer_contrasts(data: StudyData, rows_order: list[tuple[str, str]]) -> list[tuple[tuple[str, str], ...]]:
     """The spec's ``transfer.contrasts`` as ((variant, method), (variant, method)) pairs, each variant's first
     method; pairs whose variants have no transfer rows are left out."""
-    from swin_lit.study import find_variant
-
     first = {}
     for v, m in rows_order:
         first.setdefault(v, (v, m))
     out = []
-    for a, b in ((data.spec.get("transfer") or {}).get("contrasts") or []):
-        va, vb = (find_variant(list(data.variants), n, bool(data.spec.get("factors"))) for n in (a, b))
+    for a, b in (data.spec.transfer.contrasts if data.spec.transfer is not None else ()):
+        va, vb = (data.spec.find_variant(n) for n in (a, b))
         if va in first and vb in first:
             out.append((first[va], first[vb]))
     return out
