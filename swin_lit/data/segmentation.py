@@ -374,6 +374,13 @@ def pack_split(images: list[np.ndarray], labels: list[np.ndarray], names: tuple[
                     np.concatenate([lab.reshape(-1) for lab in labels]), shapes, names)
 
 
+def pack_rendered(images, labels) -> SegSplit:
+    """Rendered uint8 images (N, 3, H, W) and label maps (N, H, W) (numpy or CPU tensors) as a ``SegSplit``
+    (names: the indices)."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    return pack_split(list(images.transpose(0, 2, 3, 1)), list(labels), tuple(str(i) for i in range(len(images))))
+
+
 def read_tree(tree: SegTree, cache_dir: str | Path | None = None, max_side: int | None = None
               ) -> dict[str, SegSplit]:
     """Decode every split of a scanned layout through the cache: all label maps (decoded and checked) before
@@ -389,8 +396,8 @@ def read_tree(tree: SegTree, cache_dir: str | Path | None = None, max_side: int 
             todo[name] = path
         else:
             cached[name] = split
-    labels = {name: cache.parallel_map(lambda p: decode_label(p, tree.coding, max_side), [lab for _, lab in tree.pairs[name]])
-              for name in todo}
+    labels = {name: cache.parallel_map(lambda p: decode_label(p, tree.coding, max_side),
+                                       [lab for _, lab in tree.pairs[name]]) for name in todo}
     for name, path in todo.items():
         pairs = tree.pairs[name]
         images = cache.parallel_map(lambda p: decode_rgb(p, max_side), [im for im, _ in pairs])

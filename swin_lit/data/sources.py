@@ -133,15 +133,10 @@ class Rendered(Reader):
     def read_pairs(self, cfg, img_size: tuple[int, int]) -> Loaded:
         import numpy as np
 
-        from swin_lit.data.segmentation import pack_split
+        from swin_lit.data.segmentation import pack_rendered
 
         task = self.rendered()
-
-        def pack(images, labels):
-            return pack_split(list(images.permute(0, 2, 3, 1).numpy()), list(labels.numpy()),
-                              tuple(str(i) for i in range(len(images))))
-
-        splits = {s: pack(*task(n, img_size[0], cfg.synthetic_seed, s).render_dense(np.arange(n)))
+        splits = {s: pack_rendered(*task(n, img_size[0], cfg.synthetic_seed, s).render_dense(np.arange(n)))
                   for s, n in self._sizes(cfg).items()}
         return Loaded(splits["train"], splits["val"], splits["test"], task.dense_class_names)
 
