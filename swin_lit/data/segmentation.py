@@ -458,12 +458,12 @@ def read_cityscapes(root: str | Path, cache_dir: str | Path | None = None, max_s
 
 
 def _layout(fmt: str):
-    from swin_lit.data.sources import reader
+    from swin_lit.data.sources import READERS, Layout
 
-    found = reader(fmt)
-    if "map" not in found.targets or not found.streams:
-        raise ValueError(f"unknown segmentation format {fmt!r}; known: {', '.join(SEG_FORMATS)}")
-    return found
+    layouts = [name for name, found in READERS.items() if isinstance(found, Layout)]
+    if fmt not in layouts:
+        raise ValueError(f"unknown segmentation format {fmt!r}; known: {', '.join(layouts)}")
+    return READERS[fmt]
 
 
 def scan_root(fmt: str, root: str | Path) -> Path:
@@ -484,6 +484,5 @@ def read(fmt: str, root: str | Path, cache_dir: str | Path | None = None, max_si
     return _layout(fmt).read(root, cache_dir, max_side, **options)
 
 
-SEG_FORMATS = ("camvid", "ade20k", "cityscapes")
 # kept for callers of the former private names
 _root_or_sub, _ade20k_names, _data = root_or_sub, ade20k_names, seg_data
