@@ -43,10 +43,10 @@ sys.path.insert(0, str(ROOT))
 from swin_lit.config import load_config  # noqa: E402
 from swin_lit.models.config import SwinConfig  # noqa: E402
 from swin_lit.models.transfer import methods_for, transfer  # noqa: E402
+from swin_lit.tasks.classification import TASK as CLASSIFICATION  # noqa: E402
 from swin_lit.train.runs import build_datamodule, load_trained_model, train  # noqa: E402
 from swin_lit.train.transfer import (  # noqa: E402
     check_target,
-    evaluate,
     finetune_config,
     parse_target,
     transfer_cell,
@@ -147,12 +147,12 @@ def run_seed(seed: int, out: str, steps: int, finetune: bool) -> dict:
         model = load_trained_model(run_dir)
         dm = build_datamodule(cfg)
         dm.setup("test")
-        with_bias = evaluate(model, dm.test_dataloader())
+        with_bias = CLASSIFICATION.evaluate(model, dm.test_dataloader(), cfg)
         without = load_trained_model(run_dir)
         for layer in without.layers:
             for block in layer.blocks:
                 block.attn.relative_bias = None  # the attention adds no relative bias
-        without_bias = evaluate(without, dm.test_dataloader())
+        without_bias = CLASSIFICATION.evaluate(without, dm.test_dataloader(), cfg)
         trained[name] = (cfg, run_dir, model)
         method = methods_for(relative)[0]
         row = {"top1": round(with_bias["top1"], 2), "loss": round(with_bias["loss"], 3),

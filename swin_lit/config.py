@@ -27,7 +27,8 @@ from typing import Any, Literal
 
 import yaml
 
-from swin_lit.data.config import CLASSIFICATION_SOURCES, EMBEDDED_SOURCES, SEGMENTATION_SOURCES, DataConfig
+from swin_lit.data.config import DataConfig
+from swin_lit.domain.task import TASKS, get_task
 from swin_lit.models.config import SwinConfig
 from swin_lit.models.head_config import HeadConfig
 from swin_lit.typed import ConfigError, fail, from_dict, to_dict
@@ -154,11 +155,12 @@ OPTIM_TRAINER_ADDED_LATER = (("optim", "warmup_steps", None), ("optim", "lr_scal
 @dataclass(frozen=True)
 class RunConfig:
     """``task: classification`` trains ``model`` as a classifier; ``task: segmentation`` uses it as the backbone of
-    ``head`` (``swin_lit.models.segmenter``; ``head`` defaults to UPerNet at the recipe's widths)."""
+    ``head`` (``swin_lit.models.segmenter``; ``head`` defaults to UPerNet at the recipe's widths). ``task`` is any
+    registered task (``swin_lit.domain.task``); its implementation (``swin_lit.tasks``) checks the rest."""
 
     name: str = "swin"
     seed: int = 0
-    task: Literal["classification", "segmentation"] = "classification"
+    task: str = "classification"  # a registered task: classification, segmentation
     model: SwinConfig = field(default_factory=SwinConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -174,47 +176,7 @@ class RunConfig:
         if self.optim.lr_scale == "linear" and self.total_batch() is None:
             fail("trainer.devices", f"optim.lr_scale 'linear' scales by the total batch, which needs the number of "
                                     f"devices per node as a whole number >= 1, got {self.trainer.devices!r}")
-        if self.task == "classification":
-            self._check_classification()
-        else:
-            self._check_segmentation()
-
-    def _check_classification(self) -> None:
-        if not isinstance(self.model.img_size, int):  # the classification data pipeline draws square images
-            fail("model.img_size", f"a training run takes square images (one integer), got {list(self.model.img_size)}")
-        if self.head is not None:
-            fail("head", "is the decode head of task 'segmentation'; remove it, or set task: segmentation")
-        if self.data.source not in CLASSIFICATION_SOURCES:
-            fail("data.source", f"{self.data.source!r} is segmentation data; for task 'classification' use one of "
-                                f"{', '.join(map(repr, CLASSIFICATION_SOURCES))}, or set task: segmentation")
-        if self.data.augment is not None:
-            fail("data.augment", "is segmentation augmentation; classification uses optim.randaugment_* / mixup")
-        if self.trainer.inference != "whole":
-            fail("trainer.inference", "'slide' is segmentation inference; remove it for task 'classification'")
-
-    def _check_segmentation(self) -> None:
-        if self.head is None:
-            object.__setattr__(self, "head", HeadConfig())  # the resolved config shows the head that ran
-        if self.data.source not in SEGMENTATION_SOURCES:
-            fail("data.source", f"{self.data.source!r} is classification data; for task 'segmentation' use one of "
-                                f"{', '.join(map(repr, SEGMENTATION_SOURCES))}")
-        if self.model.out_indices:
-            fail("model.out_indices", "is set by the segmentation model itself (every stage); remove it")
-        size = tuple(self.model.image_size)
-        if self.data.augment is not None and tuple(self.data.augment.crop) != size:
-            fail("data.augment.crop", f"must be the model's img_size {list(size)} (the training crop is what the "
-                                      f"model is built for), got {list(self.data.augment.crop)}")
-        if self.data.source in EMBEDDED_SOURCES and size[0] != size[1]:
-            fail("model.img_size", f"the embedded scenes are square; got {list(size)}")
-        if self.data.source in EMBEDDED_SOURCES and self.data.augment is not None:
-            fail("data.augment", "the embedded tasks are rendered at the model's size, their labels are relations "
-                                 "and resized crops break them; remove data.augment for source "
-                                 f"{self.data.source!r}")
-        if any(s % self.model.patch_size for s in size):
-            fail("model.img_size", f"{list(size)} must be a multiple of patch_size {self.model.patch_size}")
-        if self.optim.mixup_alpha or self.optim.cutmix_alpha or self.optim.randaugment_ops or self.optim.random_erasing:
-            fail("optim", "mixup, cutmix, randaugment and random_erasing are classification augmentations; "
-                          "segmentation uses data.augment")
+        get_task(self.task).impl().check_config(self)
 
     def total_batch(self) -> int | None:
         """Images per optimizer step over all processes: data.batch_size x devices x num_nodes x
@@ -354,9 +316,8 @@ def with_data_classes(data: dict) -> dict:
         return data  # from_dict names the bad section
     section = data.get("data") if data.get("data") is not None else {}
     dcfg = from_dict(DataConfig, section, prefix="data")
-    task = data.get("task", "classification")
-    allowed = {"classification": CLASSIFICATION_SOURCES, "segmentation": SEGMENTATION_SOURCES}.get(task)
-    if allowed is None or dcfg.source not in allowed:
+    task = data.get("task", RunConfig.task)
+    if task not in TASKS or dcfg.source not in TASKS[task].sources:
         return data  # RunConfig names the bad task or the source that does not fit it
     out = copy.deepcopy(data)
     out["model"] = {**(out.get("model") or {}), "num_classes": _data_classes(dcfg, task)}
@@ -366,9 +327,7 @@ def with_data_classes(data: dict) -> dict:
 @functools.lru_cache(maxsize=64)
 def _data_classes(cfg: DataConfig, task: str) -> int:
     """Number of classes of the configured data (folder names / metadata only; cached: planning resolves often)."""
-    from swin_lit.data.classes import class_names
-
-    return len(class_names(cfg, task))
+    return len(get_task(task).impl().class_names(cfg))
 
 
 def load_config(path: str | Path | None = None, overrides: dict | list | None = None) -> RunConfig:

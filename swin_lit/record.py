@@ -1,14 +1,18 @@
 """The result record: what one finished run reports, and how a study stores it.
 
 A training run writes ``result.json`` (atomically, last) into its run folder. The ablation driver copies
-it into the Optuna trial's user attrs; reports read it back from there. This module is the single place
-that names those fields.
+it into the Optuna trial's user attrs; reports read it back from there. The record is the typed, versioned
+``swin_lit.domain.result.Result`` (``Result.to_dict()`` is the file; ``Result.from_dict`` reads every stored
+version); which split metrics it holds are its task's facts (``swin_lit.domain.task``), its task-specific fields
+come from the task's implementation (``swin_lit.tasks``). The layout this documents:
 
 ``result.json`` / trial user attr ``result``::
 
     {
+      "version": 2,                          # absent in records written before it existed (version 1)
       "task": "classification",
-      "val":  {"top1": float, "top5": float, "loss": float, "ece": float},   # best checkpoint, % for top-k
+      "val":  {"top1": float, "top5": float, "loss": float, "ece": float},   # best checkpoint, % for top-k;
+                                             # loss: mean per image over the split (version 1: mean of batch means)
       "test": {"top1": float, "top5": float, "loss": float, "ece": float},
       "params": int, "flops": int,            # flops: multiply-adds per image (paper convention)
       "train_images_per_s": float, "eval_images_per_s": float,
@@ -22,7 +26,8 @@ that names those fields.
 
 ``task: segmentation`` runs report, instead of the classification metrics::
 
-      "val":  {"miou": float, "aacc": float, "loss": float},                # %, best checkpoint (val mIoU)
+      "val":  {"miou": float, "aacc": float, "loss": float},                # %, best checkpoint (val mIoU);
+                                             # loss: mean per labelled pixel (version 1: mean of batch means)
       "test": {"miou": float, "aacc": float, "loss": float, "iou": [float per class, NaN: class absent]},
       "params": int (backbone + decode head), "params_backbone": int, "params_head": int,
       "params_aux_head": int (training only), "flops": int, "flops_backbone": int, "flops_head": int,

@@ -32,6 +32,35 @@ def test_planned_images_by_hand():
     assert compiling.planned_images(cfg, 100) == 100  # fewer samples than a batch: one short batch
 
 
+def test_planned_images_under_max_steps_by_hand():
+    """trainer.max_steps > 0: the run is that many optimizer steps (max_epochs unused), each accumulate_grad_batches
+    batches, an epoch ceil(batches / accumulation) steps whose last one takes what is left of the epoch."""
+    steps = SMALL + ["trainer.max_epochs=100"]  # never read under max_steps
+    cfg = load_config(None, steps + ["trainer.max_steps=500"])
+    assert compiling.planned_images(cfg, 45_000) == 500 * 128  # 351 steps a epoch: one epoch + 149 steps
+    # accumulation 4: an epoch is ceil(351 / 4) = 88 steps, its last one 3 batches; 500 = 5 x 88 + 60
+    cfg = load_config(None, steps + ["trainer.max_steps=500", "trainer.accumulate_grad_batches=4"])
+    assert compiling.planned_images(cfg, 45_000) == 5 * 351 * 128 + 60 * 4 * 128 == 255_360
+    # 10 batches an epoch, accumulation 4: 3 steps (4 + 4 + 2 batches); 7 steps = 2 epochs + one step of 4
+    cfg = load_config(None, steps + ["trainer.max_steps=7", "trainer.accumulate_grad_batches=4",
+                                     "trainer.limit_train_batches=10"])
+    assert compiling.planned_images(cfg, 45_000) == 2 * 10 * 128 + 4 * 128 == 3_072
+    cfg = load_config(None, steps + ["trainer.max_steps=3", "trainer.accumulate_grad_batches=2"])
+    assert compiling.planned_images(cfg, 100) == 3 * 100  # one short batch an epoch: one step each
+
+
+def test_auto_decides_on_max_steps_not_max_epochs():
+    # 500 steps of 128 images: 3 * 46.35e6 MACs * 64,000 = 8.9 TMAC, eager though 100 epochs would be 625 TMAC
+    cfg = load_config(None, SMALL + ["trainer.max_epochs=100", "trainer.max_steps=500"])
+    short = compiling.plan(cfg, MACS, 45_000, key(cfg))
+    assert not short.compiled and short.work_tmac == pytest.approx(3 * MACS * 500 * 128 / 1e12)
+    assert short.reason == "auto: 8.9 TMAC of training < 20 (cold cache)"
+    # 2,000 steps at one epoch's worth of max_epochs: 3 * 46.35e6 * 256,000 = 35.6 TMAC, where 1 epoch is 6.2
+    cfg = load_config(None, SMALL + ["trainer.max_epochs=1", "trainer.max_steps=2000"])
+    long = compiling.plan(cfg, MACS, 45_000, key(cfg))
+    assert long.compiled and long.reason == "auto: 35.6 TMAC of training >= 20 (cold cache)"
+
+
 def test_auto_compiles_where_the_work_repays_a_cold_compile():
     assert count_flops(load_config(None, SMALL).model) == MACS
     # 3 epochs of 45,000 images: 3 * 46.35e6 MACs * 134,784 images = 18.7 TMAC, under the cold threshold of 20

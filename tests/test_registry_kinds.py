@@ -1,14 +1,15 @@
 """Every design-switch registry (``swin_lit.models.registry``): a new kind is one class and one name.
 
 Part 1 registers a toy kind of each registry HERE, in the test only (a bilinear attention similarity, a
-separable relative bias, a finest-level dense head, a post-norm placement, a shift by a third of the window), and
-each one builds, trains a step, counts its parameters and FLOPs (checked against the built module and torch's
-FLOP counter) and draws (the first three are also listed by ``swin-lit models``), with no file of the package
-edited; a fixture unregisters it afterwards.
+separable relative bias, a finest-level dense head, a post-norm placement, a shift by a third of the window,
+MaxViT's grid windows), and each one builds, trains a step, counts its parameters and FLOPs (checked against the
+built module and torch's FLOP counter) and draws (the first three are also listed by ``swin-lit models``), with
+no file of the package edited; a fixture unregisters it afterwards.
 
 Part 2 is the contract every registered kind keeps, parametrised over the registries' names (so a kind added
-to the package is checked by the same tests): similarities, relative biases, dense heads, norm placements and
-shift kinds (each through the built model: its blocks' output and norms, its layouts' windows and masks).
+to the package is checked by the same tests): similarities, relative biases, dense heads, norm placements, shift
+kinds and window kinds (each through the built model: its blocks' output and norms, its layouts' windows and
+masks).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from matplotlib.colors import to_rgb
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -35,11 +37,21 @@ from swin_lit.models.head_kinds import HeadKind
 from swin_lit.models.heads import build_head
 from swin_lit.models.placement import CyclicShift, NormPlacement, ShiftKind
 from swin_lit.models.position import RelativeBias
-from swin_lit.models.registry import HEADS, NORM_PLACEMENTS, RELATIVE_BIASES, SHIFTS, SIMILARITIES, Registry
+from swin_lit.models.registry import (
+    HEADS,
+    NORM_PLACEMENTS,
+    RELATIVE_BIASES,
+    SHIFTS,
+    SIMILARITIES,
+    WINDOWS,
+    Registry,
+)
 from swin_lit.models.segmenter import SwinSegmenter, segmenter_flops, segmenter_params
 from swin_lit.models.transfer import transfer_config
-from swin_lit.models.windows import REGION_MASK, window_partition
+from swin_lit.models.window_kinds import Partition, WindowKind, WindowTensors
+from swin_lit.models.windows import REGION_MASK, relative_position_index, window_partition
 from swin_lit.report.viz import (
+    MASKED,
     attention_weights,
     bias_tables,
     draw_attention,
@@ -182,6 +194,34 @@ class ThirdShift(CyclicShift):
         return window // 3
 
 
+class GridWindows(Partition):
+    """MaxViT's grid attention (Tu et al. 2022): the padded Hp x Wp map cut into an M x M grid of cells of
+    (Hp/M) x (Wp/M) tokens, and window (a, b) made of the token at (a, b) in every cell: slot (i, j) holds the
+    token (i Hp/M + a, j Wp/M + b). Sparse windows spanning the whole map, one relative offset per cell step; the
+    attention, its FLOPs and its pictures are the partitioned kind's (inherited). No shift."""
+
+    description = "toy: MaxViT grid windows, M x M tokens strided across the map"
+    shifts = False
+
+    @classmethod
+    def layout(cls, geometry, shift):
+        (H, W), M = geometry.resolution, geometry.window
+        Hp, Wp = geometry.padded
+        rows, cols = torch.arange(Hp)[:, None], torch.arange(Wp)[None, :]
+        real = (rows < H) & (cols < W)  # (Hp, Wp)
+
+        def grouped(t):  # (Hp, Wp) -> (nW, N): [a, b] <- t[i * Hp/M + a, j * Wp/M + b] for slot (i, j)
+            return t.view(M, Hp // M, M, Wp // M).permute(1, 3, 0, 2).reshape(-1, M * M)
+
+        gather = grouped(torch.where(real, rows * W + cols, H * W)).flatten()
+        scatter = torch.zeros(H * W + 1, dtype=torch.long).scatter_(0, gather, torch.arange(gather.numel()))[:-1]
+        mask = None
+        if geometry.mask_padding and not real.all():
+            keys = grouped(real)  # (nW, N)
+            mask = torch.zeros(keys.shape[0], M * M, M * M).masked_fill(~keys[:, None, :], float("-inf"))
+        return WindowTensors(gather, scatter, mask, relative_position_index(M))
+
+
 def _registered(registry: Registry, name: str, cls: type):
     registry.register(name)(cls)
     yield cls
@@ -214,6 +254,11 @@ def third():
     yield from _registered(SHIFTS, "third", ThirdShift)
 
 
+@pytest.fixture
+def grid():
+    yield from _registered(WINDOWS, "grid", GridWindows)
+
+
 # -- attention similarity --------------------------------------------------------------------------------------
 
 def test_an_unregistered_kind_is_a_config_error_naming_the_registered_ones():
@@ -227,6 +272,8 @@ def test_an_unregistered_kind_is_a_config_error_naming_the_registered_ones():
         SwinConfig(**CFG, relative="separable")
     with pytest.raises(ConfigError, match=r"^kind: got 'finest'; allowed values are 'upernet', 'fpn', 'linear'$"):
         HeadConfig(kind="finest")
+    with pytest.raises(ConfigError, match=r"^windows: got 'grid'; allowed values are 'partition', 'sliding'$"):
+        SwinConfig(**CFG, windows="grid", shift="none")
 
 
 @pytest.mark.parametrize("switches", [dict(), dict(windows="sliding", shift="none"), dict(shift="pad")],
@@ -353,15 +400,48 @@ def test_a_registered_head_draws(finest, tmp_path):
     assert all(not r.any() for r in reach[1:])  # it reads no other level
 
 
-def test_registered_kinds_are_listed(bilinear, separable, finest, capsys):
+def test_registered_kinds_are_listed(bilinear, separable, finest, post, third, grid, capsys):
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
-    for kind in (Bilinear, Separable, FinestConv):
+    for kind in (Bilinear, Separable, FinestConv, PostNorm, ThirdShift, GridWindows):
         assert kind.name in listing and kind.description in listing
+    for registry in (SIMILARITIES, RELATIVE_BIASES, HEADS, NORM_PLACEMENTS, SHIFTS, WINDOWS):  # every kind of every one
+        for name in registry.names():
+            assert any(line.split()[:1] == [name] for line in listing.splitlines()), (registry, name)
+    def table(key: str) -> dict[str, list[str]]:  # the rows of the table whose first heading is ``key``
+        lines = listing.split(f"\n{key} ", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+        return {line.split()[0]: line.split() for line in lines if not line.startswith("(")}
+
+    rows = {**table("norm"), **table("shift")}
+    assert set(rows) == {*NORM_PLACEMENTS.names(), *SHIFTS.names()}
+    assert rows["post"][-1] == "reduce_first" and rows["pre"][-1] == "norm_first"  # merge: auto of each placement
+    # each shift kind's shifted block on a 56 x 56 map in 7 x 7 windows: shift, windows, grid offset, roll, regions
+    assert rows["third"][-6:] == ["2", "8x8", "0,0", "2", "9", "regions"]  # 7 // 3, cyclic's roll and regions
+    assert rows["cyclic"][-6:] == ["3", "8x8", "0,0", "3", "9", "regions"]
+    assert rows["pad"][-5:] == ["3", "9x9", "4,4", "0", "-"]  # ceil((56 + 4) / 7) = 9 windows a side, offset 7 - 3
+    assert rows["none"][-5:] == ["0", "8x8", "0,0", "0", "-"]
     # the similarity's qkv parameters at C=96, 3 heads, and the head's count on Swin-T's pyramid
     assert f"{Bilinear.parameter_count(96, 3, True):,}" in listing
     finest_row = next(line for line in listing.splitlines() if line.startswith("finest"))
     assert "channels=24" in finest_row and f"{(96 * 24 * 9 + 24 + 24 * 150 + 150) / 1e6:.2f}M" in finest_row
+
+
+def test_a_new_registry_is_listed_with_no_edit_of_the_command(monkeypatch, capsys):
+    """``swin-lit models`` reads the registries module: a registry added there (here: in the test) gets a table
+    of its kinds' names and descriptions."""
+    from swin_lit.models import registry as registries
+
+    pools = Registry("pool", "token pooling", "swin_lit.models.no_such_module", ())
+
+    @pools.register("toy_max")
+    class ToyMax:
+        description = "toy: max over each 2 x 2 patch"
+
+    monkeypatch.setattr(registries, "POOLS", pools, raising=False)
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "what it is (token pooling)" in listing
+    assert any(line.split()[:1] == ["toy_max"] and line.endswith(ToyMax.description) for line in listing.splitlines())
 
 
 # -- norm placement --------------------------------------------------------------------------------------------
@@ -428,11 +508,96 @@ def test_a_registered_shift_kind_builds_trains_and_counts(third, switches):
 def test_a_registered_shift_kind_draws(third, tmp_path):
     cfg = SwinConfig(**{**CFG, "window_size": 6}, shift="third")
     model = SwinTransformer(cfg)
-    shift = ThirdShift.stage_shift(6)
-    data = mask_data(16, 6, shift)  # the picture's masks are the model's shifted block's
+    data = mask_data(16, 6, kind="third")  # the picture's masks are the model's shifted block's, at its shift
+    assert data["shift"] == ThirdShift.stage_shift(6) == 2 and data["roll"] == 2
     assert np.array_equal(data["masks"], model.layout(cfg.grid)[0].blocks[1].mask.numpy() == 0)
-    picture(draw_mask(16, 6, tmp_path / "third.png", shift=shift))
     picture(draw_attention(model, torch.randn(1, 3, 32, 32), tmp_path / "third_attention.png"))
+    # its own mask, not the cyclic one: on a 12 x 12 map in 6 x 6 windows, rolled by 2 instead of 3, its 4 windows
+    # mask 0 + 576 + 576 + 896 pairs (regions of 4 + 2 rows/columns) where cyclic's mask 0 + 648 + 648 + 972
+    masked = {name: int((~mask_data(12, 6, kind=name)["masks"]).sum()) for name in ("third", "cyclic")}
+    assert masked == {"third": 576 + 576 + 896, "cyclic": 648 + 648 + 972}
+    dark = {}
+    for name in masked:  # the same panels in both pictures: the masked cells' pixels go as the masked pairs
+        pixels = picture(draw_mask(12, 6, tmp_path / f"{name}.png", kind=name)).astype(int).reshape(-1, 3)
+        dark[name] = int((pixels == np.round(255 * np.array(to_rgb(MASKED)))).all(1).sum())
+    assert dark["cyclic"] / dark["third"] == pytest.approx(masked["cyclic"] / masked["third"], rel=0.02)
+
+
+# -- window kind -----------------------------------------------------------------------------------------------
+
+def test_a_registered_window_kind_validates_with_its_facts(grid):
+    with pytest.raises(ConfigError, match=r"^shift: 'cyclic' does not go with windows: grid \(a window kind whose "
+                                          r"windows take no shift\); use shift: none$"):
+        SwinConfig(**CFG, windows="grid")  # its ``shifts`` fact is False: the default cyclic shift is refused
+    cfg = SwinConfig(**CFG, windows="grid", shift="none")
+    assert [g.windows for g in cfg.stages()] == ["grid"] * 3
+    assert WINDOWS.having("shifts") == ("partition",) and WINDOWS.having("partitions") == ("partition", "grid")
+
+
+def test_a_registered_window_kind_is_grid_attention():
+    """On a 10 x 14 map, window 4 (padded to 12 x 16: cells of 3 x 4 tokens): one block's attention, in double,
+    equals dense attention in which a token meets exactly the real tokens at the same place in every cell, with the
+    relative bias of their offset in cells (computed here from the kind's definition, not from its layout)."""
+    WINDOWS.register("grid")(GridWindows)
+    try:
+        cfg = SwinConfig(img_size=(10, 14), patch_size=1, window_size=4, embed_dim=8, depths=(1,), num_heads=(2,),
+                         windows="grid", shift="none", drop_path_rate=0.0)
+        model = SwinTransformer(cfg).double().eval()
+    finally:
+        WINDOWS.unregister("grid")
+    attn, layout = model.layers[0].blocks[0].attn, model.layout(cfg.grid)[0].blocks[0]
+    assert layout.gather.numel() == 12 * 16 and layout.mask.shape == (12, 16, 16)
+    # window (1, 2) of the 3 x 4 windows: rows 1, 4, 7 and the padding row 10, columns 2, 6, 10 and the padding
+    # column 14 (140: a padding token), slots row-major
+    assert layout.gather.view(12, 16)[1 * 4 + 2].tolist() == [r * 14 + c if r < 10 and c < 14 else 140
+                                                              for r in (1, 4, 7, 10) for c in (2, 6, 10, 14)]
+    with torch.no_grad():
+        attn.relative_bias.table.normal_()
+        x = torch.randn(2, 140, 8, dtype=torch.float64)
+        q, k, v, scale = attn.project(x)  # (2, h, 140, d)
+        rows, cols = torch.arange(140) // 14, torch.arange(140) % 14
+        cell_row, cell_col = rows // 3, cols // 4  # which cell: rows of 3, columns of 4 tokens
+        same = (rows[:, None] % 3 == rows[None, :] % 3) & (cols[:, None] % 4 == cols[None, :] % 4)
+        table = attn.relative_bias.table  # ((2M-1)^2, h), offsets in cells
+        bias = table[(cell_row[:, None] - cell_row[None, :] + 3) * 7 + cell_col[:, None] - cell_col[None, :] + 3]
+        logits = scale * q @ k.transpose(-1, -2) + bias.permute(2, 0, 1)
+        weights = logits.masked_fill(~same, float("-inf")).softmax(-1)
+        expected = attn.proj((weights @ v).transpose(1, 2).reshape(2, 140, 8))
+        torch.testing.assert_close(attn(x, layout), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("switches", [dict(), dict(small_maps="pad", pad_keys="attend", img_size=(28, 44))],
+                         ids=["classify", "dense"])
+def test_a_registered_window_kind_builds_trains_and_counts(grid, switches):
+    cfg = SwinConfig(**{**CFG, **switches}, windows="grid", shift="none")
+    model = SwinTransformer(cfg)
+    assert count_params(cfg) == numel(model)  # the kind has no parameters: the partitioned model's count
+    assert count_params(cfg) == count_params(cfg.replace(windows="partition"))
+    # FLOPs: every slot of the padded grid a query of M^2 keys, as for partitioned windows (inherited), and torch's
+    # counter agrees on the model
+    for stage, g in zip(flops_breakdown(cfg).stages, cfg.stages()):
+        Hp, Wp = g.padded
+        assert [b.attn_qk for b in stage.blocks] == [Hp * Wp * g.window**2 * g.dim] * 2
+    explicit = SwinTransformer(cfg.replace(fused=False)).eval()
+    x = torch.randn(4, 3, *cfg.image_size)
+    with torch.no_grad():
+        assert counted_macs(explicit, x[:2]) == batch_flops(cfg, 2)
+        fused = SwinTransformer(cfg).eval()
+        fused.load_state_dict(explicit.state_dict())
+        torch.testing.assert_close(fused(x), explicit(x), rtol=1e-5, atol=1e-5)
+    train_step(model, x, torch.randint(0, 5, (4,)), model.layers[0].blocks[1].attn.qkv.weight)
+    with torch.no_grad():  # another input size: the layout is rebuilt for it
+        assert torch.isfinite(model.eval()(torch.randn(1, 3, 24, 40))).all()
+
+
+def test_a_registered_window_kind_draws(grid, tmp_path):
+    model = SwinTransformer(SwinConfig(**CFG, windows="grid", shift="none"))
+    x = torch.randn(2, 3, 32, 32)
+    weights = attention_weights(model, x)
+    first = weights[0][1]
+    assert first.shape == (2, 16, 16)  # heads, the 16 tokens of the first grid window (every 4th row and column)
+    np.testing.assert_allclose(first.sum(-1), 1.0, rtol=1e-5)
+    picture(draw_attention(model, x, tmp_path / "grid.png"))
 
 
 # -- the registry itself ---------------------------------------------------------------------------------------
@@ -461,7 +626,7 @@ def test_names_and_validation_need_no_torch():
     code = textwrap.dedent("""
         import sys
         sys.modules["torch"] = None  # any "import torch" now fails
-        from swin_lit.models.registry import HEADS, NORM_PLACEMENTS, SHIFTS, SIMILARITIES
+        from swin_lit.models.registry import HEADS, NORM_PLACEMENTS, SHIFTS, SIMILARITIES, WINDOWS
         from swin_lit.models.head_config import HeadConfig
         from swin_lit.models.head_flops import head_params
         SIMILARITIES.check("cosine")
@@ -469,13 +634,21 @@ def test_names_and_validation_need_no_torch():
         assert head_params(HeadConfig(kind="linear"), (8, 16), 3) == 2 * 24 + 24 * 3 + 3
         assert NORM_PLACEMENTS["res_post"].merge_order == "reduce_first"
         assert SHIFTS["pad"].grid((8, 8), 4, 2) == (2, 2, 12, 12)
-        try:
-            SIMILARITIES.check("euclid")
-        except Exception as err:
-            print(err)
+        from swin_lit.models.config import SwinConfig
+        sliding = SwinConfig(windows="sliding", shift="none").stages()[0]
+        assert not WINDOWS.fact(sliding.windows, "partitions")  # the window kinds' facts
+        for bad in (lambda: SIMILARITIES.check("euclid"), lambda: SwinConfig(windows="sliding")):
+            try:
+                bad()
+            except Exception as err:
+                print(err)
+        assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules if sys.modules[m] is not None)
         """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "attention: got 'euclid'; allowed values are 'dot', 'cosine'"
+    assert out.splitlines() == [
+        "attention: got 'euclid'; allowed values are 'dot', 'cosine'",
+        "shift: 'cyclic' does not go with windows: sliding (a window kind whose windows take no shift); "
+        "use shift: none"]
 
 
 # ================================================================================================================
@@ -483,13 +656,14 @@ def test_names_and_validation_need_no_torch():
 # ================================================================================================================
 
 @pytest.mark.parametrize("name", SIMILARITIES.names())
-@pytest.mark.parametrize("windows", ["partition", "sliding"])
+@pytest.mark.parametrize("windows", WINDOWS.names())
 def test_similarity_contract(name, windows):
     """Parameters counted = built; FLOPs = torch's counter on the reference path; the fused kernel = the
     reference one; the drawn weights are each window's softmax rows (masked keys 0)."""
     kind = SIMILARITIES[name]
     assert issubclass(kind, Similarity) and kind.name == name and kind.description
-    cfg = SwinConfig(**CFG, attention=name, windows=windows, shift="none" if windows == "sliding" else "cyclic")
+    shift = "cyclic" if WINDOWS.fact(windows, "shifts") else "none"
+    cfg = SwinConfig(**CFG, attention=name, windows=windows, shift=shift)
     model = SwinTransformer(cfg).double().eval()
     assert count_params(cfg) == numel(model)
     attn = model.layers[0].blocks[0].attn
@@ -640,3 +814,53 @@ def test_shift_kind_contract(name, size, window):
         assert together.diagonal(dim1=1, dim2=2)[real].all()  # every real token sees itself
     with torch.no_grad():
         assert torch.isfinite(model.eval()(torch.randn(1, 3, H, W))).all()
+
+
+@pytest.mark.parametrize("name", WINDOWS.names())
+@pytest.mark.parametrize("size,window", [((8, 8), 4), ((7, 10), 4), ((10, 6), 3)], ids=["tiled", "rect", "odd"])
+def test_window_kind_contract(name, size, window):
+    """Its torch-free facts are the class's and validation follows ``shifts``; through the built model (double,
+    both shift positions where the kind shifts): parameters counted = built; FLOPs = torch's counter on the
+    reference path; fused = reference; one image's output independent of the others in the batch; every layout
+    index in range and every query with a key; a kind that ``partitions`` puts each real token in exactly one
+    window slot (``scatter`` the inverse of ``gather``); the drawn weights are softmax rows; and the model runs
+    at another input size."""
+    kind = WINDOWS[name]
+    assert issubclass(kind, WindowKind) and kind.name == name and kind.description
+    if name in WINDOWS.builtin:  # the facts validation reads without torch are the class's own
+        assert WINDOWS.facts[name] == {"shifts": kind.shifts, "partitions": kind.partitions}
+    H, W = size
+    base = dict(img_size=size, patch_size=1, window_size=window, embed_dim=8, depths=(2,), num_heads=(2,),
+                windows=name, drop_path_rate=0.0)
+    if not kind.shifts:
+        with pytest.raises(ConfigError, match=rf"^shift: 'cyclic' does not go with windows: {name} .*use shift: none"):
+            SwinConfig(**base, shift="cyclic")
+    cfg = SwinConfig(**base, shift="cyclic" if kind.shifts else "none")
+    model = SwinTransformer(cfg.replace(fused=False)).double().eval()
+    assert count_params(cfg) == numel(model)
+    x = torch.randn(3, 3, H, W, dtype=torch.float64)
+    with torch.no_grad():
+        assert counted_macs(model, x[:1]) == count_flops(cfg)
+        reference = model(x)
+        for m in model.modules():
+            if hasattr(m, "fused"):
+                m.fused = True
+        torch.testing.assert_close(model(x), reference, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(model(x[1:2]), reference[1:2], rtol=1e-10, atol=1e-10)
+    layouts = model.layout(cfg.grid)[0].blocks
+    assert [b.window for b in layouts] == [window] * 2
+    for block, layout in zip(model.layers[0].blocks, layouts):
+        gather = layout.gather
+        assert gather.dtype == torch.long and 0 <= gather.min() and gather.max() <= H * W
+        assert 0 <= layout.relative_index.min() and layout.relative_index.max() < (2 * window - 1) ** 2
+        if layout.mask is not None:
+            assert torch.isfinite(layout.mask).any(-1).all()  # no query without a key
+        if kind.partitions:
+            assert torch.equal(torch.bincount(gather, minlength=H * W + 1)[:-1], torch.ones(H * W).long())
+            assert torch.equal(gather[layout.scatter], torch.arange(H * W))
+            _, _, Hp, Wp = cfg.stages()[0].grid(block.shift)
+            assert gather.numel() == Hp * Wp
+    for _, weights in attention_weights(model, x):
+        np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-6)
+    with torch.no_grad():
+        assert torch.isfinite(model(torch.randn(1, 3, W + 1, H + 2, dtype=torch.float64))).all()

@@ -21,15 +21,15 @@ MARKS_DENSE_CLASS_NAMES = ("background", *(f"anchor-{n}" for n in MARKS_CLASS_NA
 DENSE_CLASS_NAMES = ("background", "distractor", "square", *(f"disc-{n}" for n in SYNTHETIC_CLASS_NAMES))
 
 
-def class_names(cfg: DataConfig, task: str = "classification") -> tuple[str, ...]:
-    """Class names of the configured data for ``task`` (raises DataError for data that cannot be read): the
-    listing's for a stream (cached; ADE20K: objectInfo150, no label map decoded), else the source's reader's
-    (``swin_lit.data.sources``) for the task's kind of targets."""
+def class_names(cfg: DataConfig, dense: bool = False) -> tuple[str, ...]:
+    """Class names of the configured data; ``dense``: the per-pixel classes of a source's label maps (the
+    segmentation task asks for them). The listing's for a stream (cached; ADE20K: objectInfo150, no label map
+    decoded), else the source's reader's (``swin_lit.data.sources``). Raises DataError for data that cannot be
+    read."""
     from swin_lit.data.sources import reader
-    from swin_lit.domain.task import get_task
 
     if cfg.loader == "stream":
         from swin_lit.data.listing import listing
 
         return listing(cfg.source, cfg.root, cfg.cache_dir).class_names
-    return reader(cfg.source).class_names(cfg, get_task(task).targets)
+    return reader(cfg.source).class_names(cfg, "map" if dense else "class")

@@ -15,7 +15,7 @@ from typing import Any
 
 from swin_lit.domain.task import Task, get_task, task_of_record
 
-VERSION = 2  # 2: the ``version`` field itself; 1: every record written before it (same layout otherwise)
+VERSION = 2  # 2: the ``version`` field itself, split losses a mean per image / labelled pixel (1: of batch means)
 
 
 class RecordError(ValueError):

@@ -1,6 +1,6 @@
-"""Window multi-head self-attention with a registered similarity kind (``model.attention``) and relative bias
-kind (``model.relative``), over partitioned windows (``WindowAttention``) or sliding neighbourhoods
-(``SlidingWindowAttention``).
+"""Window multi-head self-attention (``WindowAttention``) with a registered similarity kind (``model.attention``),
+relative bias kind (``model.relative``) and window kind (``model.windows``: partitioned windows, sliding
+neighbourhoods, ...; ``swin_lit.models.window_kinds``, which groups the tokens for the shared kernel).
 
 A similarity kind is one ``Similarity`` subclass registered under its name in
 ``swin_lit.models.registry.SIMILARITIES``. It owns how a window's tokens become queries, keys and values and how
@@ -25,8 +25,7 @@ import torch.nn.functional as F
 
 from swin_lit.models.kernels import explicit_attention, unit_normalize, window_sdpa
 from swin_lit.models.position import build_relative_bias
-from swin_lit.models.registry import SIMILARITIES
-from swin_lit.models.windows import from_windows, to_windows
+from swin_lit.models.registry import SIMILARITIES, WINDOWS
 
 # V2 cosine attention: the learnable per-head logit scale starts at 10 and is clamped at 100.
 LOGIT_SCALE_INIT = math.log(10.0)
@@ -120,9 +119,10 @@ class ScaledCosine(Similarity):
 
 
 class WindowAttention(nn.Module):
-    """Attention inside each window of N = M^2 tokens (the block's layout says which tokens form each window):
-    softmax(similarity(q, k) + B) v, with the ``similarity`` kind's logits (``dot``, ``cosine``, ...) and B the
-    relative position bias (``relative`` kind, none for ``"none"``) plus the shift/padding mask.
+    """Attention of each query over its window's keys (the ``windows`` kind groups them, from the block's layout):
+    softmax(similarity(q, k) + B + mask) v, with the ``similarity`` kind's logits (``dot``, ``cosine``, ...), B the
+    relative position bias (``relative`` kind, none for ``"none"``) and the layout's shift/padding mask. Every
+    window kind has the same parameters (and checkpoint names).
     """
 
     def __init__(
@@ -137,11 +137,13 @@ class WindowAttention(nn.Module):
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
         fused: bool = True,
+        windows: str = "partition",
     ) -> None:
         super().__init__()
         self.dim, self.heads, self.window = dim, heads, window
         self.head_dim = dim // heads
         self.similarity = SIMILARITIES[similarity]
+        self.windows = WINDOWS[windows]
         self.fused = fused
         self.attn_drop = attn_drop
         self.relative_bias = build_relative_bias(relative, window, heads, normalising_window)
@@ -155,7 +157,7 @@ class WindowAttention(nn.Module):
         return self.similarity.project(self, x)
 
     def relative_bias_of(self, layout) -> torch.Tensor | None:
-        """(heads, N, N_keys) relative position bias of the layout's query/key pairs, or None."""
+        """(heads, Nq, Nk) relative position bias of the layout's query/key pairs, or None."""
         if self.relative_bias is None:
             return None
         return self.relative_bias(layout.window, layout.bias_constants, layout.relative_index)
@@ -167,50 +169,17 @@ class WindowAttention(nn.Module):
         return kernel(q, k, v, self.relative_bias_of(layout), layout.mask, scale, dropout)
 
     def weights(self, x: torch.Tensor, layout) -> torch.Tensor:
-        """(B * nW, h, N, N) softmax attention weights of every window (pictures, tests; not the forward): the
-        reference kernel with v = the identity, whose output rows are then the weight rows."""
-        q, k, _, scale = self.project(to_windows(x, layout.gather, layout.scatter).view(-1, layout.window**2,
-                                                                                          x.shape[-1]))
+        """(G, h, Nq, Nk) softmax attention weights of every group of the window kind (pictures, tests; not the
+        forward): the reference kernel with v = the identity, whose output rows are then the weight rows."""
+        q, k, _, scale = self.windows.split(self, x, layout)
         eye = torch.eye(k.shape[-2], dtype=k.dtype, device=k.device).expand(*k.shape[:-1], -1)
         return explicit_attention(q, k, eye, self.relative_bias_of(layout), layout.mask, scale)
 
     def forward(self, x: torch.Tensor, layout) -> torch.Tensor:
-        """x: (B, L, C) tokens of the map -> (B, L, C). Padding, the shift and the window partition are one
-        precomputed gather (and its inverse on the way back)."""
-        B, _, C = x.shape
-        windows = to_windows(x, layout.gather, layout.scatter).view(-1, layout.window**2, C)  # (B * nW, N, C)
-        Bw, N, _ = windows.shape
-        q, k, v, scale = self.project(windows)  # (B * nW, h, N, d)
-        out = self.attend(q, k, v, scale, layout).transpose(1, 2).reshape(Bw, N, C)
-        out = self.proj_drop(self.proj(out))
-        return from_windows(out.view(B, -1, C), layout.gather, layout.scatter)  # (B, L, C)
+        """x: (B, L, C) tokens of the map -> (B, L, C). The window kind groups the tokens into queries and keys
+        (partitioned windows: padding, the shift and the partition as one precomputed gather) and back."""
+        q, k, v, scale = self.windows.split(self, x, layout)  # q (G, h, Nq, d), k and v (G, h, Nk, d)
+        return self.windows.join(self, self.attend(q, k, v, scale, layout), layout, x.shape)
 
-
-class SlidingWindowAttention(WindowAttention):
-    """Every token attends to the M x M neighbourhood around it (``windows.sliding_neighbours``): one query per
-    "window" of M*M keys. The same parameters (and checkpoint names) as ``WindowAttention``; q, k and v are
-    computed once per token, and k, v gathered into the neighbourhoods (zero padding beyond the map, masked)."""
-
-    def forward(self, x: torch.Tensor, layout) -> torch.Tensor:
-        B, L, C = x.shape
-        q, k, v, scale = self.project(x)  # (B, h, L, d)
-        q = q.transpose(1, 2).reshape(B * L, self.heads, 1, self.head_dim)  # one query per neighbourhood
-        k, v = (self._neighbourhoods(t, layout.gather, layout.window**2) for t in (k, v))  # (B * L, h, M*M, d)
-        out = self.attend(q, k, v, scale, layout).reshape(B, L, C)
-        return self.proj_drop(self.proj(out))
-
-    def weights(self, x: torch.Tensor, layout) -> torch.Tensor:
-        """(B * L, h, 1, M*M): each token's softmax attention weights over its neighbourhood."""
-        B, L, _ = x.shape
-        q, k, _, scale = self.project(x)
-        q = q.transpose(1, 2).reshape(B * L, self.heads, 1, self.head_dim)
-        k = self._neighbourhoods(k, layout.gather, layout.window**2)
-        eye = torch.eye(k.shape[-2], dtype=k.dtype, device=k.device).expand(*k.shape[:-1], -1)
-        return explicit_attention(q, k, eye, self.relative_bias_of(layout), layout.mask, scale)
-
-    @staticmethod
-    def _neighbourhoods(t: torch.Tensor, gather: torch.Tensor, n: int) -> torch.Tensor:
-        """(B, h, L, d) -> (B * L, h, n, d): each token's neighbours (index L: a zero padding token)."""
-        B, h, L, d = t.shape
-        t = torch.cat([t.transpose(1, 2), t.new_zeros(B, 1, h, d)], dim=1)  # (B, L + 1, h, d)
-        return t.index_select(1, gather).view(B * L, n, h, d).transpose(1, 2)
+    def extra_repr(self) -> str:
+        return f"windows={self.windows.name}, similarity={self.similarity.name}"

@@ -8,25 +8,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from swin_lit.models.attention import SlidingWindowAttention, WindowAttention
+from swin_lit.models.attention import WindowAttention
 from swin_lit.models.geometry import StageGeometry
-from swin_lit.models.registry import NORM_PLACEMENTS
-from swin_lit.models.windows import (
-    attention_mask,
-    relative_position_index,
-    sliding_neighbours,
-    sliding_relative_index,
-    window_order,
-)
+from swin_lit.models.registry import NORM_PLACEMENTS, WINDOWS
 
 
 class BlockLayout(NamedTuple):
-    """What one block needs at one input size, built once per size (``SwinTransformer.layout``).
-
-    Partitioned windows: ``gather`` (nW * N,) token of each window slot, ``scatter`` (L,) its inverse,
-    ``mask`` (nW, N, N) or None, ``relative_index`` (N, N). Sliding: ``gather`` (L * M*M,) neighbours of each
-    token, ``scatter`` None, ``mask`` (L, 1, M*M), ``relative_index`` (1, M*M). ``bias_constants``: the
-    relative-bias kind's size-only tensors (CPB coordinates) or None."""
+    """What one block needs at one input size, built once per size (``SwinTransformer.layout``): the stage's
+    ``window``, the window kind's tensors (``WindowKind.layout``; partitioned windows: ``gather`` (nW * N,) token of
+    each window slot, ``scatter`` (L,) its inverse, ``mask`` (nW, N, N) or None, ``relative_index`` (N, N);
+    sliding: ``gather`` (L * M*M,) neighbours of each token, ``scatter`` None, ``mask`` (L, 1, M*M) or None,
+    ``relative_index`` (1, M*M)) and ``bias_constants``, the relative-bias kind's size-only tensors (CPB
+    coordinates) or None."""
 
     window: int
     gather: torch.Tensor
@@ -39,17 +32,6 @@ class BlockLayout(NamedTuple):
 class StageLayout(NamedTuple):
     resolution: tuple[int, int]  # (H, W) tokens entering the stage
     blocks: tuple[BlockLayout, ...]
-
-
-def window_tensors(geometry: StageGeometry, shift: int) -> tuple:
-    """(gather, scatter, mask, relative_index) of a block with ``shift`` on ``geometry`` (see ``BlockLayout``)."""
-    g = geometry
-    if g.sliding:
-        gather, mask = sliding_neighbours(g.resolution, g.window, g.mask_padding)
-        return gather, None, mask, sliding_relative_index(g.window)
-    gather, scatter = window_order(g.resolution, g.window, shift, g.shift_mode)
-    mask = attention_mask(g.resolution, g.window, shift, g.shift_mode, g.mask_padding)
-    return gather, scatter, mask, relative_position_index(g.window)
 
 
 class DropPath(nn.Module):
@@ -89,10 +71,11 @@ class SwinBlock(nn.Module):
                         with norm1/norm2 weight and bias zero-initialised (the block starts as identity;
                         ``placement.init_norms``, called by the model after its own initialisation).
     ``shifted`` blocks (odd index in a stage) shift their windows by the stage's shift, as the shift kind says
-    (cyclic: roll + region mask; pad: the padded window grid offset). The parameters are built for the stage's
-    window at the configured size (``geometry``); which tokens form each window, at whatever input size, comes
-    with the ``layout`` of each forward (``Stage.layout``). ``resolution``, ``window`` and ``shift`` record the
-    configured size's geometry.
+    (cyclic: roll + region mask; pad: the padded window grid offset). Which keys each query meets is the window
+    kind's (``model.windows``, ``swin_lit.models.window_kinds``: partitioned windows, sliding, ...). The
+    parameters are built for the stage's window at the configured size (``geometry``); which tokens form each
+    window, at whatever input size, comes with the ``layout`` of each forward (``Stage.layout``). ``resolution``,
+    ``window`` and ``shift`` record the configured size's geometry.
     """
 
     def __init__(self, geometry: StageGeometry, shifted: bool, cfg, drop_path: float,
@@ -103,9 +86,8 @@ class SwinBlock(nn.Module):
         self.shifted = shifted
         self.placement = NORM_PLACEMENTS[cfg.norm]
         self.norm1 = nn.LayerNorm(g.dim)
-        attention = SlidingWindowAttention if g.sliding else WindowAttention
-        self.attn = attention(
-            g.dim, g.heads, g.window,
+        self.attn = WindowAttention(
+            g.dim, g.heads, g.window, windows=g.windows,
             similarity=cfg.attention, relative=cfg.relative, normalising_window=normalising_window,
             qkv_bias=cfg.qkv_bias, attn_drop=cfg.attn_drop_rate, proj_drop=cfg.drop_rate, fused=cfg.fused,
         )
@@ -173,13 +155,15 @@ class Stage(nn.Module):
         self.downsample = PatchMerging(geometry.dim, cfg.merge_order) if merge else None
 
     def layout(self, geometry: StageGeometry) -> StageLayout:
-        """The stage's tensors at one input size (CPU, float32); blocks with the same shift share theirs."""
+        """The stage's tensors at one input size (CPU, float32): the window kind's (``WindowKind.layout``) for each
+        block's shift, blocks with the same shift sharing theirs."""
+        kind = WINDOWS[geometry.windows]
         windows: dict[int, tuple] = {}
         blocks = []
         for block in self.blocks:
             shift = geometry.shift if block.shifted else 0
             if shift not in windows:
-                windows[shift] = window_tensors(geometry, shift)
+                windows[shift] = kind.layout(geometry, shift)
             blocks.append(BlockLayout(geometry.window, *windows[shift], block.bias_constants(geometry)))
         return StageLayout(geometry.resolution, tuple(blocks))
 

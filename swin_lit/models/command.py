@@ -6,14 +6,18 @@ import argparse
 
 import yaml
 
+from swin_lit.models.registry import WINDOWS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "models",
         help="list model presets (params, GFLOPs) and the registered kinds, or show one config's geometry",
-        description="Without --preset: a table of the presets, and one per registry of kinds: attention "
-        "similarities (model.attention), relative position biases (model.relative, with the transfer methods each "
-        "supports) and dense heads (head.kind). With --preset (and --set overrides): "
+        description="Without --preset: a table of the presets, and one per registry of kinds (every kind "
+        "registered): attention similarities (model.attention), relative position biases (model.relative, with the "
+        "transfer methods each supports), norm placements (model.norm, with the merge order merge: auto takes), "
+        "shift kinds (model.shift, with their shifted windows on Swin-T's first stage) and dense heads (head.kind). "
+        "With --preset (and --set overrides): "
         "the per-stage geometry, parameters and FLOPs of that config. FLOPs are multiply-adds per image, as in "
         "the papers.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -44,7 +48,7 @@ def _table(headers: list[str], rows: list[list], left: int = 1) -> str:
     """Columns padded to a common width; the first ``left`` columns left-aligned, the others right-aligned."""
     cells = [headers] + [[str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if j >= left else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths)))
+    lines = ["  ".join(c.rjust(w) if j >= left else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -53,15 +57,16 @@ def _table(headers: list[str], rows: list[list], left: int = 1) -> str:
 def _kinds_table() -> str:
     from swin_lit.models.registry import RELATIVE_BIASES
 
-    rows = [["none", "-", "bicubic (absolute embedding only)", "no relative position bias"]]
+    rows = [[RELATIVE_BIASES.absent, "-", "bicubic (absolute embedding only)", "no relative position bias"]]
     for name, kind in RELATIVE_BIASES.items():
         rows.append([name, "yes" if kind.normalised else "-", ", ".join(kind.transfer_methods) or "-",
                      kind.description])
-    return _table(["relative", "pretrained_window_sizes", "transfer methods", "what it is"], rows, left=4)
+    return _table([RELATIVE_BIASES.key, "pretrained_window_sizes", "transfer methods", "what it is"], rows, left=4)
 
 
-# the widths the listings count at: Swin-T's stage 1 (C 96, 3 heads); its pyramid at 512 px, ADE20K's 150 classes
-_DIM, _HEADS, _PYRAMID, _CLASSES, _SEG_SIZE = 96, 3, (96, 192, 384, 768), 150, 512
+# the widths the listings count at: Swin-T's stage 1 (C 96, 3 heads, a 56 x 56 map in 7 x 7 windows); its pyramid
+# at 512 px, ADE20K's 150 classes
+_DIM, _HEADS, _MAP, _WINDOW, _PYRAMID, _CLASSES, _SEG_SIZE = 96, 3, 56, 7, (96, 192, 384, 768), 150, 512
 
 
 def _similarity_table() -> str:
@@ -69,7 +74,7 @@ def _similarity_table() -> str:
 
     rows = [[name, kind.description, f"{kind.parameter_count(_DIM, _HEADS, True):,}"]
             for name, kind in SIMILARITIES.items()]
-    return _table(["attention", "what it is", f"qkv params (C={_DIM}, {_HEADS} heads)"], rows, left=2)
+    return _table([SIMILARITIES.key, "what it is", f"qkv params (C={_DIM}, {_HEADS} heads)"], rows, left=2)
 
 
 def _heads_table() -> str:
@@ -85,8 +90,50 @@ def _heads_table() -> str:
         flops = sum(kind.flops_breakdown(cfg, _PYRAMID, _CLASSES, sizes).values())
         rows.append([name, kind.description, options, f"{kind.parameter_count(cfg, _PYRAMID, _CLASSES) / 1e6:.2f}M",
                      f"{flops / 1e9:.1f}"])
-    return _table(["head.kind", "what it is", "options (recipe values)", "params", f"GFLOPs ({_SEG_SIZE}px)"], rows,
-                  left=3) + f"\n(heads counted on Swin-T's pyramid, {_CLASSES} classes)"
+    return _table([f"head.{HEADS.key}", "what it is", "options (recipe values)", "params", f"GFLOPs ({_SEG_SIZE}px)"],
+                  rows, left=3) + f"\n(heads counted on Swin-T's pyramid, {_CLASSES} classes)"
+
+
+def _norm_table() -> str:
+    from swin_lit.models.registry import NORM_PLACEMENTS
+
+    rows = [[name, kind.description, kind.merge_order] for name, kind in NORM_PLACEMENTS.items()]
+    return _table([NORM_PLACEMENTS.key, "what it is", "merge: auto"], rows, left=3)
+
+
+def _shift_table() -> str:
+    """Each shift kind's shifted block on Swin-T's stage 1: its shift, window grid, roll and region mask."""
+    from swin_lit.models.registry import SHIFTS
+
+    rows = []
+    for name, kind in SHIFTS.items():
+        shift = kind.stage_shift(_WINDOW)
+        top, left, Hp, Wp = kind.grid((_MAP, _MAP), _WINDOW, shift)
+        labels = kind.region_labels((Hp, Wp), _WINDOW, shift) if shift else None
+        regions = "-" if labels is None else f"{len(set(labels.flatten().tolist()))} regions"
+        rows.append([name, kind.description, shift, f"{Hp // _WINDOW}x{Wp // _WINDOW}", f"{top},{left}",
+                     kind.roll(shift) if shift else 0, regions])
+    note = f"\n(the shifted blocks of a {_MAP}x{_MAP} map in {_WINDOW}x{_WINDOW} windows: Swin-T's stage 1)"
+    return _table([SHIFTS.key, "what it is", "shift", "windows", "grid offset", "roll", "region mask"], rows,
+                  left=2) + note
+
+
+def _plain_table(registry) -> str:
+    """Any other registry: its kinds' names and descriptions."""
+    return _table([registry.key, f"what it is ({registry.what})"],
+                  [[name, getattr(kind, "description", "") or "-"] for name, kind in registry.items()], left=2)
+
+
+def kinds_tables() -> list[str]:
+    """A table per registry of ``swin_lit.models.registry`` (every kind registered now, the built-in ones and
+    any added since), the registries with their own facts first; a registry without a table of its own is
+    listed by name and description."""
+    from swin_lit.models import registry as registries
+
+    own = {"SIMILARITIES": _similarity_table, "RELATIVE_BIASES": _kinds_table, "NORM_PLACEMENTS": _norm_table,
+           "SHIFTS": _shift_table, "HEADS": _heads_table}
+    found = {name: value for name, value in vars(registries).items() if isinstance(value, registries.Registry)}
+    return [own[name]() for name in own if name in found] + [_plain_table(r) for n, r in found.items() if n not in own]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,11 +153,7 @@ def run(args: argparse.Namespace) -> int:
         print(_table(["preset", "params", "GFLOPs", "img", "window", "norm/attention/absolute/relative"], rows))
         print("\nparams counted analytically (equal to the built model); GFLOPs = multiply-adds per image "
               "(matmuls, convs, linears; norms/softmax/GELU excluded)\n")
-        print(_similarity_table())
-        print()
-        print(_kinds_table())
-        print()
-        print(_heads_table())
+        print("\n\n".join(kinds_tables()))
         return 0
     if args.preset not in PRESETS:
         raise BadInput(f"unknown preset {args.preset!r}; available: {', '.join(PRESETS)}")
@@ -120,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
     for i, (g, s, depth) in enumerate(zip(cfg.stages(), bd.stages, cfg.depths)):
         H, W = g.resolution
         Hp, Wp = g.padded
-        windows = "sliding" if g.sliding else f"{Hp // g.window}x{Wp // g.window}"
-        if g.shift and not g.sliding:
+        partitions = WINDOWS.fact(g.windows, "partitions")  # a kind that does not partition the map has no count
+        windows = f"{Hp // g.window}x{Wp // g.window}" if partitions else g.windows
+        if g.shift and partitions:
             _, _, Hs, Ws = g.grid(g.shift)
             windows += f" / {Hs // g.window}x{Ws // g.window}"
         rows.append([i, f"{H}x{W}", g.window, g.shift, windows, g.dim, g.heads, depth, f"{s.total / 1e6:.1f}"])

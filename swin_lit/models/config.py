@@ -1,6 +1,6 @@
 """The Swin model config: every design switch of the V1/V2 family in one place.
 
-Switches (each independent of the others, so every combination builds, except the one noted):
+Switches (each independent of the others, so every combination builds, except the one noted under ``windows``):
 
 - ``shift``      a shift kind of the registry (``swin_lit.models.placement``), and any kind registered later:
                  ``cyclic``: shifted windows on every second block, by a cyclic roll + region mask (the paper's
@@ -8,11 +8,12 @@ Switches (each independent of the others, so every combination builds, except th
                  the window grid offset by the shift and the map zero-padded so that the border windows are whole,
                  padded tokens masked. Same attention groups and relative offsets as ``cyclic``, more windows;
                  ``none``: regular windows only.
-- ``windows``    ``partition``: non-overlapping windows (Swin); ``sliding``: every token attends to the M x M
+- ``windows``    a window kind of the registry (``swin_lit.models.window_kinds``), and any registered later:
+                 ``partition``: non-overlapping windows (Swin); ``sliding``: every token attends to the M x M
                  neighbourhood around it (Swin V1 Tables 5 and 6). For an even M the neighbourhood reaches one
                  token further down/right than up/left (offsets -(M-1)//2 .. M//2, as ``Conv2d(padding="same")``);
-                 keys beyond the map are zero padding, masked. Sliding windows have no shifted blocks:
-                 ``shift`` must be ``none``.
+                 keys beyond the map are zero padding, masked. A kind whose windows take no shift (its ``shifts``
+                 fact is false: ``sliding``) needs a ``shift`` that makes no shifted blocks (``none``).
 - ``norm``       a norm placement of the registry (``swin_lit.models.placement``), and any registered later:
                  ``pre`` (V1): x + f(LN(x));  ``res_post`` (V2): x + LN(f(x)), post-norms zero-initialised.
 - ``attention``  a similarity kind of the registry (``swin_lit.models.attention``): ``dot``: softmax(q k^T / sqrt(d)
@@ -61,10 +62,9 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from swin_lit.models.geometry import StageGeometry, stage_geometries
-from swin_lit.models.registry import NORM_PLACEMENTS, RELATIVE_BIASES, SHIFTS, SIMILARITIES
+from swin_lit.models.registry import NORM_PLACEMENTS, RELATIVE_BIASES, SHIFTS, SIMILARITIES, WINDOWS
 from swin_lit.typed import fail, from_dict, to_dict
 
-Windows = Literal["partition", "sliding"]
 Absolute = Literal["none", "learned"]
 Merge = Literal["auto", "norm_first", "reduce_first"]
 PadKeys = Literal["mask", "attend"]
@@ -86,7 +86,7 @@ class SwinConfig:
     attn_drop_rate: float = 0.0
     drop_path_rate: float = 0.1
     shift: str = "cyclic"  # a kind of the SHIFTS registry (swin_lit.models.placement)
-    windows: Windows = "partition"
+    windows: str = "partition"  # a kind of the WINDOWS registry (swin_lit.models.window_kinds)
     norm: str = "pre"  # a kind of the NORM_PLACEMENTS registry (swin_lit.models.placement)
     attention: str = "dot"
     absolute: Absolute = "none"
@@ -111,6 +111,7 @@ class SwinConfig:
         if isinstance(self.img_size, tuple) and self.img_size[0] == self.img_size[1]:
             object.__setattr__(self, "img_size", self.img_size[0])  # one spelling of a square size
         SHIFTS.check(self.shift)  # registry names only: no torch
+        WINDOWS.check(self.windows)
         NORM_PLACEMENTS.check(self.norm)
         if self.num_classes < 0:
             fail("num_classes", f"must be >= 1, or 0 for a backbone without a classifier, got {self.num_classes}")
@@ -145,9 +146,7 @@ class SwinConfig:
                 allowed = ", ".join(str(h) for h in range(1, dim + 1) if dim % h == 0)
                 fail(f"num_heads[{i}]", f"{heads} heads do not divide stage {i} dim {dim} (embed_dim * 2^{i}); "
                      f"allowed: {allowed}")
-        if self.windows == "sliding" and self.shift != "none":
-            fail("shift", f"{self.shift!r} does not go with windows: sliding (each token's window is centred on it, "
-                 "there is nothing to shift); use shift: none")
+        self._check_windows_take_the_shift()
         SIMILARITIES.check(self.attention)
         normalised = self._relative_normalised()
         if self.pretrained_window_sizes is not None:
@@ -164,6 +163,16 @@ class SwinConfig:
         if min(self.grid) < 2 ** (n - 1):
             fail("depths", f"{n} stages need at least {2 ** (n - 1)} tokens per side; "
                  f"img_size/patch_size gives {'x'.join(map(str, self.grid))}")
+
+    def _check_windows_take_the_shift(self) -> None:
+        """ConfigError naming ``shift`` unless the window kind takes a shift (its ``shifts`` fact, torch-free) or
+        the shift kind makes no shifted blocks at this window (``ShiftKind.stage_shift``; the shift kinds are
+        torch-free)."""
+        if WINDOWS.fact(self.windows, "shifts") or not SHIFTS[self.shift].stage_shift(self.window_size):
+            return
+        still = [name for name in SHIFTS.names() if not SHIFTS[name].stage_shift(self.window_size)]
+        fail("shift", f"{self.shift!r} does not go with windows: {self.windows} (a window kind whose windows take no "
+             f"shift); use shift: {' or '.join(still)}")
 
     def _relative_normalised(self) -> bool:
         """Whether ``relative``'s coordinates are window-normalised (False for "none"); ConfigError listing the

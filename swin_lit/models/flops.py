@@ -2,14 +2,15 @@
 
 What is counted, per image, as MACs (one multiply + one add = 1):
   - patch embedding conv:           L0 * C * in_chans * p^2
-  - per block, with T the tokens its attention runs on and K the keys per query:
-      qkv   T * C * 3C            q@k^T  Lq * K * C          attn@v  Lq * K * C          proj  T * C * C
+  - per block, with T the tokens its attention runs on (one query each) and K the keys per query, as the window
+    kind says (``WindowKind.attention_tokens``):
+      qkv   T * C * 3C            q@k^T  T * K * C           attn@v  T * K * C           proj  T * C * C
       and the similarity kind's own work on the T tokens (``Similarity.flops``; 0 for ``dot`` and ``cosine``)
-    partitioned windows: T = Lq = nW * M^2, the block's PADDED window grid (the model runs qkv, attention and
+    partitioned windows: T = nW * M^2, the block's PADDED window grid (the model runs qkv, attention and
     proj on the padded tokens too: bottom/right padding where the window does not tile the map, a small map
     padded to one window with ``small_maps: pad``, and the border windows of a ``shift: pad`` block), K = M^2,
     with M the stage's window of ``SwinConfig.stages`` (``geometry``); ``pad_keys`` (mask or attend) changes
-    no count; sliding windows: T = Lq = L (q, k, v once per token),
+    no count; sliding windows: T = L (q, k, v once per token),
     K = M^2 (every neighbourhood slot, padded border keys included);
     and on the real map L:
       mlp   2 * L * C * (mlp_ratio * C)
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from swin_lit.models.config import SwinConfig
 from swin_lit.models.geometry import merged_size
 from swin_lit.models.position import relative_kind
-from swin_lit.models.registry import SIMILARITIES
+from swin_lit.models.registry import SIMILARITIES, WINDOWS
 
 
 def attention_layer_flops(h: int, w: int, C: int, M: int) -> int:
@@ -113,15 +114,12 @@ def flops_breakdown(cfg: SwinConfig) -> FlopsBreakdown:
         L = g.resolution[0] * g.resolution[1]
         hidden = int(C * cfg.mlp_ratio)
         bias = kind.flops(M, g.heads) if kind is not None else 0
+        windows = WINDOWS[g.windows]
         stage = StageFlops(g.resolution, g.padded, M, C)
         for b in range(depth):
-            if g.sliding:
-                tokens = L
-            else:
-                _, _, Hp, Wp = g.grid(g.block_shift(b))
-                tokens = Hp * Wp
+            tokens, keys = windows.attention_tokens(g, g.block_shift(b))
             stage.blocks.append(BlockFlops(
-                qkv=tokens * C * 3 * C, attn_qk=tokens * M * M * C, attn_v=tokens * M * M * C, proj=tokens * C * C,
+                qkv=tokens * C * 3 * C, attn_qk=tokens * keys * C, attn_v=tokens * keys * C, proj=tokens * C * C,
                 mlp=2 * L * C * hidden, relative_bias=bias, similarity=similarity.flops(tokens, C, g.heads),
             ))
         if i < len(geometry) - 1:

@@ -61,7 +61,7 @@ class StageGeometry:
     window: int  # side M of the square window (clipped to min(H, W) on a small map with ``small_maps: clip``)
     shift: int  # shift of the odd blocks (0: no shifted blocks in this stage)
     shift_mode: str  # the shift kind (``SHIFTS``: "cyclic", "pad", "none", ...): how a shifted block is computed
-    sliding: bool  # sliding windows instead of partitioned ones
+    windows: str  # the window kind (``WINDOWS``: "partition", "sliding", ...): which keys each query meets
     dim: int
     heads: int
     mask_padding: bool = True  # zero-padded tokens masked as keys (``pad_keys: mask``) or attended (``attend``)
@@ -96,7 +96,8 @@ def stage_geometries(
     ``small_maps: clip`` (the classification code): a stage whose smaller side is no larger than the window uses
     a square window of that side and does not shift. ``pad``: every stage uses ``window_size`` and its odd
     blocks shift by the shift kind's ``stage_shift(window_size)`` (window_size // 2; 0 for ``shift: none``).
-    Maps the window does not tile are padded bottom/right."""
+    Maps the window does not tile are padded bottom/right. ``windows`` (the window kind's name) is carried on each
+    stage: how its windows are built is the kind's (``swin_lit.models.window_kinds``), not the geometry's."""
     if small_maps not in SMALL_MAPS:
         raise ValueError(f"small_maps must be one of {SMALL_MAPS}, got {small_maps!r}")
     if pad_keys not in PAD_KEYS:
@@ -109,7 +110,7 @@ def stage_geometries(
         else:
             window = window_size
             stage_shift = _shift_kind(shift).stage_shift(window)
-        out.append(StageGeometry(size, window, stage_shift, shift, windows == "sliding", embed_dim * 2**i, heads,
+        out.append(StageGeometry(size, window, stage_shift, shift, windows, embed_dim * 2**i, heads,
                                  mask_padding=pad_keys == "mask"))
         size = merged_size(size)
     return out

@@ -120,3 +120,6 @@ HEADS = Registry("kind", "dense head", "swin_lit.models.head_kinds", ("upernet",
 NORM_PLACEMENTS = Registry("norm", "norm placement", "swin_lit.models.placement", ("pre", "res_post"))
 SHIFTS = Registry("shift", "shift kind", "swin_lit.models.placement", ("cyclic", "none", "pad"))  # the order the
 # config's error message has always listed them in (specs' tests match it)
+WINDOWS = Registry("windows", "window kind", "swin_lit.models.window_kinds", ("partition", "sliding"),
+                   facts={"partition": {"shifts": True, "partitions": True},
+                          "sliding": {"shifts": False, "partitions": False}})  # pinned to the classes by a test

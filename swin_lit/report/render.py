@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from swin_lit.report import captions
 from swin_lit.report.fmt import DASH
 
 
@@ -199,5 +200,4 @@ def _label(label: str) -> str:
     return "".join(ch if ch.isascii() and (ch.isalnum() or ch in ":-.") else "-" for ch in label)
 
 
-LATEX_PREAMBLE = ("% Tables of a swin-lit report. Needs \\usepackage{booktabs} and \\usepackage{graphicx};\n"
-                  "% every table is scaled to the line width only when it is wider. The text is plain ASCII.\n\n")
+LATEX_PREAMBLE = captions.LATEX_PREAMBLE.fill()  # what table.tex starts with

@@ -1,10 +1,11 @@
 """Pictures of the model's window machinery: the shifted-window attention mask, learned position biases, the
 attention weights of each block and what a dense head reads.
 
-The data come from ``swin_lit.models.windows`` (``region_labels``, ``attention_mask``, ``window_partition``),
-from the model's own relative-bias modules (each kind's ``offset_image``), from its attention modules (whatever
-similarity kind they hold: ``WindowAttention.weights``) and from heads built through the head registry; nothing
-here re-derives the mask rules or names a kind.
+The data come from ``swin_lit.models.windows`` (``window_order``, ``attention_mask``, ``window_partition``) with
+the shift kind's own grid, roll and region labels (``SHIFTS``), from the model's own relative-bias modules (each
+kind's ``offset_image``), from its attention modules (whatever similarity kind they hold:
+``WindowAttention.weights``) and from heads built through the head registry; nothing here re-derives the mask
+rules or branches on a kind (the mask picture's default kind is the paper's, ``cyclic``).
 """
 
 from __future__ import annotations
@@ -26,20 +27,39 @@ def _plt():
     return plt
 
 
-def _window_grid(ax, size: int, window: int, colour: str = "k") -> None:
-    for k in range(0, size + 1, window):
+def _window_grid(ax, rows: int, cols: int, window: int, colour: str = "k") -> None:
+    for k in range(0, rows + 1, window):
         ax.axhline(k - 0.5, color=colour, lw=1.4)
+    for k in range(0, cols + 1, window):
         ax.axvline(k - 0.5, color=colour, lw=1.4)
 
 
-def mask_data(size: int, window: int, shift: int | None = None) -> dict:
-    """Numbers behind the mask figure: region labels of the shifted map and the per-window masks.
+MASKED, ALLOWED = "#3b3b3b", "#f2f2f2"  # a mask panel's cells: query may not / may attend to key
+SHIFTED_LINES = "#c2255c"  # the shifted block's window boundaries on the token map (no region colour)
 
-    Returns ``{"shift", "padded", "labels" (P, P), "window_labels" (nW, N), "masks" (nW, N, N) bool allowed}``.
+
+def region_colours(count: int):
+    """The colours of region labels 0..count-1 (tab10's, cycled), as a colormap over -0.5 .. count - 0.5."""
+    from matplotlib.colors import ListedColormap
+
+    palette = _plt().get_cmap("tab10").colors
+    return ListedColormap([palette[i % len(palette)] for i in range(max(count, 1))])
+
+
+def mask_data(size: int, window: int, shift: int | None = None, kind: str = "cyclic") -> dict:
+    """Numbers behind the mask figure: the shifted block of a size x size map in window x window windows under the
+    shift kind ``kind`` (``SHIFTS``; ``shift`` default: the kind's ``stage_shift``), as the model computes it
+    (``window_order``, ``ShiftKind.region_labels``, ``attention_mask``).
+
+    Returns ``{"kind", "shift", "offset" (top, left), "roll", "padded" (Hp, Wp) of the shifted grid, "regular" (Hp,
+    Wp) of the regular blocks' grid, "tokens" (Hp, Wp): the token (row-major index, size * size for padding) in
+    each slot of the shifted grid as the partition reads it, "labels" (Hp, Wp) region labels or None (no region
+    mask), "window_labels" (nW, N) or None, "masks" (nW, N, N) bool allowed}``.
     """
     import torch
 
-    from swin_lit.models.windows import attention_mask, region_labels, window_partition
+    from swin_lit.models.registry import SHIFTS
+    from swin_lit.models.windows import attention_mask, window_order, window_partition
 
     if size < 1 or window < 1:
         raise ValueError(f"size and window must be >= 1, got size={size}, window={window}")
@@ -47,81 +67,114 @@ def mask_data(size: int, window: int, shift: int | None = None) -> dict:
         raise ValueError(
             f"window {window} is larger than the map ({size}); the model would use one {size}x{size} window"
         )
-    shift = window // 2 if shift is None else shift
+    SHIFTS.check(kind, "shift")
+    shift_kind = SHIFTS[kind]
+    stage_shift = shift_kind.stage_shift(window)
+    shift = stage_shift if shift is None else shift
     if not 0 <= shift < window:
         raise ValueError(f"shift must be in [0, window) = [0, {window}), got {shift}")
-    padded = -(-size // window) * window
-    if shift > 0:
-        labels = region_labels(padded, window, shift)
-    else:
-        labels = torch.zeros(padded, padded, dtype=torch.long)
-    window_labels = window_partition(labels[None, :, :, None], window).squeeze(-1)  # (nW, N)
-    mask = attention_mask(size, window, shift)
-    n_windows, n = window_labels.shape
+    if shift and not stage_shift:
+        raise ValueError(f"shift kind {kind!r} has no shifted blocks (its shift is 0), got shift {shift}")
+    top, left, Hp, Wp = shift_kind.grid((size, size), window, shift)
+    gather, _ = window_order(size, window, shift, kind)  # (nW * N,) slots, windows row-major
+    tokens = gather.view(Hp // window, Wp // window, window, window).permute(0, 2, 1, 3).reshape(Hp, Wp)
+    labels = shift_kind.region_labels((Hp, Wp), window, shift)
+    window_labels = None if labels is None else window_partition(labels[None, :, :, None], window).squeeze(-1)
+    mask = attention_mask(size, window, shift, kind)
+    n_windows, n = (Hp // window) * (Wp // window), window * window
     allowed = torch.ones(n_windows, n, n, dtype=torch.bool) if mask is None else mask == 0
-    return {"shift": shift, "padded": padded, "labels": labels.numpy(), "window_labels": window_labels.numpy(),
-            "masks": allowed.numpy()}
+    return {"kind": kind, "shift": shift, "offset": (top, left), "roll": shift_kind.roll(shift), "padded": (Hp, Wp),
+            "regular": tuple(shift_kind.grid((size, size), window, 0)[2:]), "tokens": tokens.numpy(),
+            "labels": None if labels is None else labels.numpy(),
+            "window_labels": None if window_labels is None else window_labels.numpy(), "masks": allowed.numpy()}
 
 
-def _shown_windows(n_side: int) -> list[int]:
+def _shown_windows(rows: int, cols: int) -> list[int]:
     """All windows for small maps; else the four kinds (interior, right edge, bottom edge, corner)."""
-    if n_side * n_side <= 16:
-        return list(range(n_side * n_side))
-    return [0, n_side - 1, n_side * (n_side - 1), n_side * n_side - 1]
+    if rows * cols <= 16:
+        return list(range(rows * cols))
+    return [0, cols - 1, cols * (rows - 1), rows * cols - 1]
 
 
-def draw_mask(size: int, window: int, path: str | Path, shift: int | None = None) -> Path:
-    """The shifted-window attention mask like the Swin paper's figure, saved to ``path``.
+def draw_mask(size: int, window: int, path: str | Path, shift: int | None = None, kind: str = "cyclic") -> Path:
+    """The shifted-window attention mask of the shift kind ``kind`` like the Swin paper's figure, saved to ``path``
+    (``mask_data``: every registered kind draws its own grid, roll and regions).
 
-    Top left: the size x size token map with its regular window grid. Top right: the map after the cyclic
-    shift by ``shift`` (default window // 2) with its 9 regions coloured and labelled, and the window grid.
-    Bottom: for the shifted windows, the N x N masks (N = window^2): light = query may attend to key,
-    dark = masked (different regions, or padding).
+    Top left: the size x size token map with its regular window grid, and the shifted block's window boundaries
+    dashed. Top right: the shifted block's padded grid as the partition reads it (rolled and offset as the kind
+    says), coloured by the kind's region labels with each region's label printed (tinted by the tokens' regular
+    windows where the kind has no region mask), padding grey. Bottom: for the shifted windows, the N x N masks
+    (N = window^2): light = query may attend to key, dark = masked (another region, or padding), with each
+    query's and key's region as a coloured strip. A kind without shifted blocks (``none``) shows its regular
+    windows and no region.
     """
     plt = _plt()
     from matplotlib.colors import ListedColormap
 
-    d = mask_data(size, window, shift)
-    shift, padded, labels, masks = d["shift"], d["padded"], d["labels"], d["masks"]
-    n_side = padded // window
-    shown = _shown_windows(n_side)
+    from swin_lit.models.registry import SHIFTS
+
+    d = mask_data(size, window, shift, kind)
+    shift, masks, labels, tokens = d["shift"], d["masks"], d["labels"], d["tokens"]
+    (Hp, Wp), (top, left), roll = d["padded"], d["offset"], d["roll"]
+    rows_w, cols_w = Hp // window, Wp // window
+    shown = _shown_windows(rows_w, cols_w)
     cols = min(len(shown), 4)
     mask_rows = math.ceil(len(shown) / cols)
     fig = plt.figure(figsize=(8.0, 4.4 + 2.1 * mask_rows), dpi=DPI, layout="constrained")
     grid = fig.add_gridspec(1 + mask_rows, 4, height_ratios=[2.0] + [1.0] * mask_rows)
     ax_map, ax_shift = fig.add_subplot(grid[0, 0:2]), fig.add_subplot(grid[0, 2:4])
-    region_colours = ListedColormap(plt.get_cmap("tab10").colors[:9])
+    count = 0 if labels is None else int(labels.max()) + 1
+    colours = region_colours(count)
+    tints = ListedColormap(["#dde8f5", "#bcd2ea"])
 
     # Token map with the regular window partition (windows tinted alternately), token lines thin, and the
-    # shifted block's windows dashed (displaced by ``shift`` tokens).
-    rows, cols_idx = np.indices((padded, padded))
-    tint = ((rows // window) + (cols_idx // window)) % 2
-    ax_map.imshow(tint, cmap=ListedColormap(["#dde8f5", "#bcd2ea"]), interpolation="nearest")
-    if padded <= 32:
-        for k in range(padded + 1):
+    # shifted block's window boundaries dashed: in map coordinates they sit at (roll - top) mod M.
+    P, Q = d["regular"]
+    rows, cols_idx = np.indices((P, Q))
+    ax_map.imshow(((rows // window) + (cols_idx // window)) % 2, cmap=tints, interpolation="nearest")
+    if max(P, Q) <= 32:
+        for k in range(P + 1):
             ax_map.axhline(k - 0.5, color="white", lw=0.5)
+        for k in range(Q + 1):
             ax_map.axvline(k - 0.5, color="white", lw=0.5)
-    _window_grid(ax_map, padded, window)
-    if shift:
-        for k in range(shift, padded, window):
-            ax_map.axhline(k - 0.5, color="C3", lw=1.4, ls="--")
-            ax_map.axvline(k - 0.5, color="C3", lw=1.4, ls="--")
-    if padded != size:
-        ax_map.add_patch(plt.Rectangle((size - 0.5, -0.5), padded - size, padded, color="0.6", alpha=0.6))
-        ax_map.add_patch(plt.Rectangle((-0.5, size - 0.5), padded, padded - size, color="0.6", alpha=0.6))
+    _window_grid(ax_map, P, Q, window)
+    boundary = (roll - top) % window
+    if shift and boundary:
+        for k in range(boundary, size, window):
+            ax_map.axhline(k - 0.5, color=SHIFTED_LINES, lw=1.4, ls="--")
+            ax_map.axvline(k - 0.5, color=SHIFTED_LINES, lw=1.4, ls="--")
+    if P != size or Q != size:
+        ax_map.add_patch(plt.Rectangle((size - 0.5, -0.5), Q - size, P, color="0.6", alpha=0.6))
+        ax_map.add_patch(plt.Rectangle((-0.5, size - 0.5), Q, P - size, color="0.6", alpha=0.6))
     ax_map.set_title(
-        f"{size}×{size} tokens, {window}×{window} windows" + (f" (padded to {padded})" if padded != size else "")
-        + ("\nsolid: regular windows, dashed: shifted windows" if shift else ""), fontsize=9)
+        f"{size}×{size} tokens, {window}×{window} windows" + (f" (padded to {P})" if P != size else "")
+        + ("\nsolid: regular windows, dashed: shifted windows" if shift and boundary else ""), fontsize=9)
 
-    # Cyclically shifted map: regions coloured, labels printed at each region's centre.
-    ax_shift.imshow(labels, cmap=region_colours, vmin=-0.5, vmax=8.5, interpolation="nearest")
-    _window_grid(ax_shift, padded, window)
-    for label in np.unique(labels):
+    # The shifted block's grid as the partition reads it: regions coloured and labelled, padding grey.
+    padding = tokens == size * size
+    if labels is not None:
+        ax_shift.imshow(labels, cmap=colours, vmin=-0.5, vmax=count - 0.5, interpolation="nearest")
+    else:
+        home = np.where(padding, 0, (tokens // size) // window + (tokens % size) // window) % 2
+        ax_shift.imshow(home, cmap=tints, vmin=0, vmax=1, interpolation="nearest")
+    if padding.any():
+        overlay = np.zeros((Hp, Wp, 4))
+        overlay[padding] = (0.6, 0.6, 0.6, 1.0)
+        ax_shift.imshow(overlay, interpolation="nearest")
+    _window_grid(ax_shift, Hp, Wp, window)
+    for label in [] if labels is None else np.unique(labels):
         ys, xs = np.nonzero(labels == label)
         ax_shift.text(xs.mean(), ys.mean(), str(label), ha="center", va="center", fontsize=10, weight="bold",
                       color="white")
-    ax_shift.set_title(f"map rolled by -{shift} (cyclic shift): {len(np.unique(labels))} regions\n"
-                       "regular window grid on the rolled map", fontsize=9)
+    if not shift:
+        what = f"shift {kind!r}: no shifted blocks\nevery block uses the regular windows; no region mask"
+    else:
+        moves = ([f"map rolled by -{roll}"] if roll else []) + ([f"grid offset by ({top}, {left})"] if top or left
+                                                               else [])
+        regions = f"{count} regions" if labels is not None else "no region mask"
+        what = (f"shifted block, shift {kind!r} (s={shift}): " + ", ".join(moves + [regions])
+                + f"\n{SHIFTS[kind].description}")
+    ax_shift.set_title(what, fontsize=8)
     for ax in (ax_map, ax_shift):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -130,25 +183,27 @@ def draw_mask(size: int, window: int, path: str | Path, shift: int | None = None
     axes = np.array([fig.add_subplot(grid[1 + i // cols, i % cols]) for i in range(mask_rows * cols)])
     n = window * window
     for ax, w in zip(axes, shown):
-        ax.imshow(masks[w], cmap=ListedColormap(["#3b3b3b", "#f2f2f2"]), vmin=0, vmax=1, interpolation="nearest")
-        regions = d["window_labels"][w]
-        # Region of each query/key as coloured strips along the axes.
-        ax.imshow(regions[None, :], cmap=region_colours, vmin=-0.5, vmax=8.5, extent=(-0.5, n - 0.5, -0.5, -1.5),
-                  interpolation="nearest")
-        ax.imshow(regions[:, None], cmap=region_colours, vmin=-0.5, vmax=8.5, extent=(-1.5, -0.5, n - 0.5, -0.5),
-                  interpolation="nearest")
-        ax.set_xlim(-1.5, n - 0.5)
-        ax.set_ylim(n - 0.5, -1.5)
-        r, c = divmod(w, n_side)
+        ax.imshow(masks[w], cmap=ListedColormap([MASKED, ALLOWED]), vmin=0, vmax=1, interpolation="nearest")
+        if d["window_labels"] is not None:  # the region of each query / key as coloured strips along the axes
+            regions = d["window_labels"][w]
+            ax.imshow(regions[None, :], cmap=colours, vmin=-0.5, vmax=count - 0.5,
+                      extent=(-0.5, n - 0.5, -0.5, -1.5), interpolation="nearest")
+            ax.imshow(regions[:, None], cmap=colours, vmin=-0.5, vmax=count - 0.5,
+                      extent=(-1.5, -0.5, n - 0.5, -0.5), interpolation="nearest")
+            ax.set_xlim(-1.5, n - 0.5)
+            ax.set_ylim(n - 0.5, -1.5)
+        r, c = divmod(w, cols_w)
         blocked = int((~masks[w]).sum())
         ax.set_title(f"window ({r},{c}): {blocked}/{n * n} masked", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in axes[len(shown):]:
         ax.axis("off")
-    fig.suptitle(f"Shifted-window attention mask (H={size}, M={window}, shift={shift})\n"
-                 "bottom: per-window N×N masks of the shifted block; rows: queries, columns: keys, "
-                 "strips: their regions; light = attend, dark = masked", fontsize=8)
+    block = "the shifted block" if shift else "the regular windows (every block)"
+    fig.suptitle(f"Shifted-window attention mask, shift {kind!r} (H={size}, M={window}, shift={shift})\n"
+                 f"bottom: per-window N×N masks of {block}; rows: queries, columns: keys"
+                 + (", strips: their regions" if labels is not None else "") + "; light = attend, dark = masked",
+                 fontsize=8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)

@@ -1,4 +1,4 @@
-"""``swin-lit viz mask|bias``: pictures of the shifted-window mask and of learned position biases."""
+"""``swin-lit viz mask|bias``: pictures of a shift kind's shifted-window mask and of learned position biases."""
 
 from __future__ import annotations
 
@@ -13,14 +13,19 @@ def register(subparsers) -> None:
         "viz",
         help="draw the shifted-window attention mask or a run's learned position biases",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  swin-lit viz mask --size 8 --window 4\n  swin-lit viz bias runs/<run> --out /tmp/bias",
+        epilog="examples:\n  swin-lit viz mask --size 8 --window 4\n"
+        "  swin-lit viz mask --size 8 --window 4 --kind pad\n  swin-lit viz bias runs/<run> --out /tmp/bias",
     )
     sub = parser.add_subparsers(dest="what", metavar="WHAT")
-    mask = sub.add_parser("mask", help="shifted-window attention mask (the Swin paper's figure)")
+    mask = sub.add_parser("mask", help="shifted-window attention mask of a shift kind (the Swin paper's figure)")
     mask.add_argument("--size", type=int, required=True, metavar="H", help="tokens per side of the map")
     mask.add_argument("--window", type=int, required=True, metavar="M", help="window size")
-    mask.add_argument("--shift", type=int, default=None, metavar="S", help="cyclic shift (default: window // 2)")
-    mask.add_argument("--out", default=None, metavar="FILE", help="PNG to write (default: mask_H{H}_M{M}_S{S}.png)")
+    mask.add_argument("--kind", default="cyclic", metavar="KIND",
+                      help="shift kind (model.shift: any registered kind, e.g. cyclic, pad, none; default: cyclic)")
+    mask.add_argument("--shift", type=int, default=None, metavar="S",
+                      help="shift of the shifted blocks (default: the kind's, window // 2 for cyclic and pad)")
+    mask.add_argument("--out", default=None, metavar="FILE",
+                      help="PNG to write (default: mask_{KIND}_H{H}_M{M}_S{S}.png)")
     mask.set_defaults(func=run_mask)
     bias = sub.add_parser("bias", help="each head's relative position bias per block of a trained run")
     bias.add_argument("run_dir", metavar="RUN_DIR")
@@ -31,12 +36,14 @@ def register(subparsers) -> None:
 
 
 def run_mask(args) -> int:
+    from swin_lit.models.registry import SHIFTS
     from swin_lit.report.viz import draw_mask
 
-    shift = args.window // 2 if args.shift is None else args.shift
-    out = Path(args.out) if args.out else Path(f"mask_H{args.size}_M{args.window}_S{shift}.png")
+    SHIFTS.check(args.kind, "--kind")  # ConfigError (exit 2) naming the registered kinds
+    shift = SHIFTS[args.kind].stage_shift(args.window) if args.shift is None else args.shift
+    out = Path(args.out) if args.out else Path(f"mask_{args.kind}_H{args.size}_M{args.window}_S{shift}.png")
     try:
-        path = draw_mask(args.size, args.window, out, shift=shift)
+        path = draw_mask(args.size, args.window, out, shift=shift, kind=args.kind)
     except ValueError as err:
         raise BadInput(str(err)) from err
     print(f"wrote {path}")

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from swin_lit.config import RunConfig
+from swin_lit.train.schedule import steps_per_epoch
 
 PLAN_FILE = "compile.json"  # in the run folder: the plan of its first start
 COLD_PAYBACK_TMAC = 20.0  # planned training work (tera multiply-accumulates) that repays a cold compile
@@ -57,15 +58,24 @@ def training_work_tmac(forward_macs: int, images: int) -> float:
 
 
 def planned_images(cfg: RunConfig, train_samples: int) -> int:
-    """Training images the run will see: every epoch's full batches (the training loader drops a short last
-    batch), ``limit_train_batches`` applied as Lightning does, x epochs."""
+    """Training images the run will see (counted as on one device: ``trainer.devices`` is not read): every epoch's
+    full batches (the training loader drops a short last batch; one short batch where the data hold less than a
+    batch), ``limit_train_batches`` applied as Lightning does; then x ``max_epochs``, or, where
+    ``trainer.max_steps`` > 0, that many optimizer steps of ``accumulate_grad_batches`` batches each, an epoch being
+    ceil(batches / accumulation) steps (Lightning steps once more on an epoch's last batch), over as many epochs
+    as they take."""
     t, batch = cfg.trainer, cfg.data.batch_size
     batches = train_samples // batch if train_samples >= batch else 1
     if t.limit_train_batches > 1:
         batches = min(batches, int(t.limit_train_batches))
     else:
         batches = max(1, int(batches * t.limit_train_batches))
-    return t.max_epochs * min(batches * batch, train_samples)
+    per_epoch = min(batches * batch, train_samples)
+    if not t.max_steps:
+        return t.max_epochs * per_epoch
+    steps = steps_per_epoch(batches, t.accumulate_grad_batches)
+    epochs, rest = divmod(t.max_steps, steps)  # whole epochs, then ``rest`` steps of a last, partial one
+    return epochs * per_epoch + rest * t.accumulate_grad_batches * batch  # rest < steps: full batches only
 
 
 def architecture_key(cfg: RunConfig, device: str, precision: str) -> str:

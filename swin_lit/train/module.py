@@ -16,6 +16,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibratio
 
 from swin_lit.config import RunConfig
 from swin_lit.models import SwinTransformer
+from swin_lit.tasks import implementation, plain
 from swin_lit.train import augment, schedule
 
 HP_METRICS = {"hp/val_top1": 0.0, "hp/test_top1": 0.0}
@@ -30,6 +31,30 @@ def split_metrics(num_classes: int, calibration: bool) -> torchmetrics.MetricCol
     if calibration:
         metrics["ece"] = MulticlassCalibrationError(num_classes, n_bins=15, norm="l1")
     return torchmetrics.MetricCollection(metrics)
+
+
+class ClassificationScores(torch.nn.Module):
+    """The evaluation of a split: top-1 / top-5 (micro), ECE and the mean cross-entropy per image, one forward per
+    batch. The same object scores validation and testing (``SwinClassifier``) and a moved model (transfer,
+    ``swin_lit.tasks.classification``), so their numbers come from one code."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.metrics = split_metrics(num_classes, calibration=True)
+        self.loss = torchmetrics.MeanMetric()
+
+    def update(self, model, batch) -> None:
+        x, y = batch
+        logits = model(x)
+        self.loss.update(F.cross_entropy(logits, y), weight=y.shape[0])  # weighted: the split's mean per image
+        self.metrics.update(logits, y)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        return {**self.metrics.compute(), "loss": self.loss.compute()}
+
+    def reset(self) -> None:
+        self.metrics.reset()
+        self.loss.reset()
 
 
 class RunModule(pl.LightningModule):
@@ -50,6 +75,7 @@ class RunModule(pl.LightningModule):
         self.train_images = 0
         self._segment_start: float | None = None
         self.test_seconds, self.test_images = 0.0, 0
+        self.evaluated: dict[str, dict] = {}  # split -> its scores at its last evaluation (``_log_scores``)
 
     # -- optimisation ----------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -131,6 +157,17 @@ class RunModule(pl.LightningModule):
     def _record_test_time(self) -> None:
         self.test_seconds = self.clock() - self._test_start  # the test loop alone (images/s in result.json)
 
+    def _log_scores(self, split: str, scores) -> dict:
+        """Compute a split's scores (the task's evaluator), log each scalar as ``<split>/<name>``, keep them as
+        plain numbers in ``self.evaluated[split]`` (what the result record's split is made of), reset."""
+        values = scores.compute()
+        for name, value in values.items():
+            if value.ndim == 0:
+                self.log(f"{split}/{name}", value)
+        scores.reset()
+        self.evaluated[split] = plain(values)
+        return self.evaluated[split]
+
     # -- checkpointed state ----------------------------------------------------------------------
     def extra_state(self) -> dict:
         """Task-specific state kept in checkpoints (restored by ``load_extra_state``)."""
@@ -165,11 +202,9 @@ class SwinClassifier(RunModule):
         self.model = SwinTransformer(cfg.model)
         n = cfg.model.num_classes
         self.train_metrics = split_metrics(n, calibration=False).clone(prefix="train/")
-        self.val_metrics = split_metrics(n, calibration=True).clone(prefix="val/")
-        self.test_metrics = split_metrics(n, calibration=True).clone(prefix="test/")
+        task = implementation(cfg.task)  # its evaluator: ClassificationScores, or a task's own
+        self.val_scores, self.test_scores = task.scores(cfg), task.scores(cfg)
         self.train_loss = torchmetrics.MeanMetric()
-        self.val_loss = torchmetrics.MeanMetric()
-        self.test_loss = torchmetrics.MeanMetric()
         for metric in (self.train_metrics, self.train_loss):  # in checkpoints: a resumed epoch's mean is whole
             metric.persistent(True)
         self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -195,45 +230,35 @@ class SwinClassifier(RunModule):
         self.train_images += x.shape[0]
         return loss
 
-    def _eval_step(self, batch, metrics, loss_metric):
-        x, y = batch
-        logits = self.model(x)
-        loss_metric.update(F.cross_entropy(logits, y))
-        metrics.update(logits, y)
-
     def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, self.val_metrics, self.val_loss)
+        self.val_scores.update(self.model, batch)
 
     def test_step(self, batch, batch_idx):
-        self._eval_step(batch, self.test_metrics, self.test_loss)
+        self.test_scores.update(self.model, batch)
         self.test_images += batch[0].shape[0]
 
-    # -- epoch ends: log through the metric objects, keep the curve ----------------------------------
+    # -- epoch ends: log the metrics, keep the curve -----------------------------------------------
     def on_train_epoch_end(self):
         super().on_train_epoch_end()
         self.log_dict(self.train_metrics)
 
     def on_validation_epoch_end(self):
         if self.trainer.sanity_checking:
-            self.val_metrics.reset()
-            self.val_loss.reset()
+            self.val_scores.reset()
             return
+        val = self._log_scores("val", self.val_scores)
         if self.trainer.state.fn == "fit":  # the learning curve (a later validate() is not an epoch)
-            val = {name: metric.compute().item() for name, metric in self.val_metrics.items(keep_base=True)}
             train_loss = self.train_loss.compute().item() if self.train_loss.update_called else float("nan")
             self.history = [h for h in self.history if h["epoch"] != self.current_epoch]
-            self.history.append({"epoch": self.current_epoch, "train_loss": train_loss,
-                                 "val_loss": self.val_loss.compute().item(), "val_top1": 100.0 * val["top1"],
-                                 "val_top5": 100.0 * val["top5"], "val_ece": val["ece"]})
+            self.history.append({"epoch": self.current_epoch, "train_loss": train_loss, "val_loss": val["loss"],
+                                 "val_top1": 100.0 * val["top1"], "val_top5": 100.0 * val["top5"],
+                                 "val_ece": val["ece"]})
             self.log("hp/val_top1", val["top1"])
-        self.log_dict(self.val_metrics)
-        self.log("val/loss", self.val_loss)
 
     def on_test_epoch_end(self):
         self._record_test_time()
-        self.log("hp/test_top1", self.test_metrics["top1"].compute())
-        self.log_dict(self.test_metrics)
-        self.log("test/loss", self.test_loss)
+        test = self._log_scores("test", self.test_scores)
+        self.log("hp/test_top1", test["top1"])
 
     def extra_state(self) -> dict:
         return {"aug_gen": self.aug_gen.get_state()}

@@ -3,7 +3,7 @@
 Run folder ``<out>/<name>-<config hash>/``:
     config.yaml            the resolved config (what ran)
     checkpoints/last.ckpt  written every ``trainer.checkpoint_every_n_steps`` steps and at epoch ends
-    checkpoints/best.ckpt  best validation top-1
+    checkpoints/best.ckpt  best validation score (the task's primary metric: top-1, mIoU)
     tensorboard/           event files (scalars, hparams linked to the final metrics)
     skipped.jsonl          streamed samples left out for a bad file (``data.on_error: skip``), one line each
     history.json           the learning curve so far, rewritten atomically after each validation (the
@@ -28,8 +28,11 @@ from pathlib import Path
 import yaml
 
 from swin_lit.config import RunConfig, stored_config
+from swin_lit.domain.metrics import SPLIT_METRICS
+from swin_lit.domain.result import Result
 from swin_lit.errors import SwinLitError, one_line
 from swin_lit.record import HISTORY_FILE, RESULT_FILE, read_result, write_json_atomic
+from swin_lit.tasks import implementation
 
 DEFAULT_OUT = Path("runs")
 SKIP_LOG = "skipped.jsonl"
@@ -88,24 +91,7 @@ def _quiet_lightning() -> None:
 
 def build_datamodule(cfg: RunConfig):
     """The datamodule for ``cfg``'s task, checked (DataError before any work) and matched to the model."""
-    from swin_lit.typed import ConfigError
-
-    if cfg.task == "segmentation":
-        from swin_lit.data.seg_datamodule import SegDataModule
-
-        if cfg.model.in_chans != 3:
-            raise ConfigError(f"model.in_chans: segmentation data is RGB (3 channels), got {cfg.model.in_chans}")
-        dm = SegDataModule(cfg.data, img_size=cfg.model.image_size, seed=cfg.seed)
-    else:
-        from swin_lit.data.datamodule import SwinDataModule
-
-        dm = SwinDataModule(cfg.data, img_size=cfg.model.img_size, in_chans=cfg.model.in_chans, seed=cfg.seed,
-                            optim=cfg.optim)  # a stream applies RandAugment and erasing per sample
-    dm.check()
-    if dm.num_classes != cfg.model.num_classes:
-        raise ConfigError(f"model.num_classes: the model has {cfg.model.num_classes} classes but the data has "
-                          f"{dm.num_classes}; set model.num_classes={dm.num_classes}")
-    return dm
+    return implementation(cfg.task).datamodule(cfg)
 
 
 def effective_rates(cfg: RunConfig) -> str | None:
@@ -166,7 +152,7 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, callbacks: list
     resume = last if last.is_file() else None
 
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    task = TASKS[cfg.task]
+    task = implementation(cfg.task)
     module = task.module(cfg)
     if source is not None and resume is None:
         from swin_lit.models.transfer import initialise_from
@@ -178,8 +164,9 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, callbacks: list
     compiled_before = compile_seconds()
     if compiling.compiled:
         module.model.compile()
-    best_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=task.monitor, mode="max", save_top_k=1,
-                                auto_insert_metric_name=False, enable_version_counter=False)
+    mode = "max" if SPLIT_METRICS[task.facts.primary].higher_is_better else "min"
+    best_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=task.facts.monitor, mode=mode,
+                                save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
     # last.ckpt after every epoch's validation, and every n steps inside an epoch (never on its last batch: a
     # checkpoint between the last batch and the validation would resume past that validation)
     last_ckpts = [ModelCheckpoint(dirpath=ckpt_dir, save_last=True, save_top_k=0, every_n_epochs=1,
@@ -217,37 +204,33 @@ def _train(cfg: RunConfig, run_dir: Path, progress: bool | None, callbacks: list
         raise KeyboardInterrupt
     history, train_seconds, train_images = module.history, module.train_seconds, module.train_images
     best = best_ckpt.best_model_path or str(last)
-    val = trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
-    test = trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)[0]
+    trainer.validate(module, datamodule=dm, ckpt_path=best, verbose=False)
+    trainer.test(module, datamodule=dm, ckpt_path=best, verbose=False)
     if trainer.global_rank != 0:
         return run_dir, {}
-    record = {
-        "task": cfg.task,
-        "val": task.split(val, "val", module),
-        "test": task.split(test, "test", module),
-        **task.size(cfg, module, dm),
-        "train_images_per_s": train_images / train_seconds if train_seconds else None,
-        "eval_images_per_s": module.test_images / module.test_seconds if module.test_seconds else None,
-        "wall_time_s": time.perf_counter() - started,
-        "train_time_s": train_seconds,
-        "epochs": trainer.current_epoch,
-        "seed": cfg.seed,
-        "config_hash": cfg.hash(),
+    wall_time = time.perf_counter() - started
+    sizes = task.record_sizes(cfg, module, dm)
+    extra = {k: v for k, v in sizes.items() if k not in ("params", "flops")}
+    compiled = compiling.record(compile_seconds() - compiled_before if compiling.compiled else None)
+    extra.update({
         "optim_effective": {k: getattr(cfg.effective_optim(), k) for k in ("lr", "warmup_lr", "min_lr")},
-        "total_batch": cfg.total_batch(),
-        "versions": versions(),
-        "git": git_revision(),
-        "device": _device_name(accelerator),
-        "threads": torch.get_num_threads(),
-        "compile": compiling.record(compile_seconds() - compiled_before if compiling.compiled else None),
-        "history": history,
-    }
+        "total_batch": cfg.total_batch(), "versions": versions(), "git": git_revision(),
+        "device": _device_name(accelerator), "threads": torch.get_num_threads(), "compile": compiled,
+    })
     if cfg.data.on_error == "skip":
         from swin_lit.data.stream import skipped
 
-        record["data_skipped"] = skipped(run_dir / SKIP_LOG)
+        extra["data_skipped"] = skipped(run_dir / SKIP_LOG)
+    result = Result(
+        task=cfg.task, val=task.record_split(module.evaluated["val"], "val"),
+        test=task.record_split(module.evaluated["test"], "test"), seed=cfg.seed, epochs=trainer.current_epoch,
+        config_hash=cfg.hash(), params=sizes["params"], flops=sizes["flops"],
+        train_images_per_s=train_images / train_seconds if train_seconds else None,
+        eval_images_per_s=module.test_images / module.test_seconds if module.test_seconds else None,
+        wall_time_s=wall_time, train_time_s=train_seconds, history=history, extra=extra)
     if compiling.compiled:
-        mark_compiled(arch, record["compile"]["compile_s"])
+        mark_compiled(arch, compiled["compile_s"])
+    record = result.to_dict()
     write_json_atomic(run_dir / RESULT_FILE, record)
     return run_dir, record
 
@@ -290,80 +273,6 @@ def _plan_compile(cfg: RunConfig, task, dm, run_dir: Path, accelerator: str):
     return plan, arch
 
 
-def _split(metrics: dict, prefix: str, module=None) -> dict:
-    out = {}
-    for name in ("top1", "top5", "loss", "ece"):
-        value = float(metrics[f"{prefix}/{name}"])
-        out[name] = 100.0 * value if name in ("top1", "top5") else value
-    return out
-
-
-def _seg_split(metrics: dict, prefix: str, module) -> dict:
-    """mIoU and aAcc in percent, the loss; the test split adds the per-class IoU (percent, NaN: class absent)."""
-    out = {"miou": 100.0 * float(metrics[f"{prefix}/miou"]), "aacc": 100.0 * float(metrics[f"{prefix}/aacc"]),
-           "loss": float(metrics[f"{prefix}/loss"])}
-    if prefix == "test":
-        out["iou"] = list(module.test_scores["iou"])
-    return out
-
-
-def _cls_size(cfg: RunConfig, module, dm) -> dict:
-    from swin_lit.models.flops import count_flops
-
-    return {"params": sum(p.numel() for p in module.model.parameters()), "flops": count_flops(cfg.model)}
-
-
-def _seg_size(cfg: RunConfig, module, dm) -> dict:
-    """Parameters of backbone and decode head (the auxiliary head, training only, apart), inference FLOPs of
-    both at the test images' size (the crop size where they differ in size, or where a stream, which does not open
-    its images to learn their sizes, serves them), and the class names."""
-    from swin_lit.models.segmenter import segmenter_flops
-
-    model = module.model
-    params = {"backbone": sum(p.numel() for p in model.backbone.parameters()),
-              "head": sum(p.numel() for p in model.decode_head.parameters()),
-              "aux_head": sum(p.numel() for p in model.aux_head.parameters()) if model.aux_head is not None else 0}
-    size = dm.splits["test"].size or tuple(cfg.model.image_size)
-    flops = segmenter_flops(cfg.model, cfg.head, cfg.model.num_classes, size)
-    return {"params": params["backbone"] + params["head"], "params_backbone": params["backbone"],
-            "params_head": params["head"], "params_aux_head": params["aux_head"], "flops": flops["total"],
-            "flops_backbone": flops["backbone"], "flops_head": flops["head"], "flops_size": list(size),
-            "class_names": list(dm.class_names)}
-
-
-def _cls_work(cfg: RunConfig) -> int:
-    from swin_lit.models.flops import count_flops
-
-    return count_flops(cfg.model)
-
-
-def _seg_work(cfg: RunConfig) -> int:
-    from swin_lit.models.segmenter import segmenter_flops
-
-    return segmenter_flops(cfg.model, cfg.head, cfg.model.num_classes, tuple(cfg.model.image_size))["total"]
-
-
-class _Task:
-    """What ``train`` does differently per task: the module, the checkpoint monitor, the record's parts, the
-    forward MACs of one training image (for ``trainer.compile: auto``)."""
-
-    def __init__(self, module: str, monitor: str, split, size, work) -> None:
-        self._module, self.monitor, self.split, self.size, self.work = module, monitor, split, size, work
-
-    def module(self, cfg: RunConfig):
-        import importlib
-
-        path, name = self._module.rsplit(".", 1)
-        return getattr(importlib.import_module(path), name)(cfg)
-
-
-TASKS = {
-    "classification": _Task("swin_lit.train.module.SwinClassifier", "val/top1", _split, _cls_size, _cls_work),
-    "segmentation": _Task("swin_lit.train.seg_module.SwinSegmentation", "val/miou", _seg_split, _seg_size,
-                          _seg_work),
-}
-
-
 def _device_name(accelerator: str) -> str:
     import torch
 
@@ -394,23 +303,17 @@ def load_run_config(run_dir: str | os.PathLike) -> RunConfig:
 
 
 def load_trained_model(run_dir: str | os.PathLike, which: str = "best"):
-    """The trained model of a run folder (``which``: "best" or "last"), in eval mode: a ``SwinTransformer``, or
-    for a segmentation run its ``SwinSegmenter``."""
+    """The trained model of a run folder (``which``: "best" or "last"), in eval mode: its task's network (a
+    ``SwinTransformer`` for classification, a ``SwinSegmenter`` for segmentation)."""
     import torch
 
     from swin_lit.errors import BadInput
-    from swin_lit.models import SwinTransformer
 
     cfg = load_run_config(run_dir)
     ckpt = Path(run_dir) / "checkpoints" / f"{which}.ckpt"
     if not ckpt.is_file():
         raise BadInput(f"{run_dir}: no finished checkpoint ({ckpt.name} missing)")
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
-    if cfg.task == "segmentation":
-        from swin_lit.models.segmenter import SwinSegmenter
-
-        model = SwinSegmenter(cfg.model, cfg.head, cfg.model.num_classes)
-    else:
-        model = SwinTransformer(cfg.model)
+    model = implementation(cfg.task).build_model(cfg)
     model.load_state_dict({k[len("model."):]: v for k, v in state.items() if k.startswith("model.")})
     return model.eval()

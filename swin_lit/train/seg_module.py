@@ -19,10 +19,38 @@ from swin_lit.config import RunConfig
 from swin_lit.data.segmentation import IGNORE_INDEX
 from swin_lit.models.seg_inference import segment
 from swin_lit.models.segmenter import SwinSegmenter
+from swin_lit.tasks import implementation
 from swin_lit.train.module import RunModule
 from swin_lit.train.seg_metrics import SegmentationMetrics
 
 SEG_HP_METRICS = {"hp/val_miou": 0.0, "hp/test_miou": 0.0}
+
+
+class SegmentationScores(torch.nn.Module):
+    """The evaluation of a split: each batch of whole images segmented as ``trainer.inference`` says, mIoU,
+    per-class IoU and aAcc from one confusion matrix, the mean cross-entropy per labelled pixel. The same object
+    scores validation and testing (``SwinSegmentation``) and a moved model (transfer,
+    ``swin_lit.tasks.segmentation``), so their numbers come from one code."""
+
+    def __init__(self, num_classes: int, inference: str = "whole", slide_stride: float = 2 / 3) -> None:
+        super().__init__()
+        self.inference, self.slide_stride = inference, slide_stride
+        self.metrics = SegmentationMetrics(num_classes, validate_args=False)  # labels were checked when read
+        self.loss = torchmetrics.MeanMetric()
+
+    def update(self, model, batch) -> None:
+        x, y = batch
+        logits = segment(model, x, self.inference, self.slide_stride)
+        labelled = (y != IGNORE_INDEX).sum()  # weight: the split's mean per labelled pixel (no host sync)
+        self.loss.update(F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX), weight=labelled)
+        self.metrics.update(logits.argmax(1), y)
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        return {**self.metrics.compute(), "loss": self.loss.compute()}
+
+    def reset(self) -> None:
+        self.metrics.reset()
+        self.loss.reset()
 
 
 class SwinSegmentation(RunModule):
@@ -31,14 +59,10 @@ class SwinSegmentation(RunModule):
     def __init__(self, cfg: RunConfig) -> None:
         super().__init__(cfg)
         self.model = SwinSegmenter(cfg.model, cfg.head, cfg.model.num_classes)
-        k = cfg.model.num_classes
-        self.val_metrics = SegmentationMetrics(k, validate_args=False)
-        self.test_metrics = SegmentationMetrics(k, validate_args=False)
+        task = implementation(cfg.task)  # its evaluator: SegmentationScores, or a task's own
+        self.val_scores, self.test_scores = task.scores(cfg), task.scores(cfg)
         self.train_loss = torchmetrics.MeanMetric()
-        self.val_loss = torchmetrics.MeanMetric()
-        self.test_loss = torchmetrics.MeanMetric()
         self.train_loss.persistent(True)  # in checkpoints: a resumed epoch's mean is whole
-        self.test_scores: dict[str, list[float] | float] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, K, H, W) of whole images (B, C, H, W) of any size, as evaluation computes them."""
@@ -58,46 +82,27 @@ class SwinSegmentation(RunModule):
         self.train_images += x.shape[0]
         return loss
 
-    def _eval_step(self, batch, metrics: SegmentationMetrics, loss_metric: torchmetrics.MeanMetric) -> None:
-        x, y = batch
-        logits = self(x)
-        loss_metric.update(F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX))
-        metrics.update(logits.argmax(1), y)
-
     def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, self.val_metrics, self.val_loss)
+        self.val_scores.update(self.model, batch)
 
     def test_step(self, batch, batch_idx):
-        self._eval_step(batch, self.test_metrics, self.test_loss)
+        self.test_scores.update(self.model, batch)
         self.test_images += batch[0].shape[0]
 
     # -- epoch ends ------------------------------------------------------------------------------
-    def _log_scores(self, split: str, metrics: SegmentationMetrics) -> dict[str, torch.Tensor]:
-        scores = metrics.compute()
-        self.log(f"{split}/miou", scores["miou"])
-        self.log(f"{split}/aacc", scores["aacc"])
-        metrics.reset()
-        return scores
-
     def on_validation_epoch_end(self):
         if self.trainer.sanity_checking:
-            self.val_metrics.reset()
-            self.val_loss.reset()
+            self.val_scores.reset()
             return
-        loss = self.val_loss.compute()
-        scores = self._log_scores("val", self.val_metrics)
+        scores = self._log_scores("val", self.val_scores)
         if self.trainer.state.fn == "fit":  # the learning curve (a later validate() is not an epoch)
             train_loss = self.train_loss.compute().item() if self.train_loss.update_called else float("nan")
             self.history = [h for h in self.history if h["epoch"] != self.current_epoch]
-            self.history.append({"epoch": self.current_epoch, "train_loss": train_loss, "val_loss": loss.item(),
-                                 "val_miou": 100.0 * scores["miou"].item(),
-                                 "val_aacc": 100.0 * scores["aacc"].item()})
+            self.history.append({"epoch": self.current_epoch, "train_loss": train_loss, "val_loss": scores["loss"],
+                                 "val_miou": 100.0 * scores["miou"], "val_aacc": 100.0 * scores["aacc"]})
             self.log("hp/val_miou", scores["miou"])
-        self.log("val/loss", self.val_loss)
 
     def on_test_epoch_end(self):
         self._record_test_time()
-        scores = self._log_scores("test", self.test_metrics)
-        self.test_scores = {"iou": [100.0 * v for v in scores["iou"].tolist()]}
+        scores = self._log_scores("test", self.test_scores)
         self.log("hp/test_miou", scores["miou"])
-        self.log("test/loss", self.test_loss)

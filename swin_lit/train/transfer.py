@@ -24,6 +24,7 @@ from pathlib import Path
 from swin_lit.config import RunConfig
 from swin_lit.models.config import SwinConfig
 from swin_lit.models.transfer import methods_for, transfer_config
+from swin_lit.tasks import implementation
 from swin_lit.typed import ConfigError
 
 
@@ -44,25 +45,17 @@ def target_name(img_size, window_size: int) -> str:
     return f"{img}:{window_size}"
 
 
-def check_target(cfg: SwinConfig, img_size, window_size: int, method: str,
-                 task: str = "classification") -> SwinConfig:
-    """The moved model's config; ConfigError (naming the target) if the model cannot take it: an image
-    the patch does not divide, a method that does not fit the relative-bias kind, and for classification a
-    window that does not tile a stage map larger than it (segmentation pads every image to its windows)."""
+def check_target(cfg: SwinConfig, img_size, window_size: int, method: str, task: str) -> SwinConfig:
+    """The moved model's config; ConfigError (naming the target) if the model cannot take it: an image the patch
+    does not divide, a method that does not fit the relative-bias kind, or a target the ``task`` refuses
+    (classification: a window that does not tile a stage map larger than it; segmentation pads every image to its
+    windows)."""
     where = f"target {target_name(img_size, window_size)}"
     try:
         moved = transfer_config(cfg, img_size, window_size, method)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
-    if task == "segmentation":
-        return moved
-    if not isinstance(img_size, int):
-        raise ConfigError(f"{where}: a classification run moves to square images (IMG:WINDOW, e.g. 64:8)")
-    for i, g in enumerate(moved.stages()):
-        if g.padded != g.resolution:
-            H, W = g.resolution
-            raise ConfigError(f"{where}: window {window_size} does not tile stage {i} ({H}x{W} tokens); pick a "
-                              "window dividing it or scale the image with the window")
+    implementation(task).check_target(moved, img_size, window_size, where)
     return moved
 
 
@@ -97,76 +90,28 @@ def finetune_config(cfg: RunConfig, run_dir: str | os.PathLike, moved: SwinConfi
                                init_from=str(Path(run_dir).resolve()))
 
 
-def evaluate(model, loader) -> dict:
-    """top-1 / top-5 (%) and loss of ``model`` on a loader, no Lightning."""
-    import torch
-    import torch.nn.functional as F
-
-    model.eval()
-    correct1 = correct5 = total = 0
-    loss = 0.0
-    with torch.inference_mode():
-        for x, y in loader:
-            logits = model(x)
-            loss += F.cross_entropy(logits, y, reduction="sum").item()
-            top = logits.topk(min(5, logits.shape[1]), dim=1).indices
-            correct1 += (top[:, 0] == y).sum().item()
-            correct5 += (top == y[:, None]).any(dim=1).sum().item()
-            total += y.numel()
-    return {"top1": 100.0 * correct1 / total, "top5": 100.0 * correct5 / total, "loss": loss / total}
-
-
-def evaluate_segmentation(model, loader, trainer) -> dict:
-    """mIoU / aAcc (%) and pixel loss of a ``SwinSegmenter`` on a loader of whole images, inferred as the run's
-    ``trainer.inference`` says; no Lightning."""
-    import torch
-    import torch.nn.functional as F
-
-    from swin_lit.data.segmentation import IGNORE_INDEX
-    from swin_lit.models.seg_inference import segment
-    from swin_lit.train.seg_metrics import SegmentationMetrics
-
-    model.eval()
-    metrics = SegmentationMetrics(model.num_classes, validate_args=False)
-    loss = pixels = 0.0
-    with torch.inference_mode():
-        for x, y in loader:
-            logits = segment(model, x, trainer.inference, trainer.slide_stride)
-            loss += F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, reduction="sum").item()
-            pixels += (y != IGNORE_INDEX).sum().item()
-            metrics.update(logits.argmax(1), y)
-    scores = metrics.compute()
-    return {"miou": 100.0 * scores["miou"].item(), "aacc": 100.0 * scores["aacc"].item(),
-            "loss": loss / max(pixels, 1)}
-
-
 def transfer_cell(run_dir: str | os.PathLike, img_size, window_size: int, method: str,
                   finetune_epochs: int = 0, finetune_lr: float = 2e-4, out: str | os.PathLike | None = None,
                   compile_cache: str | os.PathLike | None = None) -> dict:
-    """Run one transfer cell; returns the transfer record (see ``swin_lit.record``): top1 / top5 (segmentation:
-    miou / aacc), loss, the same metrics after fine-tuning (``*_ft``, None without) and the fine-tune run folder
-    (``compile_cache``: as for ``train``)."""
+    """Run one transfer cell; returns the transfer record (see ``swin_lit.record``): the task's primary and
+    secondary scores (top1 / top5; segmentation: miou / aacc) and loss, the same scores after fine-tuning (``*_ft``,
+    None without) and the fine-tune run folder (``compile_cache``: as for ``train``)."""
     import torch
 
     from swin_lit.train.runs import build_datamodule, load_run_config, load_trained_model, train
 
     cfg = load_run_config(run_dir)
+    task = implementation(cfg.task)
     moved_cfg = check_target(cfg.model, img_size, window_size, method, cfg.task)
     model = load_trained_model(run_dir)
     torch.manual_seed(cfg.seed)
-    dm = build_datamodule(at_target(cfg, moved_cfg))  # the test split drawn at the target size
+    target = at_target(cfg, moved_cfg)
+    dm = build_datamodule(target)  # the test split drawn at the target size
     dm.setup("test")
-    if cfg.task == "segmentation":
-        from swin_lit.models.transfer import transfer_segmenter
-
-        names = ("miou", "aacc")
-        scores = evaluate_segmentation(transfer_segmenter(model, img_size, window_size, method),
-                                       dm.test_dataloader(), cfg.trainer)
-    else:
-        from swin_lit.models.transfer import transfer
-
-        names = ("top1", "top5")
-        scores = evaluate(transfer(model, img_size, window_size, method), dm.test_dataloader())
+    moved = task.move(model, img_size, window_size, method)
+    # scored as the run's own test split is (the task's evaluator; swin_lit.tasks)
+    scores = task.transfer_scores(task.evaluate(moved, dm.test_dataloader(), target))
+    names = [n for n in scores if n != "loss"]
     record = {**scores, **{f"{n}_ft": None for n in names}, "ft_run_dir": None}
     if finetune_epochs > 0:
         ft_cfg = finetune_config(cfg, run_dir, moved_cfg, finetune_epochs, finetune_lr)

@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from swin_lit.domain.task import get_task
     from swin_lit.errors import BadInput
     from swin_lit.record import write_json_atomic
     from swin_lit.train.runs import load_run_config
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("--finetune-epochs must be >= 0")
     cells = plan(cfg, [parse_target(t) for t in args.targets], args.methods)
     rows = []
-    metric = "miou" if cfg.task == "segmentation" else "top1"
+    metric = get_task(cfg.task).primary
     print(f"{'target':>12} {'method':>12} {metric:>7} {metric + ' ft':>8}")
     for img, window, method in cells:
         rec = transfer_cell(run_dir, img, window, method, args.finetune_epochs, args.finetune_lr, args.out)

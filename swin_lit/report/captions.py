@@ -1,0 +1,135 @@
+"""The wording of a report's captions and fixed sentences: one named template per caption, filled with named
+fields by the code that computes them (``tables``, ``render``).
+
+A template is a ``string.Template`` (``$field``); ``Caption.fill`` takes exactly the template's fields, so a caption
+and its caller cannot drift apart silently (a missing or an unexpected field raises). The fields are text the
+caller already formatted: measured numbers through ``fmt.num`` / ``fmt.format_p`` / ``fmt.span``, verdicts through
+``fmt.verdict_text``, spec settings (α, a margin) through ``setting`` below. Changing a sentence of every report is
+an edit here, nothing else.
+"""
+
+from __future__ import annotations
+
+from string import Template
+
+
+class Caption(Template):
+    """A caption with ``$field`` placeholders."""
+
+    def fill(self, **fields: str | int) -> str:
+        """The caption with every field filled; KeyError naming the fields when they are not exactly the
+        template's."""
+        expected = set(self.get_identifiers())
+        if set(fields) != expected:
+            raise KeyError(f"caption fields {sorted(fields)} do not match the template's {sorted(expected)}")
+        return self.substitute({k: str(v) for k, v in fields.items()})
+
+
+def setting(value: float) -> str:
+    """A spec setting as the spec writes it (α = 0.05, a margin of 0.5): its shortest form, not a measured number
+    (measured numbers have their decimals from ``fmt.decimals`` and go through ``fmt.num``)."""
+    return f"{value:g}"
+
+
+def plural(count: int, suffix: str = "s") -> str:
+    """The plural ending for ``count`` things: "" for one, else ``suffix``."""
+    return "" if count == 1 else suffix
+
+
+# -- the comparison tables ---------------------------------------------------------------------------------------
+
+COMPARISON_TITLE = Caption("$metric ($direction is better)")
+
+COMPARISON_EXPLANATION = Caption(
+    "Each variant vs the baseline $baseline on the seeds both finished. n: finished/planned seeds; mean ± sample "
+    "std (ddof=1) over the finished seeds; Δ: mean per-seed difference (variant − baseline) with its unadjusted 95% "
+    "t-interval; simultaneous: the Bonferroni 95% interval over the metric's family of m comparisons (level 1 − "
+    "0.05/m), the interval that goes with the Holm verdicts (one that excludes 0 is Holm-resolved; Holm can resolve "
+    "one whose simultaneous interval still touches 0); both intervals clipped to what the metric allows (the "
+    "variant's mean within the metric's range); p: two-sided paired t-test; sign-flip p: the exact paired sign-flip "
+    "(permutation) test over the 2^n sign patterns, with the smallest p it can reach at this n (2/2^n: 0.25 at n = "
+    "3, 0.0625 at n = 5). $design Family: per metric, the comparisons against the baseline, Holm-adjusted p, α = "
+    "$alpha; verdict better / worse where the adjusted p ≤ α; equivalent where two one-sided tests put the "
+    "difference within the spec's smallest effect of interest (margin; without one in the spec, no equivalence "
+    "verdict); else not resolved, with the |Δ| this design had 80% power for (exact noncentral t at the observed "
+    "paired spread and n, level α/m: a property of the design computed from an estimated SD, not a bound on the "
+    "effect; uninformative where it exceeds the metric's range). Bold: the best mean, only when it is resolved "
+    "better than every other row (paired tests of the best row against each other row, Holm over those); ≈: tied "
+    "with the best in the sense of that test.")
+
+PAPER_DELTA = Caption(" paper Δ: the paper's number minus its baseline row's ($source), never its absolute number.")
+
+PAPER_MECHANISM = Caption(
+    " vs the paper: this study runs on an embedded task built to need the switches, so each row is a mechanism "
+    "check, not a reproduction: behaves as designed where the Holm verdict has the paper's direction (stated in the "
+    "spec before the run), does not where it is resolved the other way; untestable at a ceiling or floor of both "
+    "means, or where the paired Δ had not converged; no expectation where the paper's Δ is within its own test-set "
+    "noise.")
+
+PAPER_REPRODUCTION = Caption(
+    " vs the paper: agrees / contradicts where our comparison is resolved (Holm) with / against the paper's sign; "
+    "smaller than the paper's where the simultaneous interval holds 0 but excludes the paper's Δ; consistent with "
+    "both where it holds both; untestable at a ceiling or floor of both means or where the paired Δ had not "
+    "converged; paper's Δ within its own noise where it is at most the binomial 95% half-width of the paper's number "
+    "on its test set.")
+
+NO_SOURCE = Caption("source not stated in this study's stored spec")
+
+COMPARISON_BRIEF = Caption(
+    "$metric, $direction is better. Family: the $m comparison$s against the baseline on $metric (Holm, α = $alpha); "
+    "$welch.")
+
+WELCH_FOR = Caption("Welch's unpaired test (fewer than 2 seeds shared with the baseline) for $variants")
+
+ALL_PAIRED = Caption("every comparison paired")
+
+COMPARISON_CAPTION = Caption("Study $study, $brief $explanation")
+
+LATEX_LEFT_OUT = Caption(" Not shown here (see report.md and cells.csv): $columns.")
+
+# -- the verdict line of a metric ---------------------------------------------------------------------------------
+
+VERDICT_LINE = Caption("**$metric** ($family): $verdicts.$best$margin")
+
+VERDICT_FAMILY = Caption("$m comparisons vs $baseline, Holm, α = $alpha")
+
+NO_COMPARISON = Caption("no comparison")
+
+RESOLVED = Caption("$verdict than the baseline: $variants")
+
+RESOLVED_VARIANT = Caption("$variant ($estimate, simultaneous $interval, Holm p $p)")
+
+EQUIVALENT_VARIANTS = Caption("equivalent within ±$margin (TOST, α = $alpha): $variants")
+
+UNRESOLVED_VARIANT = Caption("$variant: $verdict")
+
+BEST_RESOLVED = Caption(" Resolved best: $variant.")
+
+BEST_TIED = Caption(" No resolved best ($ties rows tied with the best mean).")
+
+NO_MARGIN = Caption(" No equivalence verdict: the spec gives no smallest effect of interest (margin).")
+
+WARNING = Caption(" Warning: $warning.")
+
+BIMODAL = Caption(
+    "$variant: the per-seed differences are bimodal ($low seed$s at Δ ≈ $low_delta, $high at Δ ≈ $high_delta: some "
+    "seeds learned and some did not), so the t-test's normal model does not hold; the exact sign-flip p is $p")
+
+SIGN_FLIP_FLOOR = Caption(
+    "$variants: resolved by the t-test, but at n = $n the exact sign-flip test cannot go below $min_p (> α): the "
+    "verdict rests on the normal model")
+
+# -- the cost table -----------------------------------------------------------------------------------------------
+
+COST_TITLE = Caption("Cost")
+
+COST_CAPTION = Caption(
+    "Cost, study $study: parameters (millions), FLOPs ($unit: multiply-adds per image, the papers' convention), "
+    "training and evaluation throughput (images/s, mean over the finished seeds; throughput depends on the machine's "
+    "load).")
+
+# -- table.tex ------------------------------------------------------------------------------------------------------
+
+LATEX_PREAMBLE = Caption(
+    "% Tables of a swin-lit report. Needs \\usepackage{booktabs} and \\usepackage{graphicx};\n"
+    "% every table is scaled to the line width only when it is wider. The text is plain ASCII.\n\n")

@@ -1,0 +1,56 @@
+"""Report captions from templates (``swin_lit.report.captions``): filled with exactly their fields, and the wording
+of the tables' captions and lines lives there, not in the code that fills them."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from swin_lit.report import captions
+
+REPORT = Path(captions.__file__).parent
+
+
+def test_a_caption_takes_exactly_its_fields():
+    brief = captions.COMPARISON_BRIEF
+    assert set(brief.get_identifiers()) == {"metric", "direction", "m", "s", "alpha", "welch"}
+    one = brief.fill(metric="test.top1", direction="higher", m=1, s=captions.plural(1), alpha=captions.setting(0.05),
+                     welch=captions.ALL_PAIRED.fill())
+    assert one == ("test.top1, higher is better. Family: the 1 comparison against the baseline on test.top1 (Holm, "
+                   "α = 0.05); every comparison paired.")
+    three = brief.fill(metric="test.loss", direction="lower", m=3, s=captions.plural(3), alpha="0.01",
+                       welch=captions.WELCH_FOR.fill(variants="shift=none"))
+    assert "the 3 comparisons against" in three and three.endswith("baseline) for shift=none.")
+    with pytest.raises(KeyError, match=r"\['metric'\] do not match"):
+        captions.COMPARISON_TITLE.fill(metric="test.top1")  # a field missing
+    with pytest.raises(KeyError, match="do not match"):
+        captions.NO_SOURCE.fill(source="x")  # a field the template does not have
+    assert captions.setting(0.05) == "0.05" and captions.setting(1.0) == "1" and captions.setting(0.5) == "0.5"
+
+
+def test_every_template_fills():
+    templates = {name: t for name, t in vars(captions).items() if isinstance(t, captions.Caption)}
+    assert len(templates) > 20
+    for name, template in templates.items():
+        fields = {k: f"<{k}>" for k in template.get_identifiers()}
+        text = template.fill(**fields)
+        assert "$" not in text and all(f"<{k}>" in text for k in fields), name
+
+
+def prose(path: Path) -> list[tuple[int, str]]:
+    """String literals of four words or more outside docstrings (f-string pieces included)."""
+    tree = ast.parse(path.read_text())
+    docs = {id(node.body[0].value) for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef) and node.body
+            and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+            and len(node.value.split()) >= 4]
+
+
+@pytest.mark.parametrize("module", ["tables.py", "render.py"])
+def test_the_wording_lives_in_the_templates(module):
+    assert prose(REPORT / module) == []
+    assert prose(REPORT / "captions.py")  # the check finds prose where there is some
