@@ -13,15 +13,13 @@ from typing import Literal
 
 from swin_lit.data import sources
 from swin_lit.data.seg_config import SegAugmentConfig
-from swin_lit.domain.task import get_task
 from swin_lit.typed import fail
 
-# Every name below is read from the readers' registry (swin_lit.data.sources) or the task facts (swin_lit.domain.task)
+# Read from the readers' registry (swin_lit.data.sources); which sources a task trains on is its fact
+# (``Task.sources``, swin_lit.domain.task)
 Source = Literal[sources.sources()]  # every registered reader
 EMBEDDED_SOURCES = sources.sources(embedded=True)  # rendered on the fly: no root, no download
 STREAM_SOURCES = sources.sources(streams=True)  # read file by file: stream by default
-CLASSIFICATION_SOURCES = get_task("classification").sources  # kept for swin_lit.config; the facts are the tasks'
-SEGMENTATION_SOURCES = get_task("segmentation").sources
 
 
 @dataclass(frozen=True)
