@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from swin_lit.data import formats, segmentation
+from swin_lit.data.sources import reader
 from swin_lit.errors import DataError
 
 BAD = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
@@ -71,22 +72,23 @@ def check(root: Path, layout: str = "auto", num_classes: int | None = None, work
 
     root = Path(root).expanduser()
     layout = detect(root) if layout == "auto" else layout
-    if layout == "folder":
+    source = reader(layout)
+    pairs = "map" in source.targets  # images with label maps, else image files alone
+    if not pairs:
         tree = formats.scan_folder(root)
         items = [path for files in tree.files.values() for path, _ in files]
         task: Callable = lambda path: [p for p in [_image_problem(path)[0]] if p]  # noqa: E731
         files = len(items)
     else:
-        tree = segmentation.scan(layout, root, headers=False)
-        coding = tree.coding
-        if layout == "ade20k":  # the release's 150 classes unless told: a label above them is a problem
-            coding = segmentation.LabelCoding(void=0, shift=1, num_classes=num_classes or 150)
+        tree = source.scan(root, headers=False)
+        # the layout's coding; ADE20K: the release's 150 classes unless told (a label above them is a problem)
+        coding = source.coding(num_classes or 150)
         table, allowed = coding.table(), coding.describe()
         items = [pair for pairs in tree.pairs.values() for pair in pairs]
         task = lambda pair: _pair_problems(pair, table, allowed)  # noqa: E731
         files = 2 * len(items)
     problems: list[str] = []
-    bar = tqdm(total=len(items), desc=f"data check ({layout})", unit="file" if layout == "folder" else "pair",
+    bar = tqdm(total=len(items), desc=f"data check ({layout})", unit="pair" if pairs else "file",
                disable=not progress, file=sys.stderr)
     with bar, ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:  # Pillow decodes without the GIL
         for found in pool.map(task, items, chunksize=16):

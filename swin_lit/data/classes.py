@@ -3,8 +3,6 @@ uses them: ``model.num_classes`` defaults to the number of classes in the data).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from swin_lit.data.config import DataConfig
 
 # The embedded relation scenes (``swin_lit.data.synthetic``): direction of the disc from the square x colour.
@@ -24,20 +22,14 @@ DENSE_CLASS_NAMES = ("background", "distractor", "square", *(f"disc-{n}" for n i
 
 
 def class_names(cfg: DataConfig, dense: bool = False) -> tuple[str, ...]:
-    """Class names of the configured data; ``dense``: the embedded sources' per-pixel classes (the segmentation
-    task asks for them). Raises DataError for data that cannot be read."""
-    if cfg.source == "marks":
-        return MARKS_DENSE_CLASS_NAMES if dense else MARKS_CLASS_NAMES
-    if cfg.source == "synthetic":
-        return DENSE_CLASS_NAMES if dense else SYNTHETIC_CLASS_NAMES
-    if cfg.loader == "stream":  # the listing's names (cached; ADE20K: objectInfo150, no label map decoded)
+    """Class names of the configured data; ``dense``: the per-pixel classes of a source's label maps (the
+    segmentation task asks for them). The listing's for a stream (cached; ADE20K: objectInfo150, no label map
+    decoded), else the source's reader's (``swin_lit.data.sources``). Raises DataError for data that cannot be
+    read."""
+    from swin_lit.data.sources import reader
+
+    if cfg.loader == "stream":
         from swin_lit.data.listing import listing
 
         return listing(cfg.source, cfg.root, cfg.cache_dir).class_names
-    if cfg.source in ("camvid", "ade20k", "cityscapes"):
-        from swin_lit.data import segmentation
-
-        return segmentation.class_names(cfg.source, Path(cfg.root), cfg.cache_dir)
-    from swin_lit.data import formats
-
-    return formats.class_names(cfg.source, Path(cfg.root))
+    return reader(cfg.source).class_names(cfg, "map" if dense else "class")

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from swin_lit.data import sources
 from swin_lit.data.seg_config import SegAugmentConfig
 from swin_lit.typed import fail
 
-Source = Literal["synthetic", "marks", "folder", "cifar", "idx", "camvid", "ade20k", "cityscapes"]
-EMBEDDED_SOURCES = ("synthetic", "marks")  # rendered on the fly: no root, no download
-CLASSIFICATION_SOURCES = ("synthetic", "marks", "folder", "cifar", "idx")
-SEGMENTATION_SOURCES = ("synthetic", "marks", "camvid", "ade20k", "cityscapes")
-STREAM_SOURCES = ("folder", "camvid", "ade20k", "cityscapes")  # read file by file: stream by default
+# Read from the readers' registry (swin_lit.data.sources); which sources a task trains on is its fact
+# (``Task.sources``, swin_lit.domain.task)
+Source = Literal[sources.sources()]  # every registered reader
+EMBEDDED_SOURCES = sources.sources(embedded=True)  # rendered on the fly: no root, no download
+STREAM_SOURCES = sources.sources(streams=True)  # read file by file: stream by default
 
 
 @dataclass(frozen=True)

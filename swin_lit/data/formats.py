@@ -8,8 +8,8 @@ class names. Supported layouts:
   ``root/<class>/...`` read as train only. With ``data.loader: memory`` images are decoded once with Pillow
   (RGB; non-square images centre-cropped, then bicubic-resized to the requested size) into an uncompressed
   ``.npz`` cache outside the data folder (``default_cache_dir``), keyed by the file list, sizes, mtimes and
-  target size, and reused on later runs; ``data.loader: stream`` reads them file by file
-  (``swin_lit.data.stream``).
+  target size (the data layer's one decode cache, ``swin_lit.data.cache``), and reused on later runs;
+  ``data.loader: stream`` reads them file by file (``swin_lit.data.stream``).
 - **CIFAR-10/100 python pickles** (``read_cifar``): ``data_batch_1..5``, ``test_batch``, ``batches.meta``
   (CIFAR-10) or ``train``, ``test``, ``meta`` with fine labels (CIFAR-100), in ``root`` or in its
   ``cifar-10-batches-py`` / ``cifar-100-python`` subfolder. Images are 32 x 32 RGB.
@@ -17,30 +17,30 @@ class names. Supported layouts:
   ``train-labels-idx1-ubyte.gz``, ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz`` (or the
   same names without ``.gz``). Images are 28 x 28 grey (C = 1).
 
-Problems with the data raise ``DataError`` with a one-line message that names the folder or file.
+Problems with the data raise ``DataError`` with a one-line message that names the folder or file. Which reader a
+``data.source`` names is ``swin_lit.data.sources``'s registry.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import pickle
 import struct
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from swin_lit.data import cache
+from swin_lit.data.cache import PARALLEL_MIN_FILES, default_cache_dir, user_cache_dir  # noqa: F401  (re-exported)
 from swin_lit.errors import DataError  # re-exported: swin_lit.data.DataError, swin_lit.data.formats.DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SPLIT_NAMES = ("train", "val", "test")
 CACHE_VERSION = 1
-PARALLEL_MIN_FILES = 2000  # decode with a thread pool from this many files on
 FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                    "ankle-boot")
 
@@ -137,82 +137,36 @@ def _decode(path: str, size: int) -> np.ndarray:
 
 
 def decode_images(paths: list[str], size: int, workers: int | None = None) -> np.ndarray:
-    """Decode ``paths`` into uint8 (N, size, size, 3); long lists use a thread pool (Pillow releases
-    the GIL while decoding)."""
+    """Decode ``paths`` into uint8 (N, size, size, 3) (``cache.parallel_for``: a thread pool for long lists)."""
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
 
-    def decode_range(start: int, stop: int) -> None:
-        for i in range(start, stop):
-            out[i] = _decode(paths[i], size)
+    def decode(i: int) -> None:
+        out[i] = _decode(paths[i], size)
 
-    workers = workers or os.cpu_count() or 1
-    if len(paths) < PARALLEL_MIN_FILES or workers < 2:
-        decode_range(0, len(paths))
-        return out
-    step = -(-len(paths) // (workers * 8))
-    with ThreadPoolExecutor(workers) as pool:
-        for future in [pool.submit(decode_range, i, min(i + step, len(paths))) for i in range(0, len(paths), step)]:
-            future.result()
+    cache.parallel_for(len(paths), decode, workers)
     return out
 
 
-def user_cache_dir() -> Path:
-    """swin-lit's user cache folder: ``$XDG_CACHE_HOME/swin-lit``, else ``~/.cache/swin-lit``."""
-    base = os.environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else Path.home() / ".cache") / "swin-lit"
-
-
-def default_cache_dir(root: Path) -> Path:
-    """The cache folder of data folder ``root``: a subfolder of ``user_cache_dir()`` named after the folder and
-    keyed by its resolved path. Never inside the data folder (which may be read-only or shared)."""
-    resolved = Path(root).expanduser().resolve()
-    key = hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
-    return user_cache_dir() / f"{resolved.name or 'root'}-{key}"
-
-
 def _cache_key(root: Path, names: tuple[str, ...], files: list[tuple[str, int]], size: int) -> str:
-    """Hash of the format version, resolved root, target size, classes and every file's path, label,
-    size and mtime: any change to the tree gives a new key."""
-    digest = hashlib.sha1(f"v{CACHE_VERSION}\0{root.resolve()}\0{size}\0{'/'.join(names)}\n".encode())
-    skip = len(str(root)) + 1
-    for path, label in files:
-        st = os.stat(path)
-        digest.update(f"{path[skip:]}\0{label}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:20]
-
-
-def _load_cached(path: Path) -> Split | None:
-    try:
-        with np.load(path) as npz:
-            return Split(npz["images"], npz["labels"])
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _save_cached(path: Path, split: Split) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, images=split.images, labels=split.labels)
-    os.replace(tmp, path)
+    """The cache key of a split: the format version, resolved root, target size, classes and every file's path,
+    label, size and mtime."""
+    return cache.files_key(f"v{CACHE_VERSION}\0{root.resolve()}\0{size}\0{'/'.join(names)}\n", root,
+                           ((path, (label,)) for path, label in files))
 
 
 def read_folder(root: str | Path, img_size: int, cache_dir: str | Path | None = None) -> RealData:
     """Read an image-folder tree at ``img_size`` x ``img_size``, through the decode cache."""
     tree = scan_folder(root)
-    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(tree.root)
+    folder = cache.cache_folder(tree.root, cache_dir)
     splits: dict[str, Split] = {}
     for name, files in tree.files.items():
         key = _cache_key(tree.root, tree.class_names, files, img_size)
-        path = cache / f"{name}-{img_size}px-{key}.npz"
-        split = _load_cached(path) if path.exists() else None
+        path = folder / f"{name}-{img_size}px-{key}.npz"
+        split = cache.load(path, lambda npz: Split(npz["images"], npz["labels"])) if path.exists() else None
         if split is None:
             images = decode_images([p for p, _ in files], img_size)
             split = Split(images, np.array([label for _, label in files], dtype=np.int64))
-            try:
-                _save_cached(path, split)
-            except OSError:
-                pass  # a read-only cache only costs the decode next time
+            cache.save(path, images=split.images, labels=split.labels)
         splits[name] = split
     return RealData(splits["train"], splits.get("val"), splits.get("test"), tree.class_names)
 
@@ -223,7 +177,7 @@ CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "
 CIFAR100_FILES = ("train", "test", "meta")
 
 
-def _cifar_layout(root: Path) -> tuple[Path, int]:
+def cifar_layout(root: Path) -> tuple[Path, int]:
     """The folder holding the pickles and the variant (10 or 100); every expected file must exist."""
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist")
@@ -275,7 +229,7 @@ def _names(raw) -> tuple[str, ...]:
 
 def read_cifar(root: str | Path) -> RealData:
     """Read a CIFAR-10 or CIFAR-100 (fine labels) python-pickle folder: 32 x 32 RGB."""
-    folder, variant = _cifar_layout(Path(root).expanduser())
+    folder, variant = cifar_layout(Path(root).expanduser())
     if variant == 10:
         train = _cifar_split([folder / f"data_batch_{i}" for i in range(1, 6)], "labels")
         test = _cifar_split([folder / "test_batch"], "labels")
@@ -336,7 +290,7 @@ def idx_class_names(root: Path, num_classes: int) -> tuple[str, ...]:
     return tuple(str(i) for i in range(num_classes))
 
 
-def _check_idx(root: Path) -> None:
+def check_idx(root: Path) -> None:
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist")
     for names in IDX_FILES.values():
@@ -347,50 +301,46 @@ def _check_idx(root: Path) -> None:
 def read_idx(root: str | Path) -> RealData:
     """Read MNIST-style IDX files: 28 x 28 grey images (C = 1)."""
     root = Path(root).expanduser()
-    _check_idx(root)
+    check_idx(root)
     train, test = _idx_split(root, "train"), _idx_split(root, "test")
     num_classes = int(max(train.labels.max(initial=0), test.labels.max(initial=0))) + 1
     return RealData(train, None, test, idx_class_names(root, num_classes))
 
 
-# -- dispatch ---------------------------------------------------------------------------------------
+def cifar_class_names(root: Path) -> tuple[str, ...]:
+    """The class names of a CIFAR folder, from its meta file only."""
+    folder, variant = cifar_layout(root)
+    meta_path, key = (folder / "batches.meta", "label_names") if variant == 10 else (folder / "meta",
+                                                                                      "fine_label_names")
+    return _names(_field(_unpickle(meta_path), key, meta_path))
+
+
+def idx_names(root: Path) -> tuple[str, ...]:
+    """The class names of an IDX folder, from its label files only."""
+    check_idx(root)
+    labels = [_read_idx_file(_idx_path(root, names[1]), 1) for names in IDX_FILES.values()]
+    return idx_class_names(root, int(max(lab.max(initial=0) for lab in labels)) + 1)
+
+
+# -- by source name (the registry's readers, swin_lit.data.sources) ------------------------------------
 
 def check(source: str, root: str | Path) -> None:
     """Cheap structural validation (no decoding) of a real data source; raises DataError."""
-    root = Path(root).expanduser()
-    if source == "folder":
-        scan_folder(root)
-    elif source == "cifar":
-        _cifar_layout(root)
-    elif source == "idx":
-        _check_idx(root)
-    else:
-        raise ValueError(f"unknown real data source {source!r}")
+    from swin_lit.data.sources import reader
+
+    reader(source).check(_Root(root))
 
 
 def class_names(source: str, root: str | Path) -> tuple[str, ...]:
     """Class names of a real data source, reading only folder names, CIFAR meta or IDX labels."""
-    root = Path(root).expanduser()
-    if source == "folder":
-        return scan_folder(root).class_names
-    if source == "cifar":
-        folder, variant = _cifar_layout(root)
-        meta_path, key = (folder / "batches.meta", "label_names") if variant == 10 else (folder / "meta",
-                                                                                          "fine_label_names")
-        return _names(_field(_unpickle(meta_path), key, meta_path))
-    if source == "idx":
-        _check_idx(root)
-        labels = [_read_idx_file(_idx_path(root, names[1]), 1) for names in IDX_FILES.values()]
-        return idx_class_names(root, int(max(lab.max(initial=0) for lab in labels)) + 1)
-    raise ValueError(f"unknown real data source {source!r}")
+    from swin_lit.data.sources import reader
+
+    return reader(source).class_names(_Root(root), "class")
 
 
-def read(source: str, root: str | Path, img_size: int, cache_dir: str | Path | None = None) -> RealData:
-    """Read real data. Folders are decoded at ``img_size``; CIFAR/IDX come at their native size."""
-    if source == "folder":
-        return read_folder(root, img_size, cache_dir)
-    if source == "cifar":
-        return read_cifar(root)
-    if source == "idx":
-        return read_idx(root)
-    raise ValueError(f"unknown real data source {source!r}")
+@dataclass(frozen=True)
+class _Root:
+    """The part of a DataConfig a reader's check and class names read."""
+
+    root: str | Path
+    cache_dir: str | None = None

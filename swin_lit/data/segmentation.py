@@ -25,23 +25,23 @@ single-channel PNG of its image's size (read from the file headers). Then the la
 value checked (a value that is neither a class nor the void label names the file and the value) before any image
 is decoded. Problems raise ``DataError`` with one line.
 
-Decoded splits are cached like the classification folders: one uncompressed ``.npz`` per split, keyed by the
-format's label coding, the size limit and every file's path, size and mtime (``default_cache_dir``).
+Decoded splits go through the data layer's one decode cache (``swin_lit.data.cache``): one uncompressed ``.npz``
+per split, keyed by the format's label coding, the size limit and every file's path, size and mtime. Which layout
+a ``data.source`` names, and how its label values are coded, is its reader's (``swin_lit.data.sources``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from swin_lit.data.formats import IMAGE_EXTENSIONS, PARALLEL_MIN_FILES, DataError, default_cache_dir
+from swin_lit.data import cache
+from swin_lit.data.formats import IMAGE_EXTENSIONS, DataError
 
 IGNORE_INDEX = 255  # training label of pixels that are not scored (loss and metrics skip it)
 CACHE_VERSION = 1
@@ -223,7 +223,8 @@ def _paired(images: dict[str, str], labels: dict[str, str], image_dir: Path, lab
     return pairs
 
 
-def _root_or_sub(root: str | Path, sub: str, marker: str) -> Path:
+def root_or_sub(root: str | Path, sub: str, marker: str) -> Path:
+    """``root``, or its release subfolder ``sub`` when ``marker`` lies there and not in ``root``."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"data folder {root} does not exist")
@@ -234,7 +235,7 @@ def _root_or_sub(root: str | Path, sub: str, marker: str) -> Path:
 
 def scan_camvid(root: str | Path, void: int = CAMVID_VOID, headers: bool = True) -> SegTree:
     """Validate a CamVid folder (see the module docstring) without decoding any pixels."""
-    root = _root_or_sub(root, "camvid", "train")
+    root = root_or_sub(root, "camvid", "train")
     if not (root / "train").is_dir():
         raise DataError(f"data folder {root} is not a CamVid folder: expected train/ and trainannot/ "
                         "(and optionally val/, valannot/, test/, testannot/)")
@@ -251,7 +252,7 @@ def scan_camvid(root: str | Path, void: int = CAMVID_VOID, headers: bool = True)
 
 def scan_ade20k(root: str | Path, num_classes: int | None = None, headers: bool = True) -> SegTree:
     """Validate an ADE20K folder (see the module docstring) without decoding any pixels."""
-    root = _root_or_sub(root, "ADEChallengeData2016", "images")
+    root = root_or_sub(root, "ADEChallengeData2016", "images")
     if not (root / "images" / "training").is_dir():
         raise DataError(f"data folder {root} is not an ADE20K folder: expected images/training/ and "
                         "annotations/training/ (and optionally images/validation/, annotations/validation/)")
@@ -281,7 +282,7 @@ def _visible_subdirs(folder: Path) -> list[Path]:
 
 def scan_cityscapes(root: str | Path, headers: bool = True) -> SegTree:
     """Validate a Cityscapes folder (see the module docstring) without decoding any pixels."""
-    root = _root_or_sub(root, "cityscapes", "leftImg8bit")
+    root = root_or_sub(root, "cityscapes", "leftImg8bit")
     if not (root / "leftImg8bit" / "train").is_dir():
         raise DataError(f"data folder {root} is not a Cityscapes folder: expected leftImg8bit/train/<city>/ and "
                         "gtFine/train/<city>/ (and optionally the val/ folders)")
@@ -353,44 +354,17 @@ def decode_rgb(path: str, max_side: int | None = None) -> np.ndarray:
             raise DataError(f"cannot decode image {path}: {err}") from None
 
 
-def _map(fn: Callable[[str], np.ndarray], paths: list[str]) -> list[np.ndarray]:
-    """``fn`` over ``paths`` in order; a thread pool for long lists (Pillow releases the GIL while decoding)."""
-    workers = os.cpu_count() or 1
-    if len(paths) < PARALLEL_MIN_FILES or workers < 2:
-        return [fn(p) for p in paths]
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(fn, paths, chunksize=64))
-
-
 def _cache_key(tree: SegTree, pairs: list[tuple[str, str]], max_side: int | None) -> str:
-    """Hash of the cache version, format, label coding, size limit, resolved root and every file's relative
-    path, size and mtime: any change gives a new key."""
+    """The cache key of a split: the cache version, format, label coding, size limit, resolved root and every
+    file's relative path, size and mtime."""
     c = tree.coding
-    digest = hashlib.sha1(f"v{CACHE_VERSION}\0{tree.format}\0{c.void},{c.shift},{c.num_classes}\0{max_side}\0"
-                          f"{tree.root.resolve()}\n".encode())
-    skip = len(str(tree.root)) + 1
-    for pair in pairs:
-        for path in pair:
-            st = os.stat(path)
-            digest.update(f"{path[skip:]}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:20]
+    header = (f"v{CACHE_VERSION}\0{tree.format}\0{c.void},{c.shift},{c.num_classes}\0{max_side}\0"
+              f"{tree.root.resolve()}\n")
+    return cache.files_key(header, tree.root, ((path, ()) for pair in pairs for path in pair))
 
 
-def _load_cached(path: Path) -> SegSplit | None:
-    try:
-        with np.load(path) as npz:
-            return SegSplit(npz["pixels"], npz["label_pixels"], npz["shapes"], tuple(str(n) for n in npz["names"]))
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def _save_cached(path: Path, split: SegSplit) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, pixels=split.pixels, label_pixels=split.label_pixels, shapes=split.shapes,
-                 names=np.array(split.names, dtype=str))
-    os.replace(tmp, path)
+def _read_cached(npz) -> SegSplit:
+    return SegSplit(npz["pixels"], npz["label_pixels"], npz["shapes"], tuple(str(n) for n in npz["names"]))
 
 
 def pack_split(images: list[np.ndarray], labels: list[np.ndarray], names: tuple[str, ...]) -> SegSplit:
@@ -400,40 +374,45 @@ def pack_split(images: list[np.ndarray], labels: list[np.ndarray], names: tuple[
                     np.concatenate([lab.reshape(-1) for lab in labels]), shapes, names)
 
 
+def pack_rendered(images, labels) -> SegSplit:
+    """Rendered uint8 images (N, 3, H, W) and label maps (N, H, W) (numpy or CPU tensors) as a ``SegSplit``
+    (names: the indices)."""
+    images, labels = np.asarray(images), np.asarray(labels)
+    return pack_split(list(images.transpose(0, 2, 3, 1)), list(labels), tuple(str(i) for i in range(len(images))))
+
+
 def read_tree(tree: SegTree, cache_dir: str | Path | None = None, max_side: int | None = None
               ) -> dict[str, SegSplit]:
     """Decode every split of a scanned layout through the cache: all label maps (decoded and checked) before
     any image. ``max_side`` shrinks pairs whose longer side exceeds it (image bicubic, labels nearest)."""
     if max_side is not None and max_side < 1:
         raise DataError(f"max_side must be >= 1 or null, got {max_side}")
-    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(tree.root)
+    folder = cache.cache_folder(tree.root, cache_dir)
     cached, todo = {}, {}
     for name, pairs in tree.pairs.items():
-        path = cache / f"{tree.format}-{name}-{_cache_key(tree, pairs, max_side)}.npz"
-        split = _load_cached(path) if path.exists() else None
+        path = folder / f"{tree.format}-{name}-{_cache_key(tree, pairs, max_side)}.npz"
+        split = cache.load(path, _read_cached) if path.exists() else None
         if split is None:
             todo[name] = path
         else:
             cached[name] = split
-    labels = {name: _map(lambda p: decode_label(p, tree.coding, max_side), [lab for _, lab in tree.pairs[name]])
-              for name in todo}
+    labels = {name: cache.parallel_map(lambda p: decode_label(p, tree.coding, max_side),
+                                       [lab for _, lab in tree.pairs[name]]) for name in todo}
     for name, path in todo.items():
         pairs = tree.pairs[name]
-        images = _map(lambda p: decode_rgb(p, max_side), [im for im, _ in pairs])
+        images = cache.parallel_map(lambda p: decode_rgb(p, max_side), [im for im, _ in pairs])
         for (image_path, _), image, label in zip(pairs, images, labels[name]):
             if image.shape[:2] != label.shape:  # headers agreed; a decoder disagreeing is a corrupt file
                 raise DataError(f"image {image_path} decodes to {image.shape[1]}x{image.shape[0]}, its label map to "
                                 f"{label.shape[1]}x{label.shape[0]}")
         split = pack_split(images, labels[name], tuple(Path(im).stem for im, _ in pairs))
-        try:
-            _save_cached(path, split)
-        except OSError:
-            pass  # a read-only cache only costs the decode next time
+        cache.save(path, pixels=split.pixels, label_pixels=split.label_pixels, shapes=split.shapes,
+                   names=np.array(split.names, dtype=str))
         cached[name] = split
     return {name: cached[name] for name in tree.pairs}
 
 
-def _ade20k_names(root: Path, num_classes: int) -> tuple[str, ...]:
+def ade20k_names(root: Path, num_classes: int) -> tuple[str, ...]:
     """Names from objectInfo150.txt / .csv (header row, then 'Idx ... Name' rows, Idx 1-based; the first of
     comma- or semicolon-separated synonyms), else the class indices."""
     for candidate in (root / "objectInfo150.txt", root / "objectInfo150.csv"):
@@ -448,7 +427,8 @@ def _ade20k_names(root: Path, num_classes: int) -> tuple[str, ...]:
     return tuple(str(i) for i in range(num_classes))
 
 
-def _data(tree: SegTree, splits: dict[str, SegSplit], names: Callable[[int], tuple[str, ...]]) -> SegData:
+def seg_data(tree: SegTree, splits: dict[str, SegSplit], names: Callable[[int], tuple[str, ...]]) -> SegData:
+    """The decoded splits of a layout with its class names (the class count from the coding, else the data)."""
     if tree.coding.num_classes is not None:
         num_classes = tree.coding.num_classes
     else:
@@ -462,67 +442,47 @@ def _data(tree: SegTree, splits: dict[str, SegSplit], names: Callable[[int], tup
 def read_camvid(root: str | Path, cache_dir: str | Path | None = None, void: int = CAMVID_VOID,
                 max_side: int | None = None) -> SegData:
     """Read a CamVid folder: train / val / test with 11 classes, ``void`` -> IGNORE_INDEX."""
-    tree = scan_camvid(root, void)
-    return _data(tree, read_tree(tree, cache_dir, max_side), lambda k: CAMVID_CLASSES)
+    return read("camvid", root, cache_dir, max_side, void=void)
 
 
 def read_ade20k(root: str | Path, cache_dir: str | Path | None = None, num_classes: int | None = None,
                 max_side: int | None = None) -> SegData:
     """Read an ADE20K folder: train and val, label 0 -> IGNORE_INDEX, 1.. -> 0..; classes from the data unless
     ``num_classes`` is given (then a larger label is an error)."""
-    tree = scan_ade20k(root, num_classes)
-    return _data(tree, read_tree(tree, cache_dir, max_side), lambda k: _ade20k_names(tree.root, k))
+    return read("ade20k", root, cache_dir, max_side, num_classes=num_classes)
 
 
 def read_cityscapes(root: str | Path, cache_dir: str | Path | None = None, max_side: int | None = None) -> SegData:
     """Read a Cityscapes folder (fine labels, train and val): 19 classes, 255 -> IGNORE_INDEX."""
-    tree = scan_cityscapes(root)
-    return _data(tree, read_tree(tree, cache_dir, max_side), lambda k: CITYSCAPES_CLASSES)
+    return read("cityscapes", root, cache_dir, max_side)
 
 
-SEG_FORMATS = ("camvid", "ade20k", "cityscapes")
+def _layout(fmt: str):
+    from swin_lit.data.sources import READERS, Layout
+
+    layouts = [name for name, found in READERS.items() if isinstance(found, Layout)]
+    if fmt not in layouts:
+        raise ValueError(f"unknown segmentation format {fmt!r}; known: {', '.join(layouts)}")
+    return READERS[fmt]
 
 
 def scan_root(fmt: str, root: str | Path) -> Path:
     """The folder that holds a layout: ``root`` or its release subfolder (``camvid/``, ``ADEChallengeData2016/``,
     ``cityscapes/``)."""
-    sub, marker = {"camvid": ("camvid", "train"), "ade20k": ("ADEChallengeData2016", "images"),
-                   "cityscapes": ("cityscapes", "leftImg8bit")}[fmt]
-    return _root_or_sub(root, sub, marker)
+    return _layout(fmt).scan_root(Path(root))
 
 
 def scan(fmt: str, root: str | Path, **options) -> SegTree:
     """The structural check of a segmentation format (no decoding); raises DataError."""
-    if fmt == "camvid":
-        return scan_camvid(root, **options)
-    if fmt == "ade20k":
-        return scan_ade20k(root, **options)
-    if fmt == "cityscapes":
-        return scan_cityscapes(root, **options)
-    raise ValueError(f"unknown segmentation format {fmt!r}; known: {', '.join(SEG_FORMATS)}")
+    return _layout(fmt).scan(root, **options)
 
 
 def read(fmt: str, root: str | Path, cache_dir: str | Path | None = None, max_side: int | None = None,
          **options) -> SegData:
     """Read segmentation data of format ``fmt`` (``camvid`` with option ``void``, ``ade20k`` with option
     ``num_classes``)."""
-    if fmt == "camvid":
-        return read_camvid(root, cache_dir, max_side=max_side, **options)
-    if fmt == "ade20k":
-        return read_ade20k(root, cache_dir, max_side=max_side, **options)
-    if fmt == "cityscapes":
-        return read_cityscapes(root, cache_dir, max_side=max_side, **options)
-    raise ValueError(f"unknown segmentation format {fmt!r}; known: {', '.join(SEG_FORMATS)}")
+    return _layout(fmt).read(root, cache_dir, max_side, **options)
 
 
-def class_names(fmt: str, root: str | Path, cache_dir: str | Path | None = None) -> tuple[str, ...]:
-    """The class names of a segmentation folder (DataError for a bad layout): CamVid's 11 and Cityscapes' 19
-    after the structural check; ADE20K's from ``objectInfo150`` when present, else from the decoded (and cached)
-    label maps."""
-    if fmt == "camvid":
-        scan_camvid(root, headers=False)
-        return CAMVID_CLASSES
-    if fmt == "cityscapes":
-        scan_cityscapes(root, headers=False)
-        return CITYSCAPES_CLASSES
-    return read(fmt, root, cache_dir).class_names
+# kept for callers of the former private names
+_root_or_sub, _ade20k_names, _data = root_or_sub, ade20k_names, seg_data

@@ -245,15 +245,10 @@ class SegStreamTransform:
 
 
 def coding_for(fmt: str, num_classes: int | None = None) -> segmentation.LabelCoding:
-    """The label coding of a dense layout (ADE20K: reduce_zero_label)."""
-    if fmt == "camvid":
-        return segmentation.LabelCoding(void=segmentation.CAMVID_VOID, num_classes=len(segmentation.CAMVID_CLASSES))
-    if fmt == "ade20k":
-        return segmentation.LabelCoding(void=0, shift=1, num_classes=num_classes)
-    if fmt == "cityscapes":
-        return segmentation.LabelCoding(void=segmentation.IGNORE_INDEX,
-                                        num_classes=len(segmentation.CITYSCAPES_CLASSES))
-    raise ValueError(f"unknown segmentation layout {fmt!r}")
+    """The label coding of a dense layout (its reader's, ``swin_lit.data.sources``; ADE20K: reduce_zero_label)."""
+    from swin_lit.data.sources import reader
+
+    return reader(fmt).coding(num_classes)
 
 
 @dataclass(frozen=True)

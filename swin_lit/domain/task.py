@@ -25,12 +25,17 @@ class Task:
     secondary: str  # the second score a transfer record keeps (top-5, aAcc)
     sources: tuple[str, ...]  # the ``data.source`` values it trains on
     implementation: str  # "module:attribute" of its behaviour (``swin_lit.tasks``), imported on first use
-    dense: bool = False  # its labels are per pixel (a report draws its predictions; its transfer crops the image)
+    targets: str = "class"  # a sample's target: "class" (one index an image) or "map" (one a pixel); data.sources
 
     def __post_init__(self) -> None:
         unknown = [m for m in (*self.metrics, self.primary, self.secondary) if m not in SPLIT_METRICS]
         if unknown:
             raise ValueError(f"task {self.name!r}: unknown metrics {unknown}; known: {', '.join(SPLIT_METRICS)}")
+
+    @property
+    def dense(self) -> bool:
+        """Its labels are per pixel (a report draws its predictions; its transfer crops the image)."""
+        return self.targets == "map"
 
     @property
     def monitor(self) -> str:
@@ -84,4 +89,4 @@ CLASSIFICATION = register(Task(
 SEGMENTATION = register(Task(
     name="segmentation", metrics=("miou", "aacc", "loss"), primary="miou", secondary="aacc",
     sources=("synthetic", "marks", "camvid", "ade20k", "cityscapes"),
-    implementation="swin_lit.tasks.segmentation:TASK", dense=True))
+    implementation="swin_lit.tasks.segmentation:TASK", targets="map"))

@@ -153,3 +153,13 @@ def _beta(alpha: float, gen: torch.Generator) -> float:
     """Beta(alpha, alpha) sample from two seeded gamma draws."""
     a = torch._standard_gamma(torch.full((2,), alpha), generator=gen)
     return (a[0] / a.sum()).item()
+
+
+def batch_augment(x: torch.Tensor, ops: tuple[str, ...], o: OptimConfig, gen: torch.Generator) -> torch.Tensor:
+    """The batch augmentations ``ops`` (the data's ``step_augments``: ``randaugment``, ``random_erasing``) that
+    ``o`` switches on, in that order, from ``gen``; ``x`` unchanged for none."""
+    if "randaugment" in ops and o.randaugment_ops:
+        x = rand_augment(x, o.randaugment_ops, o.randaugment_magnitude, gen)
+    if "random_erasing" in ops and o.random_erasing:
+        x = random_erasing(x, o.random_erasing, gen)
+    return x

@@ -208,6 +208,9 @@ class SwinClassifier(RunModule):
         for metric in (self.train_metrics, self.train_loss):  # in checkpoints: a resumed epoch's mean is whole
             metric.persistent(True)
         self.aug_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        from swin_lit.data.datamodule import SwinDataModule
+
+        self.batch_augments = SwinDataModule.step_augments(cfg.data)  # the data says which the step applies
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -216,11 +219,7 @@ class SwinClassifier(RunModule):
     def training_step(self, batch, batch_idx):
         x, y = batch
         o = self.cfg.optim
-        if self.cfg.data.loader == "memory":  # a stream's transforms did these per sample (swin_lit.data.transforms)
-            if o.randaugment_ops:
-                x = augment.rand_augment(x, o.randaugment_ops, o.randaugment_magnitude, self.aug_gen)
-            if o.random_erasing:
-                x = augment.random_erasing(x, o.random_erasing, self.aug_gen)
+        x = augment.batch_augment(x, self.batch_augments, o, self.aug_gen)
         targets = augment.soft_targets(y, self.cfg.model.num_classes, o.label_smoothing)
         x, targets = augment.mix(x, targets, o, self.aug_gen)
         logits = self.model(x)
