@@ -15,7 +15,8 @@ from PIL import Image
 from swin_lit.data import DataError, listing
 from swin_lit.data import stream as stream_mod
 from swin_lit.data.config import DataConfig
-from swin_lit.data.datamodule import EpochSampler, SwinDataModule
+from swin_lit.data.datamodule import SwinDataModule
+from swin_lit.data.loaders import EpochSampler
 from swin_lit.typed import ConfigError
 
 

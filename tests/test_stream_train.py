@@ -15,7 +15,8 @@ from test_stream import imagenet_folder, snapshot  # tests/ is on the path (pyte
 
 from swin_lit.config import load_config
 from swin_lit.data import DataError, listing
-from swin_lit.data.datamodule import EpochSampler, SwinDataModule
+from swin_lit.data.datamodule import SwinDataModule
+from swin_lit.data.loaders import EpochSampler
 from swin_lit.train.runs import DataLoaderFailure, train
 
 TINY = ["model.img_size=16", "model.embed_dim=16", "model.depths=[2, 2]", "model.num_heads=[2, 4]",

@@ -236,7 +236,6 @@ class DataModule(pl.LightningDataModule):
             collate_fn=whole_batch,
         )
 
-    _loader = loader  # the former name
 
     def train_dataloader(self) -> DataLoader:
         return self.loader(self.dataset("train", train=True), self.cfg.batch_size, train=True)

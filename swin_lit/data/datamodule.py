@@ -16,18 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, get_worker_info
 
-from swin_lit.data.base import DataModule, StreamPlan  # noqa: F401  (StreamPlan re-exported)
+from swin_lit.data.base import DataModule
 from swin_lit.data.config import DataConfig
 from swin_lit.data.formats import DataError
-from swin_lit.data.loaders import (  # noqa: F401  (re-exported: their former home)
-    EpochSampler,
-    LazyDataLoader,
+from swin_lit.data.loaders import (
     channel_stats,
-    holdout,
-    limited,
-    replicas,
 )
-from swin_lit.data.loaders import whole_batch as _whole_batch  # noqa: F401
 from swin_lit.data.sources import Loaded
 
 Arrays = tuple[torch.Tensor, torch.Tensor]  # uint8 images (N, C, H, W), int64 labels (N,)
@@ -201,4 +195,3 @@ class SwinDataModule(DataModule):
         return SwinDataModule(self.cfg, img_size, self.in_chans, self.seed, stats=stats, optim=self.optim)
 
 
-ClassificationDataModule = SwinDataModule  # the task's name for it

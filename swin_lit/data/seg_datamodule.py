@@ -31,7 +31,7 @@ from swin_lit.data.config import DataConfig
 from swin_lit.data.formats import DataError
 from swin_lit.data.loaders import channel_stats
 from swin_lit.data.seg_augment import AugmentedPairs, SegAugment, SegmentationPairs
-from swin_lit.data.segmentation import IGNORE_INDEX, SegSplit, pack_rendered, pack_split
+from swin_lit.data.segmentation import SegSplit, pack_rendered, pack_split
 from swin_lit.data.sources import Loaded
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # float32 images (B, 3, H, W), int64 labels (B, H, W)
@@ -146,7 +146,3 @@ class SegDataModule(DataModule):
         stats = (self.mean, self.std) if self.splits else self._given_stats
         return SegDataModule(self.cfg, img_size, self.seed, stats=stats)
 
-
-SegmentationDataModule = SegDataModule  # the task's name for it
-
-__all__ = ["SegDataModule", "SegmentationDataModule", "IGNORE_INDEX", "pack", "subset"]
