@@ -41,7 +41,7 @@ from swin_lit import study as contract
 from swin_lit.ablate import store
 from swin_lit.ablate.spec import load_plan, resolve_base
 from swin_lit.cli import main
-from swin_lit.data.config import EMBEDDED_SOURCES
+from swin_lit.data.sources import embedded
 from swin_lit.domain.cell import CellId
 from swin_lit.domain.spec import Spec
 from swin_lit.record import write_json_atomic
@@ -122,7 +122,7 @@ def _plan_and_dry_run(name: str, variants: int | None, tmp_path: Path, capsys) -
         optuna.trial.create_trial(state=TrialState.WAITING, params=cell.params,
                                   distributions={k: dists[k] for k in cell.params})
     out = tmp_path / name
-    if any(c.config.data.source not in EMBEDDED_SOURCES and not Path(c.config.data.root).is_dir()
+    if any(not embedded(c.config.data.source) and not Path(c.config.data.root).is_dir()
            for c in plan.cells):  # real data: the dry run checks its folder exists; point it at one
         path = _with_data_root(path, tmp_path / f"{name}-data")
     assert main(["ablate", str(path), "--out", str(out), "--dry-run"]) == 0

@@ -7,20 +7,19 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import typing
 
 import numpy as np
 import pytest
 import torch
 
 from swin_lit.data import cache, sources
-from swin_lit.data import config as data_config
 from swin_lit.data.config import DataConfig
 from swin_lit.data.datamodule import STEP_AUGMENTS, SwinDataModule
 from swin_lit.data.seg_datamodule import SegDataModule
 from swin_lit.data.segmentation import pack_rendered
 from swin_lit.domain.task import TASKS
-from swin_lit.errors import DataError
+from swin_lit.errors import ConfigError, DataError
+from swin_lit.typed import from_dict
 
 
 @pytest.fixture(autouse=True)
@@ -37,10 +36,14 @@ def test_every_task_source_is_registered_and_reads_the_tasks_targets():
     assert {t.targets for t in TASKS.values()} == {"class", "map"}
 
 
-def test_config_source_lists_come_from_the_registry():
-    assert typing.get_args(data_config.Source) == tuple(sources.READERS)
-    assert data_config.EMBEDDED_SOURCES == ("synthetic", "marks")
-    assert set(data_config.STREAM_SOURCES) == {"folder", "camvid", "ade20k", "cityscapes"}
+def test_config_source_checks_read_the_registry():
+    assert sources.sources(embedded=True) == ("synthetic", "marks")
+    assert set(sources.sources(streams=True)) == {"folder", "camvid", "ade20k", "cityscapes"}
+    assert sources.embedded("marks") and not sources.embedded("folder") and not sources.embedded("voc")
+    with pytest.raises(ConfigError, match=r"^data.source: got 'voc'; allowed values are 'synthetic', 'marks', "):
+        from_dict(DataConfig, {"source": "voc"}, prefix="data")
+    with pytest.raises(ConfigError, match=r"^data.loader: 'stream' reads folders of image files \(folder, "):
+        from_dict(DataConfig, {"source": "cifar", "root": "/x", "loader": "stream"}, prefix="data")
 
 
 def test_unknown_source_names_the_registered_ones():
@@ -118,6 +121,11 @@ def test_a_source_registered_in_the_test_trains_both_tasks_through_the_shared_se
         assert torch.equal((val[0][:, 0, 0, 0] * 255).round().long(), val_idx * 10)
     assert SwinDataModule(cfg, img_size=4).class_names == ("even", "odd")
     assert SegDataModule(cfg, img_size=4).class_names == ("background", "thing")
+
+
+def test_a_source_registered_after_import_validates_from_a_config_file(toy, tmp_path):
+    cfg = from_dict(DataConfig, {"source": "toy", "root": str(tmp_path)}, prefix="data")  # as YAML gives it
+    assert cfg.source == "toy" and cfg.loader == "memory"
 
 
 def test_a_registered_source_is_checked_before_any_read(toy, tmp_path):

@@ -348,10 +348,10 @@ def _die_with_parent() -> None:
 def check_data(plan) -> None:
     """Every real data folder the plan's cells read exists (DataError, exit 2). Only that: a full layout check
     of a large tree takes seconds, and each cell's run checks its data before training anyway."""
-    from swin_lit.data.config import EMBEDDED_SOURCES
+    from swin_lit.data.sources import embedded
     from swin_lit.errors import DataError
 
-    for root in sorted({c.config.data.root for c in plan.cells if c.config.data.source not in EMBEDDED_SOURCES}):
+    for root in sorted({c.config.data.root for c in plan.cells if not embedded(c.config.data.source)}):
         if not Path(root).expanduser().is_dir():
             raise DataError(f"data.root: data folder {root} does not exist")
 

@@ -15,12 +15,6 @@ from swin_lit.data import sources
 from swin_lit.data.seg_config import SegAugmentConfig
 from swin_lit.typed import fail
 
-# Read from the readers' registry (swin_lit.data.sources); which sources a task trains on is its fact
-# (``Task.sources``, swin_lit.domain.task)
-Source = Literal[sources.sources()]  # every registered reader
-EMBEDDED_SOURCES = sources.sources(embedded=True)  # rendered on the fly: no root, no download
-STREAM_SOURCES = sources.sources(streams=True)  # read file by file: stream by default
-
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -60,7 +54,7 @@ class DataConfig:
       (the embedded scenes, rendered at ``img_size``; their labels break under flips).
     """
 
-    source: Source = "synthetic"
+    source: str = "synthetic"  # a registered reader (swin_lit.data.sources); which a task trains on: Task.sources
     root: str | None = None
     loader: Literal["stream", "memory"] | None = None
     on_error: Literal["fail", "skip"] = "fail"
@@ -80,9 +74,13 @@ class DataConfig:
     augment: SegAugmentConfig | None = None
 
     def __post_init__(self) -> None:
-        if self.source not in EMBEDDED_SOURCES and not self.root:
+        known = sources.sources()  # read when validated, so a source registered later counts
+        if self.source not in known:
+            fail("source", f"got {self.source!r}; allowed values are {', '.join(map(repr, known))}")
+        embedded = sources.embedded(self.source)
+        if not embedded and not self.root:
             fail("root", f"is required for source {self.source!r} (the data folder)")
-        if self.source in EMBEDDED_SOURCES and self.root is not None:
+        if embedded and self.root is not None:
             fail("root", f"is not used by source {self.source!r}; remove it or pick source folder, cifar or idx")
         for name in ("batch_size", "eval_batch_size", "train_size", "val_size", "test_size"):
             if getattr(self, name) < 1:
@@ -94,9 +92,10 @@ class DataConfig:
         if self.limit_train is not None and self.limit_train < 1:
             fail("limit_train", f"must be >= 1 or null, got {self.limit_train}")
         if self.loader is None:  # the resolved config (and so the run hash) shows the loader that ran
-            object.__setattr__(self, "loader", "stream" if self.source in STREAM_SOURCES else "memory")
-        if self.loader == "stream" and self.source not in STREAM_SOURCES:
-            fail("loader", f"'stream' reads folders of image files ({', '.join(STREAM_SOURCES)}); source "
+            object.__setattr__(self, "loader", "stream" if sources.streams(self.source) else "memory")
+        if self.loader == "stream" and not sources.streams(self.source):
+            streamed = ", ".join(sources.sources(streams=True))
+            fail("loader", f"'stream' reads folders of image files ({streamed}); source "
                            f"{self.source!r} is held in memory: set data.loader=memory or leave it out")
         if self.cache_dir is not None and self.root is not None and _inside(self.cache_dir, self.root):
             fail("cache_dir", f"{self.cache_dir} is inside the data folder {self.root}: nothing is written into "

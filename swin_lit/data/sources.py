@@ -91,6 +91,16 @@ def register(cls: type[Reader]) -> type[Reader]:
     return cls
 
 
+def embedded(name: str) -> bool:
+    """Whether source ``name`` is rendered on the fly (no root, nothing to download); False for unknown names."""
+    return name in READERS and READERS[name].embedded
+
+
+def streams(name: str) -> bool:
+    """Whether source ``name`` can be read file by file (``data.loader: stream``)."""
+    return name in READERS and READERS[name].streams
+
+
 def reader(name: str) -> Reader:
     """The reader of source ``name``; a DataError naming the registered ones otherwise."""
     try:

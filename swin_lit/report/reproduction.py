@@ -3,10 +3,10 @@
 A paper check is one of a study's comparisons that has the paper's difference between the same rows (``paper:``
 or ``transfer.paper:`` in the spec). Which kind it is follows from the data it ran on:
 
-- **Mechanism check**: embedded data (``data.source`` marks / synthetic, ``EMBEDDED_SOURCES``). Those tasks are
-  built so that a switch is needed (``swin_lit/data/marks.py``): they check that the switch does what it was
-  built to do, not the paper's number. The expected outcome is written in the spec before the run: the paper's
-  ordering of the rows (documented rule: expected "worse" where the paper's Δ is below 0, "better" above).
+- **Mechanism check**: embedded data (``data.source`` marks / synthetic: ``swin_lit.data.sources.embedded``).
+  Those tasks are built so that a switch is needed (``swin_lit/data/marks.py``): they check that the switch does
+  what it was built to do, not the paper's number. The expected outcome is written in the spec before the run:
+  the paper's ordering of the rows (documented rule: expected "worse" where the paper's Δ is below 0, "better" above).
   Verdicts: behaves as designed (the study's Holm verdict has the expected direction) / does not behave as
   designed (resolved the other way) / not resolved / untestable / no expectation (the paper's Δ within its own
   noise). No paper Δ is compared and no reproduction is counted.
@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from swin_lit.data.config import EMBEDDED_SOURCES
+from swin_lit.data.sources import embedded
 
 # reproduction verdicts
 AGREES, CONTRADICTS = "agrees", "contradicts"
@@ -49,7 +49,7 @@ EDGE = 0.5  # points: both means this close to the metric's top (or to chance / 
 
 def kind_of(source: str | None) -> str:
     """"mechanism check" for an embedded task (built to need a switch), else "reproduction"."""
-    return MECHANISM if source in EMBEDDED_SOURCES else REPRODUCTION
+    return MECHANISM if embedded(source) else REPRODUCTION
 
 
 def binomial_half_width(percent: float, n: int) -> float:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from swin_lit import stats
+from swin_lit.data.sources import embedded
 from swin_lit.errors import BadInput
 from swin_lit.report import reproduction as rp
 from swin_lit.report.fmt import clip_difference, format_p, num, short_label
@@ -95,7 +96,7 @@ def _data_label(report) -> str:
     dc = data.data_config
     source = str(dc.get("source", "data not recorded"))
     label = DATA_NAMES.get(source, source)
-    if data.task_facts.dense and source in ("marks", "synthetic"):
+    if data.task_facts.dense and embedded(source):
         label += " (dense)"
     if source == "folder" and "cifar" in str(dc.get("root") or "").lower():
         label = "CIFAR-10 (image folders)"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from swin_lit.data.config import EMBEDDED_SOURCES
+from swin_lit.data.sources import embedded
 from swin_lit.report.data import StudyData
 from swin_lit.report.fmt import short_metric
 from swin_lit.report.reproduction import binomial_half_width
@@ -102,9 +102,9 @@ def our_setting(data: StudyData) -> OurSetting:
     trainer, optim = config.get("trainer") or {}, config.get("optim") or {}
     if not math.isfinite(epochs) and isinstance(trainer.get("max_epochs"), int):
         epochs = float(trainer["max_epochs"])
-    embedded = dc.get("source") in EMBEDDED_SOURCES
+    is_embedded = embedded(str(dc.get("source")))
     images, measured = math.nan, False
-    if embedded and isinstance(dc.get("train_size"), int):
+    if is_embedded and isinstance(dc.get("train_size"), int):
         images = float(dc["train_size"])
     else:
         rate, seconds = data.runs.get("train_images_per_s"), data.runs.get("train_time_s")
@@ -112,7 +112,7 @@ def our_setting(data: StudyData) -> OurSetting:
             seen = (pd_num(rate) * pd_num(seconds)).dropna()
             if len(seen):
                 images, measured = float(seen.median()) / epochs, True
-    test = int(dc["test_size"]) if embedded and isinstance(dc.get("test_size"), int) else None
+    test = int(dc["test_size"]) if is_embedded and isinstance(dc.get("test_size"), int) else None
     seconds = _sum(data, "train_time_s")
     schedule = ""
     if optim.get("schedule"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from swin_lit.data.config import EMBEDDED_SOURCES
+from swin_lit.data.sources import embedded
 from swin_lit.domain.task import SEGMENTATION
 from swin_lit.tasks import Implementation
 from swin_lit.typed import fail
@@ -33,9 +33,9 @@ class Segmentation(Implementation):
         if cfg.data.augment is not None and tuple(cfg.data.augment.crop) != size:
             fail("data.augment.crop", f"must be the model's img_size {list(size)} (the training crop is what the "
                                       f"model is built for), got {list(cfg.data.augment.crop)}")
-        if cfg.data.source in EMBEDDED_SOURCES and size[0] != size[1]:
+        if embedded(cfg.data.source) and size[0] != size[1]:
             fail("model.img_size", f"the embedded scenes are square; got {list(size)}")
-        if cfg.data.source in EMBEDDED_SOURCES and cfg.data.augment is not None:
+        if embedded(cfg.data.source) and cfg.data.augment is not None:
             fail("data.augment", "the embedded tasks are rendered at the model's size, their labels are relations "
                                  f"and resized crops break them; remove data.augment for source {cfg.data.source!r}")
         if any(s % cfg.model.patch_size for s in size):
