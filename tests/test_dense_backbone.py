@@ -308,7 +308,8 @@ def test_built_in_kind_facts_match_the_classes():
     facts = RELATIVE_BIASES.facts
     assert set(facts) == set(RELATIVE_BIASES.builtin)
     for name, cls in RELATIVE_BIASES.items():
-        assert facts.get(name, {"normalised": cls.normalised}) == {"normalised": cls.normalised}
+        own = {"normalised": cls.normalised, "transfer_methods": cls.transfer_methods}
+        assert facts.get(name, own) == own
     assert RELATIVE_BIASES.having("normalised") == ("cpb_log", "cpb_linear")
 
 

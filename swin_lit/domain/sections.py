@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swin_lit.domain.metrics import is_metric_path, metric_paths
+from swin_lit.models.registry import TRANSFER_METHODS, transfer_methods  # torch-free: the kinds' facts
 from swin_lit.typed import fail
 
 TRAIN, TRANSFER = "train", "transfer"  # a cell's kind
-TRANSFER_METHODS = ("bicubic", "extrapolate", "renormalize")  # how a relative bias moves to a larger window
 
 # Optuna param names of a cell besides the factor keys (``Spec.cell_params``).
 SEED, VARIANT, SEARCH_INDEX = "seed", "variant", "search_index"
@@ -275,9 +275,7 @@ class TransferSpec:
                 fail(f"contrasts[{i}]", f"compares {a!r} with itself; name two different variants")
 
     def methods_for(self, relative: str) -> list[str]:
-        from swin_lit.models.transfer import methods_for
-
-        allowed = methods_for(relative)
+        allowed = transfer_methods(relative)
         if self.methods is None:
             return [allowed[0]]
         return [m for m in self.methods if m in allowed]

@@ -114,8 +114,11 @@ class Registry:
 SIMILARITIES = Registry("attention", "attention similarity", "swin_lit.models.attention", ("dot", "cosine"))
 RELATIVE_BIASES = Registry("relative", "relative position bias", "swin_lit.models.position",
                            ("table", "cpb_log", "cpb_linear"), absent="none",
-                           facts={"table": {"normalised": False}, "cpb_log": {"normalised": True},
-                                  "cpb_linear": {"normalised": True}})  # pinned to the classes by a test
+                           facts={"table": {"normalised": False, "transfer_methods": ("bicubic",)},
+                                  "cpb_log": {"normalised": True, "transfer_methods": ("extrapolate", "renormalize")},
+                                  "cpb_linear": {"normalised": True,
+                                                 "transfer_methods": ("extrapolate", "renormalize")}},
+                           )  # pinned to the classes by a test
 HEADS = Registry("kind", "dense head", "swin_lit.models.head_kinds", ("upernet", "fpn", "linear"))
 NORM_PLACEMENTS = Registry("norm", "norm placement", "swin_lit.models.placement", ("pre", "res_post"))
 SHIFTS = Registry("shift", "shift kind", "swin_lit.models.placement", ("cyclic", "none", "pad"))  # the order the
@@ -123,3 +126,13 @@ SHIFTS = Registry("shift", "shift kind", "swin_lit.models.placement", ("cyclic",
 WINDOWS = Registry("windows", "window kind", "swin_lit.models.window_kinds", ("partition", "sliding"),
                    facts={"partition": {"shifts": True, "partitions": True},
                           "sliding": {"shifts": False, "partitions": False}})  # pinned to the classes by a test
+
+# How a relative bias moves to a larger window (Swin V2 Table 1): the choices a study stores for its transfer
+# cells' ``method`` param (fixed for a study's life), and the methods each kind supports (its first: the paper's).
+TRANSFER_METHODS = ("bicubic", "extrapolate", "renormalize")
+
+
+def transfer_methods(relative: str) -> tuple[str, ...]:
+    """The transfer methods of a ``relative`` kind, torch-free; ``none`` (no bias to move) takes ``bicubic``."""
+    return ("bicubic",) if relative == RELATIVE_BIASES.absent else tuple(RELATIVE_BIASES.fact(relative,
+                                                                                            "transfer_methods"))

@@ -15,16 +15,12 @@ from __future__ import annotations
 from swin_lit.models.config import SwinConfig
 from swin_lit.models.official import load_pretrained
 from swin_lit.models.position import relative_kind
+from swin_lit.models.registry import TRANSFER_METHODS, transfer_methods
 from swin_lit.models.swin import SwinTransformer
 from swin_lit.typed import ConfigError
 
-METHODS = ("bicubic", "extrapolate", "renormalize")
-
-
-def methods_for(relative: str) -> tuple[str, ...]:
-    """The transfer methods of a ``relative`` kind (the first is the paper's setting)."""
-    kind = relative_kind(relative)
-    return ("bicubic",) if kind is None else kind.transfer_methods
+METHODS = TRANSFER_METHODS
+methods_for = transfer_methods  # the methods of a ``relative`` kind (the first is the paper's setting)
 
 
 def transfer_config(cfg: SwinConfig, img_size: int, window_size: int, method: str) -> SwinConfig:
