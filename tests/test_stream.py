@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.data import imagenet_folder, snapshot
 from PIL import Image
 
 from swin_lit.data import DataError, listing
@@ -22,23 +23,6 @@ from swin_lit.typed import ConfigError
 @pytest.fixture(autouse=True)
 def _user_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-
-
-def imagenet_folder(root: Path, classes=("n01", "n02", "n03"), train=8, val=2, size=(50, 37), seed=0) -> Path:
-    """An ImageNet-layout folder of random-noise JPEGs: train/<wnid>/<wnid>_<i>.JPEG and val/<wnid>/..."""
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", train), ("val", val)):
-        for wnid in classes:
-            (root / split / wnid).mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(root / split / wnid / f"{wnid}_{i}.JPEG", quality=90)
-    return root
-
-
-def snapshot(root: Path) -> list[tuple[str, int, int]]:
-    """Every path under ``root`` with its size and mtime: what 'nothing written into the data folder' compares."""
-    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*"))
 
 
 def batches(loader, epochs=(0, 1)) -> list[tuple[torch.Tensor, torch.Tensor]]:
