@@ -56,9 +56,15 @@ def test_task_facts():
 
 
 def test_the_domain_layer_imports_without_torch_or_optuna():
+    """A fresh interpreter where torch and optuna cannot be imported (an import of either raises) loads every
+    domain module, and nothing of the heavy stack is loaded after it."""
     code = ("import sys; sys.modules['torch'] = None; sys.modules['optuna'] = None\n"
-            "import swin_lit.domain.cell, swin_lit.domain.metrics, swin_lit.domain.task")
-    subprocess.run([sys.executable, "-c", code], check=True)
+            "import swin_lit.domain.cell, swin_lit.domain.metrics, swin_lit.domain.task, swin_lit.domain.result\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('torch', 'optuna', 'lightning', 'pandas', 'numpy') and sys.modules[m] is not None)))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "", f"the domain layer loaded: {r.stdout.strip()}"
 
 
 def _record(**over):
