@@ -163,6 +163,7 @@ def test_ddp_sampler_shares_are_disjoint_and_cover_each_sample_once():
 
 
 def _ddp_rank(rank: int, world: int, root: str, init: str, out: str) -> None:
+    torch.set_num_threads(1)  # a forked child: no OpenMP pool inherited from the parent (not fork-safe)
     os.environ["XDG_CACHE_HOME"] = str(Path(out).parent / "xdg")
     torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
@@ -182,7 +183,10 @@ def test_ddp_two_processes_get_disjoint_shares_and_the_same_samples(tmp_path):
 
     root = imagenet_folder(tmp_path / "imagenet", train=7)  # 21 images: one padded sample
     out = tmp_path / "ranks"
-    mp.spawn(_ddp_rank, args=(2, str(root), f"file://{tmp_path / 'rendezvous'}", str(out)), nprocs=2, join=True)
+    # Two real processes in one gloo process group. Forked, not spawned: a spawned rank re-imports torch, lightning
+    # and this module (seconds per rank); the ranks' samplers and loaders are built after the fork all the same.
+    mp.start_processes(_ddp_rank, args=(2, str(root), f"file://{tmp_path / 'rendezvous'}", str(out)), nprocs=2,
+                       join=True, start_method="fork")
     ranks = [torch.load(f"{out}.{r}", weights_only=False) for r in range(2)]
     indices = [[i for _, i in r["keys"]] for r in ranks]
     assert len(indices[0]) == len(indices[1]) == 11
