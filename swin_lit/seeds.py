@@ -21,40 +21,8 @@ from typing import Literal
 
 import numpy as np
 
+from swin_lit.domain.sections import SeedRule
 from swin_lit.stats import LEVEL, compare
-from swin_lit.typed import fail
-
-
-@dataclass(frozen=True)
-class SeedRule:
-    """``seeds: {start, max, step, precision}`` in a spec: Stein's two-stage procedure (Stein 1945; reference
-    section 11). Stage 1: seeds 0 .. start-1 for every variant. Then, for each comparison against the
-    baseline on the objective, s0 = the SD of its first-stage per-seed differences and
-    N = max(start, ceil((t(0.975, start-1) s0 / precision)^2)), capped at ``max``; every variant runs to the
-    largest N (seeds are blocks, so all variants share the seeds). Stage 2 runs those seeds and the study
-    stops: N is fixed after stage 1 and never revised. The final tests (``two_stage``) take the mean over all
-    N seeds with s0 and start - 1 df, which is exact at any N, also where ``max`` cut N short (the interval
-    is then wider than ``precision``). ``step`` is not used by this rule: it is accepted so that specs and
-    stored studies written for the earlier rule (add ``step`` seeds while a half-width is above the precision,
-    which did not keep its level: see ``docs/statistics.md``) still load."""
-
-    start: int = 3
-    max: int = 10
-    step: int = 2  # unused by the two-stage rule; kept so earlier specs and stored studies load
-    precision: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.precision is None:
-            fail("precision", "is required: the 95% interval half-width to reach, in the objective's units "
-                              "(e.g. 1.0 top-1 points)")
-        if not self.precision > 0:
-            fail("precision", f"must be > 0, got {self.precision}")
-        if self.start < 2:
-            fail("start", f"must be >= 2 (an interval needs 2 seeds), got {self.start}")
-        if self.max < self.start:
-            fail("max", f"must be >= start ({self.start}), got {self.max}")
-        if self.step < 1:
-            fail("step", f"must be >= 1, got {self.step}")
 
 
 def stein_need(sd0, pairs0, precision: float, level: float = LEVEL):

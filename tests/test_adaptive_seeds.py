@@ -36,9 +36,10 @@ from swin_lit.ablate import store
 from swin_lit.ablate.replan import seed_cells
 from swin_lit.ablate.spec import load_plan
 from swin_lit.cli import main
+from swin_lit.domain.sections import SeedRule
 from swin_lit.domain.spec import Spec
 from swin_lit.errors import StorageError
-from swin_lit.seeds import SeedRule, seed_decision, stein_seeds, stein_test
+from swin_lit.seeds import seed_decision, stein_seeds, stein_test
 
 TINY = 1e-6  # a precision no real pair of variants meets: the study runs to max
 VARIANTS = {"a": {}, "b": {"optim.warmup_epochs": 0.0}}  # b trains at the full learning rate from the first step

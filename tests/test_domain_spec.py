@@ -11,8 +11,8 @@ import pytest
 
 from swin_lit.domain.cell import CellId, Target
 from swin_lit.domain.result import RecordError, TransferRecord, transfer_task
+from swin_lit.domain.sections import SeedRule
 from swin_lit.domain.spec import COMPARISON_COLUMN_KEYS, PaperSpec, Spec, TransferPaper
-from swin_lit.seeds import SeedRule
 from swin_lit.typed import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

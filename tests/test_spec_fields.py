@@ -11,7 +11,7 @@ import yaml
 
 from swin_lit.ablate.spec import load_plan, read_spec
 from swin_lit.cli import main
-from swin_lit.seeds import SeedRule
+from swin_lit.domain.sections import SeedRule
 from swin_lit.typed import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

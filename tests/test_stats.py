@@ -16,7 +16,8 @@ from scipy import stats as sp
 
 from swin_lit import stats
 from swin_lit.contrasts import Term, estimate_term, factorial_terms, simple_effect_terms
-from swin_lit.seeds import SeedRule, seed_decision, stein_test
+from swin_lit.domain.sections import SeedRule
+from swin_lit.seeds import seed_decision, stein_test
 from swin_lit.typed import ConfigError, from_dict
 
 

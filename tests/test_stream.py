@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.data import imagenet_folder, snapshot
 from PIL import Image
 
 from swin_lit.data import DataError, listing
@@ -23,23 +24,6 @@ from swin_lit.typed import ConfigError
 @pytest.fixture(autouse=True)
 def _user_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-
-
-def imagenet_folder(root: Path, classes=("n01", "n02", "n03"), train=8, val=2, size=(50, 37), seed=0) -> Path:
-    """An ImageNet-layout folder of random-noise JPEGs: train/<wnid>/<wnid>_<i>.JPEG and val/<wnid>/..."""
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", train), ("val", val)):
-        for wnid in classes:
-            (root / split / wnid).mkdir(parents=True, exist_ok=True)
-            for i in range(n):
-                pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(root / split / wnid / f"{wnid}_{i}.JPEG", quality=90)
-    return root
-
-
-def snapshot(root: Path) -> list[tuple[str, int, int]]:
-    """Every path under ``root`` with its size and mtime: what 'nothing written into the data folder' compares."""
-    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*"))
 
 
 def batches(loader, epochs=(0, 1)) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -180,6 +164,7 @@ def test_ddp_sampler_shares_are_disjoint_and_cover_each_sample_once():
 
 
 def _ddp_rank(rank: int, world: int, root: str, init: str, out: str) -> None:
+    torch.set_num_threads(1)  # a forked child: no OpenMP pool inherited from the parent (not fork-safe)
     os.environ["XDG_CACHE_HOME"] = str(Path(out).parent / "xdg")
     torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
@@ -199,7 +184,10 @@ def test_ddp_two_processes_get_disjoint_shares_and_the_same_samples(tmp_path):
 
     root = imagenet_folder(tmp_path / "imagenet", train=7)  # 21 images: one padded sample
     out = tmp_path / "ranks"
-    mp.spawn(_ddp_rank, args=(2, str(root), f"file://{tmp_path / 'rendezvous'}", str(out)), nprocs=2, join=True)
+    # Two real processes in one gloo process group. Forked, not spawned: a spawned rank re-imports torch, lightning
+    # and this module (seconds per rank); the ranks' samplers and loaders are built after the fork all the same.
+    mp.start_processes(_ddp_rank, args=(2, str(root), f"file://{tmp_path / 'rendezvous'}", str(out)), nprocs=2,
+                       join=True, start_method="fork")
     ranks = [torch.load(f"{out}.{r}", weights_only=False) for r in range(2)]
     indices = [[i for _, i in r["keys"]] for r in ranks]
     assert len(indices[0]) == len(indices[1]) == 11

@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from test_stream import imagenet_folder, snapshot  # tests/ is on the path (pytest prepend mode)
+from helpers.data import imagenet_folder, snapshot
 
 from swin_lit.config import load_config
 from swin_lit.data import DataError, listing

@@ -21,6 +21,19 @@ def tiny_config(*extra):
     return load_config(None, TINY + list(extra))
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The record of one tiny run (seed 0) that was never stopped, trained once for the tests that compare a run
+    against it, on a fake training clock that moves 1 s per training batch and 100 s per validation or test
+    batch (what the resume test's ``Ticks`` do), so its training time is known exactly: 12 s for 12 batches."""
+    clock = FakeClock()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RunModule, "clock", staticmethod(clock))
+        _, record = train(tiny_config(), tmp_path_factory.mktemp("uninterrupted"),
+                          callbacks=[Ticks(clock, train=1.0, other=100.0)])
+    return record
+
+
 def test_tiny_run_end_to_end(tmp_path, capsys):
     args = ["train", "--out", str(tmp_path)] + [a for o in TINY for a in ("--set", o)]
     assert main(args) == 0
@@ -62,8 +75,8 @@ def test_tiny_run_end_to_end(tmp_path, capsys):
     assert (run_dir / "result.json").stat().st_mtime_ns == mtime
 
 
-def test_same_config_and_seed_give_same_metrics(tmp_path):
-    _, a = train(tiny_config(), tmp_path / "a")
+def test_same_config_and_seed_give_same_metrics(tmp_path, uninterrupted):
+    a = uninterrupted  # the same config and seed, trained by the fixture (its fake clock changes no metric)
     _, b = train(tiny_config(), tmp_path / "b")
     assert a["val"] == b["val"] and a["test"] == b["test"] and a["history"] == b["history"]
     _, c = train(tiny_config("seed=1"), tmp_path / "c")
@@ -71,7 +84,7 @@ def test_same_config_and_seed_give_same_metrics(tmp_path):
 
 
 @pytest.mark.parametrize("stop_at", [6, 9])  # the last batch of epoch 0 (before its validation); mid epoch 1
-def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, stop_at, monkeypatch):
+def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, stop_at, monkeypatch, uninterrupted):
     # The training clock is a fake that moves 1 s per training batch and 100 s per validation or test batch, so the
     # training time a run reports is known exactly: 1 s per training batch that counts, nothing for validation,
     # testing or the time the run was down.
@@ -93,8 +106,7 @@ def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, stop_at, mon
     _, record = train(cfg, tmp_path, callbacks=[ticks])
     assert record["epochs"] == 2 and [h["epoch"] for h in record["history"]] == [0, 1]
     assert (run_dir / "result.json").is_file()
-    # exactly the run that was never stopped: same batches, same random draws
-    _, uninterrupted = train(cfg, tmp_path / "reference", callbacks=[ticks])
+    # exactly the run that was never stopped (the fixture's, on its own fake clock): same batches, same random draws
     assert record["history"] == uninterrupted["history"]
     assert record["val"] == uninterrupted["val"] and record["test"] == uninterrupted["test"]
     # Throughput counts only the training that ran, summed over both processes: the same 12 batches of 32

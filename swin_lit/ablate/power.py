@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 
 from swin_lit import stats
+from swin_lit.domain.sections import SeedRule
 from swin_lit.errors import BadInput
-from swin_lit.seeds import SeedRule, stein_seeds, stein_test
+from swin_lit.seeds import stein_seeds, stein_test
 
 EXAMPLES = """examples:
   swin-lit power ablations/cifar10_shift_position.yaml --sd 1.0                  # effects 0 and 1, 2, 3 SDs

@@ -37,6 +37,7 @@ from swin_lit.domain.sections import (
     PaperSpec,
     ReportSpec,
     SearchSpec,
+    SeedRule,
     TransferPaper,
     TransferSpec,
     check_metric,
@@ -52,7 +53,6 @@ from swin_lit.domain.sections import (
     stored_transfer_paper,
     value_key,
 )
-from swin_lit.seeds import SeedRule
 from swin_lit.typed import fail, from_dict, to_dict
 
 __all__ = ["COMPARISON_COLUMN_KEYS", "DEFAULT_LATEX_COLUMNS", "IMG_SIZE", "METHOD", "SEARCH_INDEX", "SEED", "TRAIN",

@@ -25,9 +25,10 @@ from swin_lit import study as contract
 from swin_lit.domain.cell import CellId
 from swin_lit.domain.metrics import metric
 from swin_lit.domain.result import TransferRecord, transfer_task
+from swin_lit.domain.sections import SeedRule
 from swin_lit.domain.spec import DEFAULT_LATEX_COLUMNS, Spec, parse_target
 from swin_lit.domain.task import TASKS, Task, get_task
-from swin_lit.seeds import SeedDecision, SeedRule
+from swin_lit.seeds import SeedDecision
 
 # Result fields that are not per-run metrics: kept out of the flattened columns.
 NON_METRIC_FIELDS = ("history",)

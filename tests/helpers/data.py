@@ -22,3 +22,20 @@ def camvid_folder(root: Path, n: int = 6, size=(20, 24), bad_value: int | None =
                 label[0, 0] = bad_value
             Image.fromarray(label, mode="L").save(root / f"{split}annot" / f"{i}.png")
     return root
+
+
+def imagenet_folder(root: Path, classes=("n01", "n02", "n03"), train=8, val=2, size=(50, 37), seed=0) -> Path:
+    """An ImageNet-layout folder of random-noise JPEGs: train/<wnid>/<wnid>_<i>.JPEG and val/<wnid>/..."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", train), ("val", val)):
+        for wnid in classes:
+            (root / split / wnid).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / wnid / f"{wnid}_{i}.JPEG", quality=90)
+    return root
+
+
+def snapshot(root: Path) -> list[tuple[str, int, int]]:
+    """Every path under ``root`` with its size and mtime: what 'nothing written into the data folder' compares."""
+    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*"))
