@@ -133,3 +133,24 @@ COST_CAPTION = Caption(
 LATEX_PREAMBLE = Caption(
     "% Tables of a swin-lit report. Needs \\usepackage{booktabs} and \\usepackage{graphicx};\n"
     "% every table is scaled to the line width only when it is wider. The text is plain ASCII.\n\n")
+
+# -- a verdict in words (``fmt.verdict_text``) and the design's assumption -------------------------------------------
+
+EQUIVALENT_WITHIN = Caption("equivalent (within ±$margin)")
+
+NOT_RESOLVED_POWER = Caption("not resolved; $power")
+
+NO_TEST_FEW_SEEDS = Caption("not resolved (too few seeds for a test)")
+
+NO_TEST_NO_SPREAD = Caption("not resolved (no spread across seeds: no t-test)")
+
+DESIGN = Caption(
+    "Assumption: seeds are blocks (one seed fixes the data order, augmentation draws and initialisation for every "
+    "variant), so each variant is compared with the baseline by its per-seed differences, taken as independent and "
+    "roughly normal (t-based interval and test).")
+
+SIGN_FLIP_MIN = Caption("$p (min $min_p")
+
+SIGN_FLIP_CANNOT = Caption(": cannot reach α = $alpha at this n)")
+
+SIGN_FLIP_BIMODAL = Caption("; bimodal: $low / $high seeds")

@@ -21,13 +21,13 @@ from swin_lit.report.fmt import (
     format_p,
     higher_is_better,
     interval_text,
-    no_test,
     num,
     pm,
     range_width,
     short_label,
     span,
     std,
+    verdict_text,
 )
 from swin_lit.report.render import Table
 
@@ -147,14 +147,9 @@ def _effect_cells(r: pd.Series, d: int) -> list[str]:
     interaction (a difference of differences) can take is twice the metric's."""
     c = stats.Comparison("paired", r["estimate"], r["ci_low"], r["ci_high"], r["p"], math.nan, math.nan,
                          int(r["n_seeds"]), 0, 0)
-    if r["verdict"] == stats.NOT_RESOLVED and np.isfinite(r["detectable"]):
-        width = range_width(r["metric"])
-        width = 2 * width if width is not None and r["effect"] == "interaction" else width
-        v = f"not resolved; {stats.power_statement(r['detectable'], width)}".replace("|Δ|", "|effect|")
-    elif r["verdict"] == stats.NOT_RESOLVED:
-        v = no_test("none" if r["n_seeds"] < 2 else "paired")
-    else:
-        v = r["verdict"]
+    detectable = r["detectable"] if np.isfinite(r["detectable"]) else math.nan  # none: no test
+    v = verdict_text(r["verdict"], detectable, r["metric"], test="none" if r["n_seeds"] < 2 else "paired",
+                     range_scale=2 if r["effect"] == "interaction" else 1, quantity="effect")
     width = range_width(r["metric"])
     bound = (2 * width if r["effect"] == "interaction" else width) if width is not None else math.inf
     unadjusted = (max(r["ci_low"], -bound), min(r["ci_high"], bound))

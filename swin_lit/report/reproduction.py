@@ -27,6 +27,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from swin_lit import stats
 from swin_lit.data.config import EMBEDDED_SOURCES
 
 # reproduction verdicts
@@ -111,9 +112,9 @@ def mechanism_verdict(paper_delta: float, noise: float, verdict: str, higher_is_
         return NO_EXPECTATION
     if untestable:
         return f"{UNTESTABLE} ({untestable})"
-    if verdict not in ("better", "worse"):
+    if verdict not in (stats.BETTER, stats.WORSE):
         return NOT_RESOLVED
-    expected = "better" if (paper_delta > 0) == higher_is_better else "worse"
+    expected = stats.BETTER if (paper_delta > 0) == higher_is_better else stats.WORSE
     return AS_DESIGNED if verdict == expected else NOT_AS_DESIGNED
 
 
