@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from swin_lit.domain.metrics import metric as metric_facts
 from swin_lit.errors import BadInput
-from swin_lit.report import compare, factorial, figures, render, tables, transfer
+from swin_lit.report import captions, compare, factorial, figures, render, tables, transfer
 from swin_lit.report import reproduction as rp
 from swin_lit.report.checks import check_lookup, comparison_checks, study_kind, transfer_checks
 from swin_lit.report.convergence import convergence, convergence_line, convergence_table
@@ -160,6 +161,20 @@ def history_line(data: StudyData) -> str | None:
             "below do not correct for a look at the results before the change: read them as exploratory.")
 
 
+def versions_line(data: StudyData) -> str | None:
+    """A warning when the finished cells' result records have different versions and the study reports a split
+    loss (in its metrics or as its objective): version 2 records a mean per image over the split, version 1 the
+    mean of batch means, so their losses are not comparable. None otherwise."""
+    versions = sorted(set(data.record_versions.values()))
+    losses = [m for m in dict.fromkeys([*data.metrics, data.objective]) if metric_facts(m).name == "loss"]
+    if len(versions) < 2 or not losses:
+        return None
+    groups = [captions.VERSION_CELLS.fill(version=v, cells=", ".join(
+        captions.CELL.fill(variant=short_label(variant), seed=seed)
+        for (variant, seed), got in data.record_versions.items() if got == v)) for v in versions]
+    return captions.MIXED_VERSIONS.fill(groups="; ".join(groups), metrics=", ".join(losses))
+
+
 def render_markdown(report: Report, figure_paths: list[Path]) -> str:
     data = report.data
     lines = [f"# Ablation report: {data.name}", ""]
@@ -172,9 +187,9 @@ def render_markdown(report: Report, figure_paths: list[Path]) -> str:
         + f". Baseline: `{data.baseline}`. {seeds_line(data)}",
         "",
     ]
-    history = history_line(data)
-    if history:
-        lines += [history, ""]
+    for line in (history_line(data), versions_line(data)):
+        if line:
+            lines += [line, ""]
     lines += ["## Setting", "", *setting_lines(data), ""]
     for metric, why in report.hidden.items():
         lines += [f"Not shown: {metric}, {why}; its numbers are in `cells.csv`.", ""]

@@ -154,3 +154,13 @@ SIGN_FLIP_MIN = Caption("$p (min $min_p")
 SIGN_FLIP_CANNOT = Caption(": cannot reach α = $alpha at this n)")
 
 SIGN_FLIP_BIMODAL = Caption("; bimodal: $low / $high seeds")
+
+# -- report.md's header lines (``build``) ---------------------------------------------------------------------------
+
+MIXED_VERSIONS = Caption(
+    "**Warning: the result records mix versions** ($groups): their split losses ($metrics) are not comparable "
+    "(version 2: a mean per image over the split; version 1: the mean of the batch means).")
+
+VERSION_CELLS = Caption("version $version: $cells")
+
+CELL = Caption("$variant seed $seed")

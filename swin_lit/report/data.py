@@ -62,6 +62,7 @@ class StudyData:
     spec_history: list[dict] = field(default_factory=list)  # spec changes after a result was seen (the driver's)
     stored_spec: dict = field(default_factory=dict)  # the ``spec`` user attr as stored (shown in report.md)
     task: str = field(default_factory=lambda: next(iter(TASKS)))  # the trained cells' task (``_study_task``)
+    record_versions: dict[tuple[str, int], int] = field(default_factory=dict)  # finished cell -> record version
 
     @property
     def task_facts(self) -> Task:
@@ -239,7 +240,7 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         spec_history=[h for h in attrs.get("spec_history") or [] if isinstance(h, dict)],
         data_config=facts, run_config=next((dict(t.user_attrs["config"]) for t in train
                                             if isinstance(t.user_attrs.get("config"), dict)), {}),
-        stored_spec=stored, task=task,
+        stored_spec=stored, task=task, record_versions=finished.record_versions,
     )
 
 
@@ -330,6 +331,7 @@ class _Finished:
     devices: dict[str, int] = field(default_factory=dict)
     gits: dict[str, int] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)  # the records' tasks (``Result.task``)
+    record_versions: dict[tuple[str, int], int] = field(default_factory=dict)  # cell -> its ``Result.version``
 
 
 def _finished_cells(train: list, variants: _Variants) -> _Finished:
@@ -361,6 +363,7 @@ def _finished_cells(train: list, variants: _Variants) -> _Finished:
                 out.gits[str(fields["git"])] = out.gits.get(str(fields["git"]), 0) + 1
             if result is not None:
                 out.tasks.append(result.task)
+                out.record_versions[(variant, seed)] = result.version
         error = None if status in (contract.FINISHED, contract.WAITING, contract.RUNNING) else (detail or None)
         out.cell_rows.append({"variant": variant, "seed": seed, "status": status, "attempts": len(group),
                               "failures": sum(contract.state_name(x) == "FAIL" for x in group), "error": error})
