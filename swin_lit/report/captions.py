@@ -164,3 +164,78 @@ MIXED_VERSIONS = Caption(
 VERSION_CELLS = Caption("version $version: $cells")
 
 CELL = Caption("$variant seed $seed")
+
+REPORT_TITLE = Caption("# Ablation report: $study")
+
+STORAGE = Caption(
+    "Storage: `$storage` (study `$study`). Train cells: $finished finished of $planned planned$others. Baseline: "
+    "`$baseline`. $seeds")
+
+STATUS_COUNT = Caption(", $count $status")
+
+SEEDS_EVERY = Caption("every variant finished $n")
+
+SEEDS_FINISHED = Caption("$n finished: $variants")
+
+SEEDS_LISTED = Caption("Seeds: $seeds (listed in the spec); $got.")
+
+SEEDS_TWO_STAGE = Caption(
+    "Seeds: two-stage (Stein 1945): $start first, then N from each comparison's first-stage SD (max $max, precision "
+    "$precision on $objective); now $seeds; $got.")
+
+SEEDS_DECISION = Caption(" The study $status: $reason.")
+
+SEEDS_STOPPED = Caption("stopped")
+
+SEEDS_GO_ON = Caption("goes on")
+
+SEEDS_LEVEL = Caption(" Tests and intervals use the first-stage SD with $df df, which keeps their level.")
+
+HISTORY = Caption(
+    "**History: the spec was changed after results were seen** ($changes). The tests below do not correct for a "
+    "look at the results before the change: read them as exploratory.")
+
+HISTORY_CHANGE = Caption("$when, after $cells finished cells: $changes")
+
+HISTORY_NO_TIME = Caption("time not recorded")
+
+HISTORY_NO_CHANGES = Caption("changes not recorded")
+
+CHANGED = Caption("$key $old → $new")
+
+NOT_SHOWN = Caption("Not shown: $metric, $why; its numbers are in `cells.csv`.")
+
+PAPER_NOT_COMPARED = Caption(" The paper's $keys numbers are not compared ($metrics not shown).")
+
+TRANSFER_ROWS = Caption("transfer rows")
+
+MECHANISM_LINE = Caption(
+    "- **Mechanism checks, not a reproduction** ($source): this study runs on an embedded task built so that the "
+    "switches are needed ($data); the paper's ordering is the expected outcome, not a number to reproduce: "
+    "$summary.$tail")
+
+REPRODUCTION_LINE = Caption(
+    "- **Reproduction of the paper** ($source; family: the study's Holm families): $summary.$tail")
+
+CELLS_FOOTER = Caption(
+    "The numeric table (per metric: mean, std, n, the test used, Δ, unadjusted and simultaneous 95% CI, p, Holm p, "
+    "sign-flip p and its minimum, bimodality, TOST p, verdict, detectable effect, paper Δ, vs the paper) is in "
+    "`cells.csv`; one row per finished cell in `runs.csv`.")
+
+CELLS_NOT_FINISHED = Caption("### Cells not finished")
+
+EFFECTS_FOOTER = Caption("All effects with their p-values are in `effects.csv`.")
+
+TRANSFER_SECTION = Caption("## Transfer to larger windows")
+
+TRANSFER_FOOTER = Caption("Numbers: `transfer.csv` (per row and target), `transfer_tests.csv` (the tests).")
+
+ENV_COUNT = Caption("`$value` ($n runs)")
+
+ENV_LINE = Caption("- $label: $text")
+
+NOT_RECORDED = Caption("not recorded")
+
+PACKAGES_HEADER = Caption("| package | version |")
+
+PACKAGES_NOT_RECORDED = Caption("- package versions: not recorded")
