@@ -239,3 +239,65 @@ NOT_RECORDED = Caption("not recorded")
 PACKAGES_HEADER = Caption("| package | version |")
 
 PACKAGES_NOT_RECORDED = Caption("- package versions: not recorded")
+
+# -- factorial effects (``factorial``) ------------------------------------------------------------------------------
+
+EFFECTS_CONVENTION = Caption(
+    "Scale: full differences, not the 2^k effect coding. Main effect of A (level a vs the reference a0, the "
+    "baseline's level) = the mean over the other factors' cells of y(a, ·) − y(a0, ·); for a 2×2, "
+    "((m21 − m11) + (m22 − m12)) / 2. Interaction of A and B = the difference of differences "
+    "(y(a, b) − y(a0, b)) − (y(a, b0) − y(a0, b0)); for a 2×2, (m22 − m12) − (m21 − m11) (the 2^k coding "
+    "reports half of it). Simple effect of A at B = b: y(a, b) − y(a0, b). Higher-order interactions are not "
+    "formed.")
+
+EFFECTS_METHOD = Caption(
+    "Each effect is computed per seed (seeds as blocks; only seeds finished in every cell involved) and shown as its "
+    "mean with the unadjusted 95% t-interval over seeds (df = n − 1), the simultaneous (Bonferroni) interval over its "
+    "Holm family (the one that goes with the verdicts; both clipped to the largest difference the metric allows, "
+    "twice that for an interaction) and the two-sided t-test of 0. Per metric, the main "
+    "effects and interactions form one Holm family, the simple effects shown (only for a resolved interaction) "
+    "another. Verdicts: main and simple effects better / worse (the level vs the reference), interactions "
+    "resolved / not resolved, from the Holm-adjusted p; not resolved with the smallest |effect| detectable with "
+    "80% power (exact noncentral t, level α/m).")
+
+EFFECTS_CAPTION = Caption(
+    "Factorial effects on $metric ($direction is better), study $study. $convention $method Family here: the $m "
+    "main effects and interactions of this metric, α = $alpha.")
+
+EFFECTS_TITLE = Caption("Effects on $metric")
+
+EFFECTS_BRIEF = Caption("Main effects and interactions on $metric. Family: these $m effects (Holm, α = $alpha).")
+
+EFFECT_ESTIMATE = Caption("estimate [95% CI] unadjusted")
+
+SIMPLE_TITLE = Caption("Simple effects on $metric")
+
+SIMPLE_CAPTION = Caption(
+    "Simple effects on $metric of the factors of each resolved interaction, study $study: the effect of one factor "
+    "at each level of the other (other factors averaged), per seed, mean with the 95% t-interval. Family: these $m "
+    "simple effects, Holm-adjusted, α = $alpha.")
+
+SIMPLE_BRIEF = Caption(
+    "Simple effects on $metric (the interaction is resolved). Family: these $m simple effects (Holm, α = $alpha).")
+
+SIMPLE_AT = Caption("$estimate $interval at $factor=$level ($verdict)")
+
+MAIN_EFFECT = Caption(" (main effect $estimate)")
+
+EFFECT_OF = Caption("the effect of $factor ($contrast) is $at$main")
+
+CROSSING = Caption(", a crossing interaction (its sign changes with $factor)")
+
+INTERACTION = Caption(
+    "The $a × $b interaction on $metric is resolved ($estimate $interval, Holm p $p): $parts. The main effects of $a "
+    "and $b alone do not describe the data.")
+
+CELL_MEANS_TITLE = Caption("Cell means of $metric")
+
+CELL_MEANS_CAPTION = Caption("Cell means of $metric, study $study: mean ± sample std over the finished seeds (n)")
+
+CELL_MEANS_MARGINS = Caption(
+    "; margins: unweighted means of the cell means (with 2 levels, a main effect on the full-difference scale is the "
+    "difference of its margins, up to seeds that did not finish).")
+
+MEAN_OVER = Caption("mean over $factor")
