@@ -301,3 +301,37 @@ CELL_MEANS_MARGINS = Caption(
     "difference of its margins, up to seeds that did not finish).")
 
 MEAN_OVER = Caption("mean over $factor")
+
+# -- convergence of the comparisons (``convergence``) ---------------------------------------------------------------
+
+CONVERGENCE_TOO_SHORT = Caption("too short to judge")
+
+CONVERGENCE_NO_VERDICT = Caption("no verdict (no margin for this metric)")
+
+ANNEAL_NOTE = Caption(
+    "The $schedule schedule anneals the learning rate from $lr to $floor by the last epoch, so a flat end can be the "
+    "schedule stopping the model rather than the comparison having converged.")
+
+CONVERGENCE_TITLE = Caption("Convergence of the comparisons")
+
+CONVERGENCE_NO_MARGIN = Caption("none (no verdict)")
+
+CONVERGENCE_CAPTION = Caption(
+    "Convergence of the comparisons, study $study: per seed, the paired Δ of $key (variant − baseline, the "
+    "objective's validation value) over the last max($window, E/5) epochs (epochs counted from 0). start / end: the "
+    "mean paired Δ at the window's first and last epoch; movement: each seed's least-squares trend of its Δ times "
+    "the window's span in epochs, mean over seeds [95% t-interval]; p: its t-test against 0; TOST p: two one-sided "
+    "tests against the margin $margin. Settled: TOST p ≤ $alpha (the movement is within the margin); still moving: "
+    "not settled and p ≤ $alpha; not judged: neither; fewer than $window epochs: too short to judge.")
+
+CONVERGENCE_SHORT_LINE = Caption(
+    "**Convergence of the comparisons**: too short to judge ($epochs epochs; the rule needs a window of at least "
+    "$window).")
+
+CONVERGENCE_LINE = Caption(
+    "**Convergence of the comparisons**: $settled of $judged paired Δ curves settled (their trend over the last "
+    "$window epochs is within ±$margin, TOST)")
+
+CONVERGENCE_GROUP = Caption("; $label: $variants")
+
+CONVERGENCE_LONGER = Caption("; a longer run could change those comparisons")
