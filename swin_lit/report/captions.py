@@ -335,3 +335,68 @@ CONVERGENCE_LINE = Caption(
 CONVERGENCE_GROUP = Caption("; $label: $variants")
 
 CONVERGENCE_LONGER = Caption("; a longer run could change those comparisons")
+
+# -- transfer to larger windows (``transfer``) ----------------------------------------------------------------------
+
+TRAINED_CELL_FAILED = Caption("its trained cell failed")
+
+NOT_IN_STUDY = Caption("not in this study")
+
+NOT_IN_PAPER = Caption("not in its table")
+
+SCALED_DENSE = Caption("I: the fine-tuning crop; the test images are segmented at their own size")
+
+SCALED_IMAGE = Caption("the image size scaled with it")
+
+TRANSFER_CHANCE = Caption(" Chance: 1/number of classes ($source).")
+
+TRANSFER_PAPER_ROWS = Caption(
+    " Paper rows: $source, at its own training size and windows, aligned with ours by the ratio; its numbers are on "
+    "its own data, not comparable with ours in absolute terms.")
+
+NO_STORED_SOURCE = Caption("source not stated in the stored spec")
+
+TRANSFER_TITLE = Caption("Transfer (Swin V2 Table 1 layout)")
+
+TRANSFER_CAPTION = Caption(
+    "Transfer to larger windows, study $study (Swin V2 Table 1 layout): one column per transfer ratio (target "
+    "window / training window, $scaled), headed by our target and the paper's target of the same ratio; 1× is the "
+    "model as trained (test $label of the trained cells). Our rows: a trained variant and its position-bias "
+    "transfer method; cells: test $label without fine-tuning / with fine-tuning, mean ± sample std over seeds (n); "
+    "failed or missing cells say so, with the reason.$chance$source")
+
+TRANSFER_DELTA = Caption("Δ $label [95% CI] unadjusted")
+
+TRANSFER_CONTRASTS = Caption(" unless it names its reference (the spec's transfer.contrasts)")
+
+TRANSFER_TESTS_TITLE = Caption("Between methods at each target")
+
+TRANSFER_TESTS_CAPTION = Caption(
+    "Between methods at each target, study $study: each row vs $base$contrasts, test $label, paired by the trained "
+    "seed (Δ: mean per-seed difference with its unadjusted 95% t-interval; simultaneous: the Bonferroni 95% interval "
+    "over the target's family, the one that matches the Holm verdicts; both clipped to what $label allows; p: "
+    "two-sided paired t-test; sign-flip p: the exact paired sign-flip test with its smallest attainable p). $design "
+    "Family: every comparison at one target (without and with fine-tuning), Holm-adjusted, α = $alpha; not resolved "
+    "with the |Δ| this design had 80% power for.$paper")
+
+TRANSFER_TESTS_PAPER = Caption(
+    " paper Δ: the paper's difference between the same rows at its target of the same ratio; vs the paper: as in "
+    "the comparison tables.")
+
+# -- the paper checks' verdicts and their count (``reproduction``), a hidden metric (``compare``) -------------------
+
+SMALLER_THAN_PAPER = Caption("smaller than the paper's")
+
+PAPER_WITHIN_NOISE = Caption("paper's Δ within its own noise")
+
+NOT_AS_DESIGNED = Caption("does not behave as designed")
+
+NO_EXPECTATION = Caption("no expectation (paper's Δ within its own noise)")
+
+CLAIMS = Caption("$counts (of $n claim$s)")
+
+NOT_COUNTED = Caption(
+    "; $n row$s where the paper's Δ is within its own test-set noise (no ordering to check) not counted")
+
+TOP5_HIDDEN = Caption(
+    "$classes classes (fewer than $least): top-5 of $classes classes is near its ceiling (chance $chance%)")
