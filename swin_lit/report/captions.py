@@ -400,3 +400,67 @@ NOT_COUNTED = Caption(
 
 TOP5_HIDDEN = Caption(
     "$classes classes (fewer than $least): top-5 of $classes classes is near its ceiling (chance $chance%)")
+
+# -- the Setting section (``setting``) ------------------------------------------------------------------------------
+
+IMAGENET_SCHEDULE = Caption("300 epochs x 1.28 M training images")
+
+ADE20K_MODEL = Caption("Swin-T backbone + UperNet")
+
+ADE20K_SCHEDULE = Caption("160k iterations x batch 16 at 512 x 512 px (2.56 M crops)")
+
+ADE20K_ASSUMPTION = Caption(
+    "mIoU read as a proportion over the 2,000 val images (an assumption: mIoU is averaged over classes and pixels, "
+    "its real standard error differs)")
+
+LR_SCHEDULE = Caption("$schedule LR schedule$floor")
+
+LR_FLOOR = Caption(" to a floor of $floor")
+
+IMAGES_PER_EPOCH = Caption("$count training images per epoch$measured")
+
+IMAGES_MEASURED = Caption(" (measured: throughput x training time / epochs)")
+
+IMAGES_NOT_RECORDED = Caption("training images per epoch not recorded")
+
+EPOCHS = Caption("$epochs epochs")
+
+IMAGES_SEEN = Caption(" = $count images seen per run")
+
+FLOPS_PER_IMAGE = Caption("$flops M multiply-adds per image")
+
+PARAMETERS = Caption("$params M parameters")
+
+DEVICE_RUNS = Caption("$device ($n runs)")
+
+TRAIN_HOURS = Caption("$hours h of training loops over $runs finished runs")
+
+MODEL_OURS = Caption("- **Model (ours)**: $params, $flops.")
+
+TRAINING_OURS = Caption("- **Training (ours)**: $epochs x $images$seen$schedule.")
+
+COMPUTE_OURS = Caption("- **Compute (ours)**: $hours, on $devices.")
+
+TEST_SET_OURS = Caption("- **Test set (ours)**: $images images$noise.")
+
+TEST_SET_NOISE = Caption("; at the baseline's $base% top-1 its binomial 95% half-width is $noise points")
+
+TEST_SET_UNKNOWN = Caption("- **Test set (ours)**: size not recorded (read from files), so no binomial half-width.")
+
+PAPER_PARAMETERS = Caption("$params M parameters")
+
+PAPER_NO_PARAMETERS = Caption("parameters not stated")
+
+PAPER_GFLOPS = Caption(", $gflops GFLOPs")
+
+PAPER_SETTING = Caption(
+    "- **The paper's setting** ($source): $model, $size; $schedule; test set $dataset $split, $images images"
+    "$assumption.")
+
+SCALE_GAP_PARAMS = Caption("about 1/$ratio of the paper's parameters")
+
+SCALE_GAP_IMAGES = Caption(", 1/$ratio of its training images seen")
+
+SCALE_GAP = Caption("- **Scale gap**: $gap.")
+
+PAPER_UNKNOWN = Caption("- **The paper's setting**: the spec names no paper data set this report knows.")
