@@ -52,7 +52,7 @@ def prose(path: Path) -> list[tuple[int, str]]:
             and len(node.value.split()) >= 4]
 
 
-WORDED = ["tables.py", "render.py", "build.py", "fmt.py", "factorial.py", "convergence.py", "transfer.py", "compare.py", "reproduction.py", "checks.py", "setting.py"]
+WORDED = ["tables.py", "render.py", "build.py", "fmt.py", "factorial.py", "convergence.py", "transfer.py", "compare.py", "reproduction.py", "checks.py", "setting.py", "scorecard.py"]
 
 
 @pytest.mark.parametrize("module", WORDED)
