@@ -17,7 +17,7 @@ import pandas as pd
 
 from swin_lit import stats
 from swin_lit.domain.metrics import metric as metric_facts
-from swin_lit.report import convergence
+from swin_lit.report import captions, convergence
 from swin_lit.report.compare import MetricComparison, values_by_variant
 from swin_lit.report.data import StudyData
 from swin_lit.report.factorial import cell_values, keyed_levels
@@ -92,7 +92,7 @@ def metric_figure(data: StudyData, mc: MetricComparison, path: Path) -> Path:
     ax.set_xlabel(f"{mc.metric} ({better} is better)")
     ax.set_title("ours: seeds (dots), mean with 95% CI", fontsize=9)
     dx.set_xlabel(f"Δ {mc.metric} vs baseline (paired by seed)")
-    dx.set_title(f"Δ with 95% CI; colour: verdict (Holm, α = {data.alpha:g})", fontsize=9)
+    dx.set_title(f"Δ with 95% CI; colour: verdict (Holm, α = {captions.setting(data.alpha)})", fontsize=9)
     for axis in (ax, dx):
         axis.grid(axis="x", alpha=0.3)
     from matplotlib.lines import Line2D
@@ -176,7 +176,7 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
         ax.axhline(data.transfer_chance, color="0.4", ls=":", lw=1)
     geometry = next(iter(data.trained_geometry.values()), None)
     ticks = {1.0: f"1×\nW{geometry[1]},I{geometry[0]}" if geometry else "1×"}
-    ticks.update({float(c.ratio): f"{float(c.ratio):g}×\nW{c.ours[1]},I{c.ours[0]}" for c in columns})
+    ticks.update({float(c.ratio): f"{captions.setting(float(c.ratio))}×\nW{c.ours[1]},I{c.ours[0]}" for c in columns})
     ax.set_xticks(list(ticks), list(ticks.values()), fontsize=8)
     ax.set_xlabel("transfer ratio (target window / training window); 1× = as trained")
     ax.set_ylabel(f"test {data.transfer_label} (%)")
@@ -194,7 +194,8 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
                 if pts:
                     px.plot([p[0] for p in pts], [p[1] for p in pts], color=colour, marker=marker, ls=style, lw=1.4)
                     ticks.update({p[0]: p[2] for p in pts})
-        px.set_xticks(sorted(ticks), [f"{r:g}×\nW{ticks[r][1]},I{ticks[r][0]}" for r in sorted(ticks)], fontsize=8)
+        px.set_xticks(sorted(ticks), [f"{captions.setting(r)}×\nW{ticks[r][1]},I{ticks[r][0]}" for r in sorted(ticks)],
+                      fontsize=8)
         px.set_xlabel("transfer ratio (the paper's windows); 1× = as trained")
         px.set_ylabel(f"{data.transfer_label} (%) on the paper's data")
         px.set_title(f"paper: {tp.source or 'source not stated in the stored spec'}", fontsize=9)

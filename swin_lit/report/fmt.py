@@ -62,7 +62,7 @@ def num(value, decimals: int, sign: bool = False) -> str:
 def format_p(p) -> str:
     if p is None or not np.isfinite(p):
         return DASH
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    return "<0.001" if p < 0.001 else num(p, 3)
 
 
 def pm(mean, std, d: int) -> str:

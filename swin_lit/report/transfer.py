@@ -91,7 +91,7 @@ def ratio_of(data: StudyData, variant: str, window) -> Fraction | None:
 
 
 def ratio_label(r: Fraction) -> str:
-    return f"{float(r):g}×"
+    return f"{captions.setting(float(r))}×"
 
 
 def transfer_rows(data: StudyData, summary: pd.DataFrame) -> list[tuple[str, str]]:
