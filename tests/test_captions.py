@@ -52,7 +52,8 @@ def prose(path: Path) -> list[tuple[int, str]]:
             and len(node.value.split()) >= 4]
 
 
-WORDED = ["tables.py", "render.py", "build.py", "fmt.py", "factorial.py", "convergence.py", "transfer.py", "compare.py", "reproduction.py", "checks.py", "setting.py", "scorecard.py"]
+WORDED = ["tables.py", "render.py", "build.py", "fmt.py", "factorial.py", "convergence.py", "transfer.py",
+          "compare.py", "reproduction.py", "checks.py", "setting.py", "scorecard.py"]
 
 
 @pytest.mark.parametrize("module", WORDED)
@@ -68,3 +69,29 @@ def test_the_prose_check_finds_prose(tmp_path):
                       '    if x:\n        raise ValueError(f"the value {x} is not one we read")\n'
                       '    return f"{x}: a sentence of words in the code"\n')
     assert prose(sample) == [(6, ": a sentence of words in the code")]
+
+
+def number_formats(path: Path) -> list[tuple[int, str]]:
+    """The f-string format specs that format a number (``:g``, ``:.2f``, ``:,.0f``, ``:.3g``, ``:e``)."""
+    tree = ast.parse(path.read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+            spec = "".join(p.value if isinstance(p, ast.Constant) else "{}" for p in node.format_spec.values)
+            if spec and spec[-1] in "gGfFeE%":
+                out.append((node.lineno, spec))
+    return out
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in REPORT.glob("*.py")
+                                          if p.name not in ("fmt.py", "captions.py", "viz.py", "viz_command.py")))
+def test_one_number_formatter(module):
+    """Numbers go through ``fmt.num`` / ``fmt.significant`` / ``fmt.format_p`` and spec settings through
+    ``captions.setting``: no module of the report formats a number itself."""
+    assert number_formats(REPORT / module) == []
+
+
+def test_the_number_format_check_finds_one(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('x = 0.5\na = f"{x:g} and {x:.2f} and {x:,.0f} but {x!r} and {x:>8}"\n')
+    assert number_formats(sample) == [(2, "g"), (2, ".2f"), (2, ",.0f")]

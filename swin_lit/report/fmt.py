@@ -50,13 +50,21 @@ def decimals(values, spreads=None) -> int:
     return d
 
 
-def num(value, decimals: int, sign: bool = False) -> str:
-    """The one number formatter of the reports: fixed decimals, an explicit sign where asked, never "-0.00",
-    a dash for a missing value."""
+def num(value, decimals: int, sign: bool = False, thousands: bool = False) -> str:
+    """The one number formatter of the reports: fixed decimals, an explicit sign where asked, a thousands
+    separator where asked ("6,900"), never "-0.00", a dash for a missing value."""
     if value is None or not np.isfinite(value):
         return DASH
     value = round(float(value), decimals) + 0.0  # -0.0 -> 0.0
-    return f"{value:+.{decimals}f}" if sign else f"{value:.{decimals}f}"
+    return f"{value:{'+' if sign else ''}{',' if thousands else ''}.{decimals}f}"
+
+
+def significant(value, digits: int = 3) -> str:
+    """A size to ``digits`` significant digits ("1.28", "137"): parameter and image counts, whose scale varies;
+    a dash for a missing value."""
+    if value is None or not np.isfinite(value):
+        return DASH
+    return f"{float(value):.{digits}g}"
 
 
 def format_p(p) -> str:

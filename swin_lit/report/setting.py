@@ -24,7 +24,7 @@ import numpy as np
 from swin_lit.data.config import EMBEDDED_SOURCES
 from swin_lit.report import captions
 from swin_lit.report.data import StudyData
-from swin_lit.report.fmt import num, short_metric
+from swin_lit.report.fmt import num, short_metric, significant
 from swin_lit.report.reproduction import binomial_half_width
 
 
@@ -134,7 +134,7 @@ def _count(x: float) -> str:
         return "not recorded"
     for scale, unit in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
         if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
+            return f"{significant(x / scale)}{unit}"
     return num(x, 0)
 
 
@@ -150,9 +150,9 @@ def setting_lines(data: StudyData) -> list[str]:
     epochs = captions.EPOCHS.fill(epochs=captions.setting(ours.epochs)) if math.isfinite(ours.epochs) else (
         "epochs not recorded")
     seen = captions.IMAGES_SEEN.fill(count=_count(ours.images_seen)) if math.isfinite(ours.images_seen) else ""
-    flops = captions.FLOPS_PER_IMAGE.fill(flops=f"{ours.flops / 1e6:.3g}") if math.isfinite(ours.flops) else (
+    flops = captions.FLOPS_PER_IMAGE.fill(flops=significant(ours.flops / 1e6)) if math.isfinite(ours.flops) else (
         "FLOPs not recorded")
-    params = captions.PARAMETERS.fill(params=f"{ours.params / 1e6:.3g}") if math.isfinite(ours.params) else (
+    params = captions.PARAMETERS.fill(params=significant(ours.params / 1e6)) if math.isfinite(ours.params) else (
         "parameters not recorded")
     devices = ", ".join(captions.DEVICE_RUNS.fill(device=d, n=n) for d, n in ours.devices.items()) or (
         "device not recorded")
@@ -199,7 +199,7 @@ def scale_gap(data: StudyData) -> str:
         return ""
     text = f"1/{num(paper.params_m * 1e6 / ours.params, 0)} params"
     if math.isfinite(ours.images_seen):
-        text += f", 1/{paper.images_seen / ours.images_seen:,.0f} images seen"
+        text += f", 1/{num(paper.images_seen / ours.images_seen, 0, thousands=True)} images seen"
     return text
 
 
