@@ -518,3 +518,41 @@ SCORECARD_CHANGED = Caption(
     "a sequential design the tests do not correct for.")
 
 SCORECARD_SKIPPED = Caption("Studies without a row or with rows not scored: $studies.")
+
+# -- figures (``figures``, ``predictions``) and where the class count came from (``data``) -------------------------
+
+FIGURE_SEEDS = Caption("ours: seeds (dots), mean with 95% CI")
+
+FIGURE_DELTA_AXIS = Caption("Δ $metric vs baseline (paired by seed)")
+
+FIGURE_DELTA_TITLE = Caption("Δ with 95% CI; colour: verdict (Holm, α = $alpha)")
+
+FIGURE_PAPER_DELTA = Caption("paper Δ vs its baseline")
+
+FIGURE_CURVES = Caption("$study: $key per epoch (line: mean, band: min–max over seeds)")
+
+FIGURE_RATIO_AXIS = Caption("transfer ratio (target window / training window); 1× = as trained")
+
+FIGURE_TRANSFER_OURS = Caption("ours ($study): mean with 95% CI over seeds")
+
+FIGURE_PAPER_RATIO_AXIS = Caption("transfer ratio (the paper's windows); 1× = as trained")
+
+FIGURE_PAPER_AXIS = Caption("$label (%) on the paper's data")
+
+FIGURE_PAPER_TITLE = Caption("paper: $source")
+
+FIGURE_INTERACTION = Caption("$study: $a × $b on $metric (mean, 95% CI over seeds)")
+
+FIGURE_KEPT = Caption("report: kept the earlier prediction figure, it cannot be redrawn here: $why")
+
+FIGURE_NONE = Caption("report: no prediction figure: $why")
+
+PREDICTIONS_NOT_DENSE = Caption("not a study of per-pixel labels (task $task)")
+
+PREDICTIONS_NO_RUN = Caption("no run folder with a trained model next to the study")
+
+PREDICTIONS_TITLE = Caption("$study: test predictions (each variant's lowest finished seed)")
+
+CLASSES_FROM_CONFIGS = Caption("the trained cells' configs (model.num_classes)")
+
+CLASSES_FROM_BUDGET = Caption("the spec's budget (model.num_classes)")

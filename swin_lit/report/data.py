@@ -27,6 +27,7 @@ from swin_lit.domain.metrics import metric
 from swin_lit.domain.result import TransferRecord, transfer_task
 from swin_lit.domain.spec import DEFAULT_LATEX_COLUMNS, Spec, parse_target
 from swin_lit.domain.task import TASKS, Task, get_task
+from swin_lit.report import captions
 from swin_lit.seeds import SeedDecision, SeedRule
 
 # Result fields that are not per-run metrics: kept out of the flattened columns.
@@ -430,9 +431,9 @@ def _trained_facts(train: list, variant_of, spec: Spec) -> tuple[int | None, str
         if isinstance(model.get("img_size"), int) and isinstance(model.get("window_size"), int):
             geometry.setdefault(variant_of(t.user_attrs), (model["img_size"], model["window_size"]))
     if classes:
-        return min(classes), "the trained cells' configs (model.num_classes)", geometry
+        return min(classes), captions.CLASSES_FROM_CONFIGS.fill(), geometry
     if isinstance(spec.budget.get("model.num_classes"), int):
-        return spec.budget["model.num_classes"], "the spec's budget (model.num_classes)", geometry
+        return spec.budget["model.num_classes"], captions.CLASSES_FROM_BUDGET.fill(), geometry
     return None, "not recorded", geometry
 
 
