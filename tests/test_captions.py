@@ -97,3 +97,29 @@ def test_the_number_format_check_finds_one(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text('x = 0.5\na = f"{x:g} and {x:.2f} and {x:,.0f} but {x!r} and {x:>8}"\n')
     assert number_formats(sample) == [(2, "g"), (2, ".2f"), (2, ",.0f")]
+
+
+def test_one_verdict_wording_for_comparisons_and_effects():
+    """``fmt.verdict_text`` words every verdict; an interaction (a difference of differences) may span twice the
+    metric's range and is worded as an effect."""
+    from swin_lit.report import fmt
+
+    assert fmt.verdict_text("not resolved", 150.0, "test.top1") == (
+        "not resolved; uninformative (80% power only for |Δ| ≥ 150, beyond the metric's range of 100)")
+    assert fmt.verdict_text("not resolved", 150.0, "test.top1", range_scale=2, quantity="effect") == (
+        "not resolved; this design had 80% power for |effect| ≥ 150")
+    assert fmt.verdict_text("not resolved", float("nan"), "test.top1", test="none") == (
+        "not resolved (too few seeds for a test)")
+    assert fmt.verdict_text("not resolved", float("nan"), "test.top1") == (
+        "not resolved (no spread across seeds: no t-test)")
+    assert fmt.verdict_text("equivalent", 1.0, "test.top1", margin=0.5) == "equivalent (within ±0.5)"
+    assert fmt.verdict_text("worse", 1.0, "test.top1") == "worse"
+
+
+def test_the_number_formatter():
+    from swin_lit.report import fmt
+
+    assert fmt.num(-0.001, 2, sign=True) == "+0.00" and fmt.num(3.14159, 2) == "3.14"
+    assert fmt.num(6900.4, 0, thousands=True) == "6,900" and fmt.num(float("nan"), 2) == fmt.DASH
+    assert fmt.significant(1.28) == "1.28" and fmt.significant(137_000 / 1e3) == "137"
+    assert fmt.format_p(0.0421) == "0.042" and fmt.format_p(0.0004) == "<0.001"
