@@ -1,5 +1,5 @@
 """The wording of a report's captions and fixed sentences: one named template per caption, filled with named
-fields by the code that computes them (``tables``, ``render``).
+fields by the code that computes them (every module of ``swin_lit.report``).
 
 A template is a ``string.Template`` (``$field``); ``Caption.fill`` takes exactly the template's fields, so a caption
 and its caller cannot drift apart silently (a missing or an unexpected field raises). The fields are text the
