@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from swin_lit.domain.metrics import metric as metric_facts
 from swin_lit.errors import BadInput
-from swin_lit.report import compare, factorial, figures, render, tables, transfer
+from swin_lit.report import captions, compare, factorial, figures, render, tables, transfer
 from swin_lit.report import reproduction as rp
 from swin_lit.report.checks import check_lookup, comparison_checks, study_kind, transfer_checks
 from swin_lit.report.convergence import convergence, convergence_line, convergence_table
 from swin_lit.report.data import StudyData, load_study
-from swin_lit.report.fmt import short_label
+from swin_lit.report.fmt import DASH, short_label
 from swin_lit.report.render import Table
 from swin_lit.report.setting import setting_lines
 
@@ -128,21 +129,20 @@ def seeds_line(data: StudyData) -> str:
     for v in data.variants:
         counts.setdefault(int((data.runs["variant"] == v).sum()) if len(data.runs) else 0, []).append(v)
     if len(counts) == 1:
-        got = f"every variant finished {next(iter(counts))}"
+        got = captions.SEEDS_EVERY.fill(n=next(iter(counts)))
     else:
-        got = "; ".join(f"{n} finished: {', '.join(short_label(v) for v in vs)}"
+        got = "; ".join(captions.SEEDS_FINISHED.fill(n=n, variants=", ".join(short_label(v) for v in vs))
                         for n, vs in sorted(counts.items(), reverse=True))
-    listed = ", ".join(map(str, data.seeds)) or "—"
+    listed = ", ".join(map(str, data.seeds)) or DASH
     rule, decision = data.seed_rule, data.seed_decision
     if rule is None:
-        return f"Seeds: {listed} (listed in the spec); {got}."
-    text = (f"Seeds: two-stage (Stein 1945): {rule.start} first, then N from each comparison's first-stage SD "
-            f"(max {rule.max}, precision {rule.precision:g} on {data.objective}); now {listed}; {got}.")
+        return captions.SEEDS_LISTED.fill(seeds=listed, got=got)
+    text = captions.SEEDS_TWO_STAGE.fill(start=rule.start, max=rule.max, precision=captions.setting(rule.precision),
+                                         objective=data.objective, seeds=listed, got=got)
     if decision is not None:
-        status = "stopped" if decision.stopped else "goes on"
-        text += f" The study {status}: {decision.reason}."
-    return text + (f" Tests and intervals use the first-stage SD with {rule.start - 1} df, which keeps their "
-                   f"level.")
+        status = (captions.SEEDS_STOPPED if decision.stopped else captions.SEEDS_GO_ON).fill()
+        text += captions.SEEDS_DECISION.fill(status=status, reason=decision.reason)
+    return text + captions.SEEDS_LEVEL.fill(df=rule.start - 1)
 
 
 def history_line(data: StudyData) -> str | None:
@@ -152,48 +152,59 @@ def history_line(data: StudyData) -> str | None:
         return None
     parts = []
     for h in data.spec_history:
-        changes = ", ".join(f"{k} {v[0]!r} → {v[1]!r}" if isinstance(v, list | tuple) and len(v) == 2 else f"{k}"
+        changes = ", ".join(captions.CHANGED.fill(key=k, old=repr(v[0]), new=repr(v[1]))
+                            if isinstance(v, list | tuple) and len(v) == 2 else f"{k}"
                             for k, v in (h.get("changes") or {}).items())
-        parts.append(f"{h.get('changed_at', 'time not recorded')}, after {h.get('finished_cells', '?')} finished "
-                     f"cells: {changes or 'changes not recorded'}")
-    return ("**History: the spec was changed after results were seen** (" + "; ".join(parts) + "). The tests "
-            "below do not correct for a look at the results before the change: read them as exploratory.")
+        parts.append(captions.HISTORY_CHANGE.fill(when=h.get("changed_at", captions.HISTORY_NO_TIME.fill()),
+                                                  cells=h.get("finished_cells", "?"),
+                                                  changes=changes or captions.HISTORY_NO_CHANGES.fill()))
+    return captions.HISTORY.fill(changes="; ".join(parts))
+
+
+def versions_line(data: StudyData) -> str | None:
+    """A warning when the finished cells' result records have different versions and the study reports a split
+    loss (in its metrics or as its objective): version 2 records a mean per image over the split, version 1 the
+    mean of batch means, so their losses are not comparable. None otherwise."""
+    versions = sorted(set(data.record_versions.values()))
+    losses = [m for m in dict.fromkeys([*data.metrics, data.objective]) if metric_facts(m).name == "loss"]
+    if len(versions) < 2 or not losses:
+        return None
+    groups = [captions.VERSION_CELLS.fill(version=v, cells=", ".join(
+        captions.CELL.fill(variant=short_label(variant), seed=seed)
+        for (variant, seed), got in data.record_versions.items() if got == v)) for v in versions]
+    return captions.MIXED_VERSIONS.fill(groups="; ".join(groups), metrics=", ".join(losses))
 
 
 def render_markdown(report: Report, figure_paths: list[Path]) -> str:
     data = report.data
-    lines = [f"# Ablation report: {data.name}", ""]
+    lines = [captions.REPORT_TITLE.fill(study=data.name), ""]
     status = data.cells["status"].value_counts().to_dict() if len(data.cells) else {}
-    planned = len(data.planned)
-    lines += [
-        f"Storage: `{data.environment.get('storage')}` (study `{data.name}`). "
-        f"Train cells: {status.get('finished', 0)} finished of {planned} planned"
-        + "".join(f", {n} {s}" for s, n in status.items() if s != "finished")
-        + f". Baseline: `{data.baseline}`. {seeds_line(data)}",
-        "",
-    ]
-    history = history_line(data)
-    if history:
-        lines += [history, ""]
+    others = "".join(captions.STATUS_COUNT.fill(count=n, status=s) for s, n in status.items() if s != "finished")
+    lines += [captions.STORAGE.fill(storage=data.environment.get("storage"), study=data.name,
+                                    finished=status.get("finished", 0), planned=len(data.planned), others=others,
+                                    baseline=data.baseline, seeds=seeds_line(data)), ""]
+    for line in (history_line(data), versions_line(data)):
+        if line:
+            lines += [line, ""]
     lines += ["## Setting", "", *setting_lines(data), ""]
     for metric, why in report.hidden.items():
-        lines += [f"Not shown: {metric}, {why}; its numbers are in `cells.csv`.", ""]
+        lines += [captions.NOT_SHOWN.fill(metric=metric, why=why), ""]
     if report.comparisons:
         lines += ["## Verdicts", ""]
         lines += [f"- {tables.verdict_line(data, mc, report.cells)}" for mc in report.comparisons]
         if report.reproduction:
             skipped = [m for m in report.hidden if compare.paper_key(data, m) is not None]
-            tail = (f" The paper's {', '.join(compare.paper_key(data, m) for m in skipped)} numbers are not "
-                    f"compared ({', '.join(skipped)} not shown)." if skipped else "")
-            source = tables.paper_source(data) or "transfer rows"
+            tail = captions.PAPER_NOT_COMPARED.fill(
+                keys=", ".join(compare.paper_key(data, m) for m in skipped),
+                metrics=", ".join(skipped)) if skipped else ""
+            source = tables.paper_source(data) or captions.TRANSFER_ROWS.fill()
             if report.kind == rp.MECHANISM:
-                lines.append(f"- **Mechanism checks, not a reproduction** ({source}): this study runs on an embedded "
-                             f"task built so that the switches are needed ({data.data_config.get('source')}); the "
-                             f"paper's ordering is the expected outcome, not a number to reproduce: "
-                             f"{rp.summary(report.reproduction, rp.MECHANISM)}.{tail}")
+                lines.append(captions.MECHANISM_LINE.fill(
+                    source=source, data=data.data_config.get("source"),
+                    summary=rp.summary(report.reproduction, rp.MECHANISM), tail=tail))
             else:
-                lines.append(f"- **Reproduction of the paper** ({source}; family: the study's Holm families): "
-                             f"{rp.summary(report.reproduction, rp.REPRODUCTION)}.{tail}")
+                lines.append(captions.REPRODUCTION_LINE.fill(
+                    source=source, summary=rp.summary(report.reproduction, rp.REPRODUCTION), tail=tail))
         settled = convergence_line(report.convergence, data)
         if settled:
             lines.append(f"- {settled}")
@@ -205,12 +216,10 @@ def render_markdown(report: Report, figure_paths: list[Path]) -> str:
         for t in (report.convergence_table, report.cost):
             if t is not None:
                 lines += [f"### {t.title}", "", t.caption, "", render.markdown(t), ""]
-        lines += ["The numeric table (per metric: mean, std, n, the test used, Δ, unadjusted and simultaneous 95% "
-                  "CI, p, Holm p, sign-flip p and its minimum, bimodality, TOST p, verdict, detectable effect, paper "
-                  "Δ, vs the paper) is in `cells.csv`; one row per finished cell in `runs.csv`.", ""]
+        lines += [captions.CELLS_FOOTER.fill(), ""]
     unfinished = data.cells[data.cells["status"] != "finished"] if len(data.cells) else data.cells
     if len(unfinished):
-        lines += ["### Cells not finished", ""]
+        lines += [captions.CELLS_NOT_FINISHED.fill(), ""]
         shown = unfinished[["variant", "seed", "status", "attempts", "error"]].fillna("").astype(str)
         lines += [shown.to_markdown(index=False, disable_numparse=True), ""]
     if report.factorial_tables:
@@ -220,12 +229,12 @@ def render_markdown(report: Report, figure_paths: list[Path]) -> str:
             for t in ts:
                 lines += [t.brief or t.caption, "", render.markdown(t), ""]
                 lines += [*(f"{note}" for note in t.notes), ""] if t.notes else []
-        lines += ["All effects with their p-values are in `effects.csv`.", ""]
+        lines += [captions.EFFECTS_FOOTER.fill(), ""]
     if report.transfer_tables:
-        lines += ["## Transfer to larger windows", ""]
+        lines += [captions.TRANSFER_SECTION.fill(), ""]
         for t in report.transfer_tables:
             lines += [f"### {t.title}", "", t.caption, "", render.markdown(t), ""]
-        lines += ["Numbers: `transfer.csv` (per row and target), `transfer_tests.csv` (the tests).", ""]
+        lines += [captions.TRANSFER_FOOTER.fill(), ""]
     if figure_paths:
         lines += ["## Figures", ""]
         for path in figure_paths:
@@ -246,12 +255,13 @@ def _environment(data: StudyData) -> list[str]:
     out = []
     for label, key in (("device", "device"), ("git revision", "git")):
         counts = env.get(key) or {}
-        text = ", ".join(f"`{v}` ({n} runs)" for v, n in counts.items()) if counts else "not recorded"
-        out.append(f"- {label}: {text}")
+        text = (", ".join(captions.ENV_COUNT.fill(value=v, n=n) for v, n in counts.items()) if counts
+                else captions.NOT_RECORDED.fill())
+        out.append(captions.ENV_LINE.fill(label=label, text=text))
     versions = env.get("versions") or {}
     if versions:
-        out += ["", "| package | version |", "|---|---|"]
+        out += ["", captions.PACKAGES_HEADER.fill(), "|---|---|"]
         out += [f"| {pkg} | {', '.join(v)} |" for pkg, v in versions.items()]
     else:
-        out.append("- package versions: not recorded")
+        out.append(captions.PACKAGES_NOT_RECORDED.fill())
     return out

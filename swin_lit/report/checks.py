@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from swin_lit import stats
 from swin_lit.domain.metrics import metric as metric_facts
 from swin_lit.report import reproduction as rp
 from swin_lit.report.compare import MetricComparison, paper_key
@@ -40,7 +41,7 @@ def judge(kind: str, metric: str, paper_delta: float, paper_base: float, source:
     why = rp.untestable_reason(short, mean_a, mean_b, chance, is_converged)
     if kind == rp.MECHANISM:
         return rp.mechanism_verdict(paper_delta, noise, verdict, higher, why), noise, why
-    resolved = verdict in ("better", "worse")
+    resolved = verdict in (stats.BETTER, stats.WORSE)
     return rp.reproduction_verdict(paper_delta, noise, estimate, *interval, resolved, why), noise, why
 
 

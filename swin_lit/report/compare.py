@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from swin_lit import stats
+from swin_lit.report import captions
 from swin_lit.report.data import StudyData
-from swin_lit.report.fmt import EQUIVALENT, clip_difference, higher_is_better, short_metric, shorten, std
+from swin_lit.report.fmt import EQUIVALENT, clip_difference, higher_is_better, num, short_metric, shorten, std
 
 COST_COLUMNS = ("params", "flops", "train_images_per_s", "eval_images_per_s")
 MIN_CLASSES_FOR_TOP5 = 10
@@ -27,9 +28,9 @@ def shown_metrics(data: StudyData) -> tuple[list[str], dict[str, str]]:
     shown, hidden = [], {}
     for metric in data.metrics:
         if short_metric(metric) == "top5" and data.num_classes is not None and data.num_classes < MIN_CLASSES_FOR_TOP5:
-            hidden[metric] = (f"{data.num_classes} classes (fewer than {MIN_CLASSES_FOR_TOP5}): top-5 of "
-                              f"{data.num_classes} classes is near its ceiling (chance "
-                              f"{100 * min(5, data.num_classes) / data.num_classes:.1f}%)")
+            hidden[metric] = captions.TOP5_HIDDEN.fill(
+                classes=data.num_classes, least=MIN_CLASSES_FOR_TOP5,
+                chance=num(100 * min(5, data.num_classes) / data.num_classes, 1))
         else:
             shown.append(metric)
     return shown, hidden

@@ -31,6 +31,7 @@ import pandas as pd
 from swin_lit import stats
 from swin_lit import study as contract
 from swin_lit.domain.metrics import metric as metric_facts
+from swin_lit.report import captions
 from swin_lit.report.data import StudyData
 from swin_lit.report.fmt import format_p, num, short_label
 from swin_lit.report.render import Table
@@ -38,8 +39,8 @@ from swin_lit.report.render import Table
 TOLERANCE = 1.0  # points of a percent metric
 MIN_WINDOW = 5  # epochs
 ANNEALED = 0.05  # a schedule whose floor is below this share of the peak LR anneals to (nearly) zero
-SETTLED, NOT_JUDGED, TOO_SHORT = "settled", "not judged", "too short to judge"
-NO_VERDICT = "no verdict (no margin for this metric)"
+SETTLED, NOT_JUDGED, TOO_SHORT = "settled", "not judged", captions.CONVERGENCE_TOO_SHORT.fill()
+NO_VERDICT = captions.CONVERGENCE_NO_VERDICT.fill()
 
 
 def curve_key(data: StudyData) -> str:
@@ -124,8 +125,7 @@ def anneal_note(data: StudyData) -> str | None:
     schedule, lr, floor = optim.get("schedule"), optim.get("lr"), optim.get("min_lr")
     if schedule not in ("cosine", "poly", "linear") or not lr or floor is None or floor > ANNEALED * lr:
         return None
-    return (f"The {schedule} schedule anneals the learning rate from {lr:g} to {floor:g} by the last epoch, so a flat "
-            f"end can be the schedule stopping the model rather than the comparison having converged.")
+    return captions.ANNEAL_NOTE.fill(schedule=schedule, lr=captions.setting(lr), floor=captions.setting(floor))
 
 
 def convergence_table(data: StudyData, frame: pd.DataFrame) -> Table | None:
@@ -137,17 +137,11 @@ def convergence_table(data: StudyData, frame: pd.DataFrame) -> Table | None:
             for r in frame.itertuples()]
     key = frame["key"].iloc[0]
     tol = frame["margin"].iloc[0]
-    margin_text = f"±{tol:g}" if math.isfinite(tol) else "none (no verdict)"
-    caption = (f"Convergence of the comparisons, study {data.name}: per seed, the paired Δ of {key} (variant − "
-               f"baseline, the objective's validation value) over the last max({MIN_WINDOW}, E/5) epochs (epochs "
-               f"counted from 0). start / end: the mean paired Δ at the window's first and last epoch; movement: "
-               f"each seed's least-squares trend of its Δ times the window's span in epochs, mean over seeds [95% "
-               f"t-interval]; p: its t-test against 0; TOST p: two one-sided tests against the margin "
-               f"{margin_text}. Settled: TOST p ≤ {data.alpha:g} (the movement is within the margin); still moving: "
-               f"not settled and p ≤ {data.alpha:g}; not judged: neither; fewer than {MIN_WINDOW} epochs: too "
-               f"short to judge.")
+    margin_text = f"±{captions.setting(tol)}" if math.isfinite(tol) else captions.CONVERGENCE_NO_MARGIN.fill()
+    caption = captions.CONVERGENCE_CAPTION.fill(study=data.name, key=key, window=MIN_WINDOW, margin=margin_text,
+                                                alpha=captions.setting(data.alpha))
     note = anneal_note(data)
-    table = Table("Convergence of the comparisons", caption,
+    table = Table(captions.CONVERGENCE_TITLE.fill(), caption,
                   ["variant", "seeds", "epochs", "Δ start", "Δ end", "movement [95% CI]", "p", "TOST p", "verdict"],
                   rows, f"tab:{data.name}:convergence")
     if note:
@@ -175,21 +169,21 @@ def convergence_line(frame: pd.DataFrame, data: StudyData | None = None) -> str 
     short = frame[frame["verdict"] == TOO_SHORT]
     if judged.empty:
         if len(short):
-            return (f"**Convergence of the comparisons**: too short to judge ({int(short['epochs'].max())} epochs; "
-                    f"the rule needs a window of at least {MIN_WINDOW}).")
+            return captions.CONVERGENCE_SHORT_LINE.fill(epochs=int(short["epochs"].max()), window=MIN_WINDOW)
         return None
     settled = int((judged["verdict"] == SETTLED).sum())
     tol = judged["margin"].iloc[0]
-    text = (f"**Convergence of the comparisons**: {settled} of {len(judged)} paired Δ curves settled (their trend "
-            f"over the last {window_length(int(judged['epochs'].max()))} epochs is within ±{tol:g}, TOST)")
+    text = captions.CONVERGENCE_LINE.fill(settled=settled, judged=len(judged), margin=captions.setting(tol),
+                                          window=window_length(int(judged["epochs"].max())))
     for label, rows in (("not judged", judged[judged["verdict"] == NOT_JUDGED]),
                         ("still moving", judged[judged["verdict"].str.startswith("still")])):
         if len(rows):
-            text += f"; {label}: " + ", ".join(f"{short_label(r.variant)} {num(r.movement, 2, sign=True)} "
-                                               f"[{num(r.low, 2, sign=True)}, {num(r.high, 2, sign=True)}]"
-                                               for r in rows.itertuples())
+            variants = ", ".join(f"{short_label(r.variant)} {num(r.movement, 2, sign=True)} "
+                                 f"[{num(r.low, 2, sign=True)}, {num(r.high, 2, sign=True)}]"
+                                 for r in rows.itertuples())
+            text += captions.CONVERGENCE_GROUP.fill(label=label, variants=variants)
     if (judged["verdict"].str.startswith("still")).any():
-        text += "; a longer run could change those comparisons"
+        text += captions.CONVERGENCE_LONGER.fill()
     text += "."
     note = anneal_note(data) if data is not None else None
     return text + (f" {note}" if note else "")

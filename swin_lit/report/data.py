@@ -28,6 +28,7 @@ from swin_lit.domain.result import TransferRecord, transfer_task
 from swin_lit.domain.sections import SeedRule
 from swin_lit.domain.spec import DEFAULT_LATEX_COLUMNS, Spec, parse_target
 from swin_lit.domain.task import TASKS, Task, get_task
+from swin_lit.report import captions
 from swin_lit.seeds import SeedDecision
 
 # Result fields that are not per-run metrics: kept out of the flattened columns.
@@ -63,6 +64,7 @@ class StudyData:
     spec_history: list[dict] = field(default_factory=list)  # spec changes after a result was seen (the driver's)
     stored_spec: dict = field(default_factory=dict)  # the ``spec`` user attr as stored (shown in report.md)
     task: str = field(default_factory=lambda: next(iter(TASKS)))  # the trained cells' task (``_study_task``)
+    record_versions: dict[tuple[str, int], int] = field(default_factory=dict)  # finished cell -> record version
 
     @property
     def task_facts(self) -> Task:
@@ -240,7 +242,7 @@ def load_study(source: str | Path, study: str | None = None) -> StudyData:
         spec_history=[h for h in attrs.get("spec_history") or [] if isinstance(h, dict)],
         data_config=facts, run_config=next((dict(t.user_attrs["config"]) for t in train
                                             if isinstance(t.user_attrs.get("config"), dict)), {}),
-        stored_spec=stored, task=task,
+        stored_spec=stored, task=task, record_versions=finished.record_versions,
     )
 
 
@@ -331,6 +333,7 @@ class _Finished:
     devices: dict[str, int] = field(default_factory=dict)
     gits: dict[str, int] = field(default_factory=dict)
     tasks: list[str] = field(default_factory=list)  # the records' tasks (``Result.task``)
+    record_versions: dict[tuple[str, int], int] = field(default_factory=dict)  # cell -> its ``Result.version``
 
 
 def _finished_cells(train: list, variants: _Variants) -> _Finished:
@@ -362,6 +365,7 @@ def _finished_cells(train: list, variants: _Variants) -> _Finished:
                 out.gits[str(fields["git"])] = out.gits.get(str(fields["git"]), 0) + 1
             if result is not None:
                 out.tasks.append(result.task)
+                out.record_versions[(variant, seed)] = result.version
         error = None if status in (contract.FINISHED, contract.WAITING, contract.RUNNING) else (detail or None)
         out.cell_rows.append({"variant": variant, "seed": seed, "status": status, "attempts": len(group),
                               "failures": sum(contract.state_name(x) == "FAIL" for x in group), "error": error})
@@ -428,9 +432,9 @@ def _trained_facts(train: list, variant_of, spec: Spec) -> tuple[int | None, str
         if isinstance(model.get("img_size"), int) and isinstance(model.get("window_size"), int):
             geometry.setdefault(variant_of(t.user_attrs), (model["img_size"], model["window_size"]))
     if classes:
-        return min(classes), "the trained cells' configs (model.num_classes)", geometry
+        return min(classes), captions.CLASSES_FROM_CONFIGS.fill(), geometry
     if isinstance(spec.budget.get("model.num_classes"), int):
-        return spec.budget["model.num_classes"], "the spec's budget (model.num_classes)", geometry
+        return spec.budget["model.num_classes"], captions.CLASSES_FROM_BUDGET.fill(), geometry
     return None, "not recorded", geometry
 
 

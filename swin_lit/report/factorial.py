@@ -12,6 +12,7 @@ import pandas as pd
 from swin_lit import stats
 from swin_lit.contrasts import Term, estimate_term, factorial_terms, simple_effect_terms
 from swin_lit.domain.spec import value_key
+from swin_lit.report import captions
 from swin_lit.report.compare import values_by_variant
 from swin_lit.report.data import StudyData
 from swin_lit.report.fmt import (
@@ -21,13 +22,13 @@ from swin_lit.report.fmt import (
     format_p,
     higher_is_better,
     interval_text,
-    no_test,
     num,
     pm,
     range_width,
     short_label,
     span,
     std,
+    verdict_text,
 )
 from swin_lit.report.render import Table
 
@@ -114,32 +115,14 @@ def _effect_row(metric: str, term: Term, c: stats.Comparison, test: stats.Test, 
                 detectable=test.detectable if test.verdict == stats.NOT_RESOLVED else math.nan, n_seeds=c.n)
 
 
-EFFECTS_CONVENTION = (
-    "Scale: full differences, not the 2^k effect coding. Main effect of A (level a vs the reference a0, the "
-    "baseline's level) = the mean over the other factors' cells of y(a, ·) − y(a0, ·); for a 2×2, "
-    "((m21 − m11) + (m22 − m12)) / 2. Interaction of A and B = the difference of differences "
-    "(y(a, b) − y(a0, b)) − (y(a, b0) − y(a0, b0)); for a 2×2, (m22 − m12) − (m21 − m11) (the 2^k coding "
-    "reports half of it). Simple effect of A at B = b: y(a, b) − y(a0, b). Higher-order interactions are not "
-    "formed."
-)
-
-
-EFFECTS_METHOD = (
-    "Each effect is computed per seed (seeds as blocks; only seeds finished in every cell involved) and shown as its "
-    "mean with the unadjusted 95% t-interval over seeds (df = n − 1), the simultaneous (Bonferroni) interval over its "
-    "Holm family (the one that goes with the verdicts; both clipped to the largest difference the metric allows, "
-    "twice that for an interaction) and the two-sided t-test of 0. Per metric, the main "
-    "effects and interactions form one Holm family, the simple effects shown (only for a resolved interaction) "
-    "another. Verdicts: main and simple effects better / worse (the level vs the reference), interactions "
-    "resolved / not resolved, from the Holm-adjusted p; not resolved with the smallest |effect| detectable with "
-    "80% power (exact noncentral t, level α/m)."
-)
+EFFECTS_CONVENTION = captions.EFFECTS_CONVENTION.fill()
+EFFECTS_METHOD = captions.EFFECTS_METHOD.fill()
 
 
 def effects_caption(data: StudyData, metric: str, m: int) -> str:
-    return (f"Factorial effects on {metric} ({'higher' if higher_is_better(metric) else 'lower'} is better), "
-            f"study {data.name}. {EFFECTS_CONVENTION} {EFFECTS_METHOD} Family here: the {m} main effects and "
-            f"interactions of this metric, α = {data.alpha:g}.")
+    return captions.EFFECTS_CAPTION.fill(
+        metric=metric, direction="higher" if higher_is_better(metric) else "lower", study=data.name,
+        convention=EFFECTS_CONVENTION, method=EFFECTS_METHOD, m=m, alpha=captions.setting(data.alpha))
 
 
 def _effect_cells(r: pd.Series, d: int) -> list[str]:
@@ -147,14 +130,9 @@ def _effect_cells(r: pd.Series, d: int) -> list[str]:
     interaction (a difference of differences) can take is twice the metric's."""
     c = stats.Comparison("paired", r["estimate"], r["ci_low"], r["ci_high"], r["p"], math.nan, math.nan,
                          int(r["n_seeds"]), 0, 0)
-    if r["verdict"] == stats.NOT_RESOLVED and np.isfinite(r["detectable"]):
-        width = range_width(r["metric"])
-        width = 2 * width if width is not None and r["effect"] == "interaction" else width
-        v = f"not resolved; {stats.power_statement(r['detectable'], width)}".replace("|Δ|", "|effect|")
-    elif r["verdict"] == stats.NOT_RESOLVED:
-        v = no_test("none" if r["n_seeds"] < 2 else "paired")
-    else:
-        v = r["verdict"]
+    detectable = r["detectable"] if np.isfinite(r["detectable"]) else math.nan  # none: no test
+    v = verdict_text(r["verdict"], detectable, r["metric"], test="none" if r["n_seeds"] < 2 else "paired",
+                     range_scale=2 if r["effect"] == "interaction" else 1, quantity="effect")
     width = range_width(r["metric"])
     bound = (2 * width if r["effect"] == "interaction" else width) if width is not None else math.inf
     unadjusted = (max(r["ci_low"], -bound), min(r["ci_high"], bound))
@@ -172,12 +150,11 @@ def effects_table(data: StudyData, effects: pd.DataFrame, metric: str) -> Table 
     for _, r in rows_df.iterrows():
         term = " × ".join(factor_label(k) for k in r["term"].split(" × "))
         rows.append([r["effect"], term, r["contrast"], *_effect_cells(r, d)])
-    t = Table(f"Effects on {metric}", effects_caption(data, metric, len(rows_df)),
-              ["effect", "factor(s)", "contrast", "estimate [95% CI] unadjusted", "simultaneous 95% CI", "p",
+    t = Table(captions.EFFECTS_TITLE.fill(metric=metric), effects_caption(data, metric, len(rows_df)),
+              ["effect", "factor(s)", "contrast", captions.EFFECT_ESTIMATE.fill(), "simultaneous 95% CI", "p",
                "p (Holm)", "verdict", "n"], rows,
               f"tab:{data.name}:effects:{metric}",
-              brief=f"Main effects and interactions on {metric}. Family: these {len(rows_df)} effects (Holm, "
-                    f"α = {data.alpha:g}).")
+              brief=captions.EFFECTS_BRIEF.fill(metric=metric, m=len(rows_df), alpha=captions.setting(data.alpha)))
     t.notes = interaction_sentences(effects, metric, d)
     return t
 
@@ -189,15 +166,18 @@ def simple_effects_table(data: StudyData, effects: pd.DataFrame, metric: str) ->
     d = decimals(rows_df["estimate"])
     rows = [[factor_label(r["term"]), r["contrast"], short_label(r["at"]), *_effect_cells(r, d)]
             for _, r in rows_df.iterrows()]
-    caption = (f"Simple effects on {metric} of the factors of each resolved interaction, study {data.name}: the "
-               f"effect of one factor at each level of the other (other factors averaged), per seed, mean with the "
-               f"95% t-interval. Family: these {len(rows_df)} simple effects, Holm-adjusted, α = {data.alpha:g}.")
-    return Table(f"Simple effects on {metric}", caption,
-                 ["factor", "contrast", "at", "estimate [95% CI] unadjusted", "simultaneous 95% CI", "p", "p (Holm)",
+    alpha = captions.setting(data.alpha)
+    caption = captions.SIMPLE_CAPTION.fill(metric=metric, study=data.name, m=len(rows_df), alpha=alpha)
+    return Table(captions.SIMPLE_TITLE.fill(metric=metric), caption,
+                 ["factor", "contrast", "at", captions.EFFECT_ESTIMATE.fill(), "simultaneous 95% CI", "p", "p (Holm)",
                   "verdict", "n"], rows,
                  f"tab:{data.name}:simple:{metric}",
-                 brief=f"Simple effects on {metric} (the interaction is resolved). Family: these {len(rows_df)} "
-                       f"simple effects (Holm, α = {data.alpha:g}).")
+                 brief=captions.SIMPLE_BRIEF.fill(metric=metric, m=len(rows_df), alpha=alpha))
+
+
+def _bracket(low, high, d: int) -> str:
+    """"[-1.20, +3.40]", a dash for a missing end."""
+    return f"[{num(low, d, sign=True)}, {num(high, d, sign=True)}]"
 
 
 def interaction_sentences(effects: pd.DataFrame, metric: str, d: int) -> list[str]:
@@ -211,20 +191,21 @@ def interaction_sentences(effects: pd.DataFrame, metric: str, d: int) -> list[st
         for factor, other in ((a, b), (b, a)):
             simple = mine[(mine["effect"] == "simple") & (mine["term"] == factor)]
             simple = simple[simple["at"].str.startswith(f"{other}=")]
-            at = "; ".join(f"{num(s['estimate'], d, sign=True)} [{num(s['ci_low'], d, sign=True)}, "
-                           f"{num(s['ci_high'], d, sign=True)}] at {factor_label(s['at'].split('=')[0])}="
-                           f"{s['at'].split('=', 1)[1]} ({s['verdict']})" for _, s in simple.iterrows())
+            at = "; ".join(captions.SIMPLE_AT.fill(
+                estimate=num(s["estimate"], d, sign=True), interval=_bracket(s["ci_low"], s["ci_high"], d),
+                factor=factor_label(s["at"].split("=")[0]), level=s["at"].split("=", 1)[1], verdict=s["verdict"])
+                for _, s in simple.iterrows())
             main = mine[(mine["effect"] == "main") & (mine["term"] == factor)]
-            main_text = f" (main effect {num(main['estimate'].iloc[0], d, sign=True)})" if len(main) else ""
-            parts.append(f"the effect of {factor_label(factor)} ({simple['contrast'].iloc[0] if len(simple) else ''})"
-                         f" is {at}{main_text}")
+            main_text = captions.MAIN_EFFECT.fill(estimate=num(main["estimate"].iloc[0], d, sign=True)) if len(
+                main) else ""
+            parts.append(captions.EFFECT_OF.fill(factor=factor_label(factor), at=at, main=main_text,
+                                                 contrast=simple["contrast"].iloc[0] if len(simple) else ""))
             signs = {np.sign(s["estimate"]) for _, s in simple.iterrows() if s["verdict"] != stats.NOT_RESOLVED}
             if len(signs) > 1:
-                parts[-1] += ", a crossing interaction (its sign changes with " + factor_label(other) + ")"
-        out.append(f"The {factor_label(a)} × {factor_label(b)} interaction on {metric} is resolved "
-                   f"({num(r['estimate'], d, sign=True)} [{num(r['ci_low'], d, sign=True)}, "
-                   f"{num(r['ci_high'], d, sign=True)}], Holm p {format_p(r['p_holm'])}): " + "; ".join(parts)
-                   + f". The main effects of {factor_label(a)} and {factor_label(b)} alone do not describe the data.")
+                parts[-1] += captions.CROSSING.fill(factor=factor_label(other))
+        out.append(captions.INTERACTION.fill(
+            a=factor_label(a), b=factor_label(b), metric=metric, estimate=num(r["estimate"], d, sign=True),
+            interval=_bracket(r["ci_low"], r["ci_high"], d), p=format_p(r["p_holm"]), parts="; ".join(parts)))
     return out
 
 
@@ -250,7 +231,7 @@ def cell_means_table(data: StudyData, metric: str) -> Table | None:
         return float(np.mean(means)) if len(means) == len(cs) else math.nan
 
     keys = list(factors)
-    caption = (f"Cell means of {metric}, study {data.name}: mean ± sample std over the finished seeds (n)")
+    caption = captions.CELL_MEANS_CAPTION.fill(metric=metric, study=data.name)
     if len(keys) == 2:
         a, b = keys
         rows = []
@@ -260,14 +241,16 @@ def cell_means_table(data: StudyData, metric: str) -> Table | None:
                          num(mean_of(row_cells), d)])
         col_margin = [num(mean_of([(la, lb) for la in levels[a]]), d) for lb in levels[b]]
         grand = num(mean_of([(la, lb) for la in levels[a] for lb in levels[b]]), d)
-        rows.append([f"mean over {factor_label(a)}", *col_margin, grand])
-        columns = [f"{factor_label(a)} \\ {factor_label(b)}", *[f"{factor_label(b)}={shown[b][lb]}" for lb in
-                                                                levels[b]], f"mean over {factor_label(b)}"]
-        caption += ("; margins: unweighted means of the cell means (with 2 levels, a main effect on the "
-                    "full-difference scale is the difference of its margins, up to seeds that did not finish).")
-        return Table(f"Cell means of {metric}", caption, columns, rows, f"tab:{data.name}:cells:{metric}")
+        rows.append([captions.MEAN_OVER.fill(factor=factor_label(a)), *col_margin, grand])
+        columns = [f"{factor_label(a)} \\ {factor_label(b)}",
+                   *[f"{factor_label(b)}={shown[b][lb]}" for lb in levels[b]],
+                   captions.MEAN_OVER.fill(factor=factor_label(b))]
+        caption += captions.CELL_MEANS_MARGINS.fill()
+        return Table(captions.CELL_MEANS_TITLE.fill(metric=metric), caption, columns, rows,
+                     f"tab:{data.name}:cells:{metric}")
     rows = [[*(str(shown[k][c[i]]) for i, k in enumerate(keys)), text(c)]
             for c in itertools.product(*levels.values())]
-    return Table(f"Cell means of {metric}", caption + ".", [*(factor_label(k) for k in keys), metric], rows,
+    return Table(captions.CELL_MEANS_TITLE.fill(metric=metric), caption + ".",
+                 [*(factor_label(k) for k in keys), metric], rows,
                  f"tab:{data.name}:cells:{metric}")
 

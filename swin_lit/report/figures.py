@@ -17,7 +17,7 @@ import pandas as pd
 
 from swin_lit import stats
 from swin_lit.domain.metrics import metric as metric_facts
-from swin_lit.report import convergence
+from swin_lit.report import captions, convergence
 from swin_lit.report.compare import MetricComparison, values_by_variant
 from swin_lit.report.data import StudyData
 from swin_lit.report.factorial import cell_values, keyed_levels
@@ -90,9 +90,9 @@ def metric_figure(data: StudyData, mc: MetricComparison, path: Path) -> Path:
     ax.set_ylim(-0.7, len(variants) - 0.3)
     better = "higher" if mc.higher else "lower"
     ax.set_xlabel(f"{mc.metric} ({better} is better)")
-    ax.set_title("ours: seeds (dots), mean with 95% CI", fontsize=9)
-    dx.set_xlabel(f"Δ {mc.metric} vs baseline (paired by seed)")
-    dx.set_title(f"Δ with 95% CI; colour: verdict (Holm, α = {data.alpha:g})", fontsize=9)
+    ax.set_title(captions.FIGURE_SEEDS.fill(), fontsize=9)
+    dx.set_xlabel(captions.FIGURE_DELTA_AXIS.fill(metric=mc.metric))
+    dx.set_title(captions.FIGURE_DELTA_TITLE.fill(alpha=captions.setting(data.alpha)), fontsize=9)
     for axis in (ax, dx):
         axis.grid(axis="x", alpha=0.3)
     from matplotlib.lines import Line2D
@@ -100,7 +100,7 @@ def metric_figure(data: StudyData, mc: MetricComparison, path: Path) -> Path:
     handles = [Line2D([], [], marker="o", ls="", color=c, label=v) for v, c in VERDICT_COLOURS.items()]
     if paper_labelled:
         handles.append(Line2D([], [], marker="D", ls="", markerfacecolor="none", markeredgecolor="C1",
-                              label="paper Δ vs its baseline"))
+                              label=captions.FIGURE_PAPER_DELTA.fill()))
     dx.legend(handles=handles, fontsize=7, loc="best")
     fig.suptitle(f"{data.name}: {mc.metric}" + (f" (paper: {paper_source(data)})" if paper_labelled else ""),
                  fontsize=10)
@@ -129,7 +129,7 @@ def learning_curves(data: StudyData, path: Path, key: str = "val_top1") -> Path 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(key.replace("_", " "))
-    ax.set_title(f"{data.name}: {key.replace('_', ' ')} per epoch (line: mean, band: min–max over seeds)",
+    ax.set_title(captions.FIGURE_CURVES.fill(study=data.name, key=key.replace("_", " ")),
                  fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
@@ -176,11 +176,11 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
         ax.axhline(data.transfer_chance, color="0.4", ls=":", lw=1)
     geometry = next(iter(data.trained_geometry.values()), None)
     ticks = {1.0: f"1×\nW{geometry[1]},I{geometry[0]}" if geometry else "1×"}
-    ticks.update({float(c.ratio): f"{float(c.ratio):g}×\nW{c.ours[1]},I{c.ours[0]}" for c in columns})
+    ticks.update({float(c.ratio): f"{captions.setting(float(c.ratio))}×\nW{c.ours[1]},I{c.ours[0]}" for c in columns})
     ax.set_xticks(list(ticks), list(ticks.values()), fontsize=8)
-    ax.set_xlabel("transfer ratio (target window / training window); 1× = as trained")
+    ax.set_xlabel(captions.FIGURE_RATIO_AXIS.fill())
     ax.set_ylabel(f"test {data.transfer_label} (%)")
-    ax.set_title(f"ours ({data.name}): mean with 95% CI over seeds", fontsize=9)
+    ax.set_title(captions.FIGURE_TRANSFER_OURS.fill(study=data.name), fontsize=9)
     ax.grid(alpha=0.3)
     if tp is not None and tp.trained is not None:
         px = axes[0][1]
@@ -194,10 +194,11 @@ def transfer_figure(data: StudyData, summary: pd.DataFrame, path: Path) -> Path 
                 if pts:
                     px.plot([p[0] for p in pts], [p[1] for p in pts], color=colour, marker=marker, ls=style, lw=1.4)
                     ticks.update({p[0]: p[2] for p in pts})
-        px.set_xticks(sorted(ticks), [f"{r:g}×\nW{ticks[r][1]},I{ticks[r][0]}" for r in sorted(ticks)], fontsize=8)
-        px.set_xlabel("transfer ratio (the paper's windows); 1× = as trained")
-        px.set_ylabel(f"{data.transfer_label} (%) on the paper's data")
-        px.set_title(f"paper: {tp.source or 'source not stated in the stored spec'}", fontsize=9)
+        px.set_xticks(sorted(ticks), [f"{captions.setting(r)}×\nW{ticks[r][1]},I{ticks[r][0]}" for r in sorted(ticks)],
+                      fontsize=8)
+        px.set_xlabel(captions.FIGURE_PAPER_RATIO_AXIS.fill())
+        px.set_ylabel(captions.FIGURE_PAPER_AXIS.fill(label=data.transfer_label))
+        px.set_title(captions.FIGURE_PAPER_TITLE.fill(source=tp.source or captions.NO_STORED_SOURCE.fill()), fontsize=9)
         px.grid(alpha=0.3)
     spans = [list(a.get_xticks()) for a in axes[0]]
     for a in axes[0]:  # the same ratio axis in both panels
@@ -243,7 +244,7 @@ def interaction_figure(data: StudyData, metric: str, path: Path) -> Path | None:
                     label=f"{factor_label(a)}={shown[a][la]}")
     ax.set_xticks(xs, [f"{factor_label(b)}={shown[b][lb]}" for lb in levels[b]])
     ax.set_ylabel(f"{metric} ({'higher' if higher_is_better(metric) else 'lower'} is better)")
-    ax.set_title(f"{data.name}: {factor_label(a)} × {factor_label(b)} on {metric} (mean, 95% CI over seeds)",
+    ax.set_title(captions.FIGURE_INTERACTION.fill(study=data.name, a=factor_label(a), b=factor_label(b), metric=metric),
                  fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -278,9 +279,9 @@ def draw_all(report, folder: Path) -> list[Path]:
             written.append(drawn)
         elif path in earlier:
             written.append(path)
-            print(f"report: kept the earlier prediction figure, it cannot be redrawn here: {why}", file=sys.stderr)
+            print(captions.FIGURE_KEPT.fill(why=why), file=sys.stderr)
         else:
-            print(f"report: no prediction figure: {why}", file=sys.stderr)
+            print(captions.FIGURE_NONE.fill(why=why), file=sys.stderr)
     for old in earlier - set(written):
         old.unlink()
     return written

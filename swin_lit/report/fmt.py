@@ -8,6 +8,7 @@ import numpy as np
 
 from swin_lit import stats
 from swin_lit.domain.metrics import metric as metric_facts
+from swin_lit.report import captions
 
 DASH = "—"
 
@@ -49,19 +50,27 @@ def decimals(values, spreads=None) -> int:
     return d
 
 
-def num(value, decimals: int, sign: bool = False) -> str:
-    """The one number formatter of the reports: fixed decimals, an explicit sign where asked, never "-0.00",
-    a dash for a missing value."""
+def num(value, decimals: int, sign: bool = False, thousands: bool = False) -> str:
+    """The one number formatter of the reports: fixed decimals, an explicit sign where asked, a thousands
+    separator where asked ("6,900"), never "-0.00", a dash for a missing value."""
     if value is None or not np.isfinite(value):
         return DASH
     value = round(float(value), decimals) + 0.0  # -0.0 -> 0.0
-    return f"{value:+.{decimals}f}" if sign else f"{value:.{decimals}f}"
+    return f"{value:{'+' if sign else ''}{',' if thousands else ''}.{decimals}f}"
+
+
+def significant(value, digits: int = 3) -> str:
+    """A size to ``digits`` significant digits ("1.28", "137"): parameter and image counts, whose scale varies;
+    a dash for a missing value."""
+    if value is None or not np.isfinite(value):
+        return DASH
+    return f"{float(value):.{digits}g}"
 
 
 def format_p(p) -> str:
     if p is None or not np.isfinite(p):
         return DASH
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+    return "<0.001" if p < 0.001 else num(p, 3)
 
 
 def pm(mean, std, d: int) -> str:
@@ -108,23 +117,26 @@ EQUIVALENT = "equivalent"
 
 
 def verdict_text(verdict: str, detectable: float, metric: str, test: str = "paired",
-                 margin: float | None = None) -> str:
+                 margin: float | None = None, range_scale: float = 1, quantity: str = "Δ") -> str:
     """The verdict in words, the same in every table and line: better / worse / equivalent (within ±margin) /
     not resolved with what the design could detect ("this design had 80% power for |Δ| ≥ X"; "uninformative"
-    where X exceeds the metric's range); without a test, why."""
+    where X exceeds the metric's range, times ``range_scale``: 2 for an interaction, a difference of differences,
+    whose ``quantity`` is "effect"); without a test, why."""
     if verdict == EQUIVALENT:
-        return f"equivalent (within ±{margin:g})" if margin else EQUIVALENT
+        return captions.EQUIVALENT_WITHIN.fill(margin=captions.setting(margin)) if margin else EQUIVALENT
     if verdict != stats.NOT_RESOLVED:
         return verdict
     if detectable is None or not np.isfinite(detectable) and not (detectable == math.inf):
         return no_test(test)
-    return f"not resolved; {stats.power_statement(detectable, range_width(metric))}"
+    width = range_width(metric)
+    width = range_scale * width if width is not None else None
+    power = stats.power_statement(detectable, width).replace("|Δ|", f"|{quantity}|")
+    return captions.NOT_RESOLVED_POWER.fill(power=power)
 
 
 def no_test(kind: str) -> str:
-    if kind == "none":
-        return "not resolved (too few seeds for a test)"
-    return "not resolved (no spread across seeds: no t-test)"
+    """Why a comparison has no test: "none" (fewer than 2 seeds), else no spread across the seeds."""
+    return (captions.NO_TEST_FEW_SEEDS if kind == "none" else captions.NO_TEST_NO_SPREAD).fill()
 
 
 def std(values) -> float:
@@ -138,9 +150,7 @@ def shorten(text: str, limit: int = 80) -> str:
 
 
 def design_sentence() -> str:
-    return ("Assumption: seeds are blocks (one seed fixes the data order, augmentation draws and initialisation "
-            "for every variant), so each variant is compared with the baseline by its per-seed differences, "
-            "taken as independent and roughly normal (t-based interval and test).")
+    return captions.DESIGN.fill()
 
 
 def sign_flip_text(p: float, min_p: float, modes: str = "", alpha: float = 0.05) -> str:
@@ -148,9 +158,10 @@ def sign_flip_text(p: float, min_p: float, modes: str = "", alpha: float = 0.05)
     α = 0.05 at this n)", "; bimodal: 1 / 4 seeds" (seeds below / above the largest gap of the differences)."""
     if p is None or not np.isfinite(p):
         return DASH
-    text = f"{format_p(p)} (min {format_p(min_p)}"
-    text += f": cannot reach α = {alpha:g} at this n)" if np.isfinite(min_p) and min_p > alpha else ")"
+    text = captions.SIGN_FLIP_MIN.fill(p=format_p(p), min_p=format_p(min_p))
+    text += (captions.SIGN_FLIP_CANNOT.fill(alpha=captions.setting(alpha)) if np.isfinite(min_p) and min_p > alpha
+             else ")")
     if modes:
         low, high = str(modes).split("/")
-        text += f"; bimodal: {low} / {high} seeds"
+        text += captions.SIGN_FLIP_BIMODAL.fill(low=low, high=high)
     return text

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from swin_lit.report import captions
 from swin_lit.report.data import StudyData
 from swin_lit.report.fmt import short_label
 
@@ -59,10 +60,10 @@ def _runs_to_show(data: StudyData) -> dict[str, Path]:
 def prediction_figure(data: StudyData, path: Path, images: int = 4) -> tuple[Path | None, str]:
     """Draw the figure into ``path``; returns (path or None, why it was left out)."""
     if not data.task_facts.dense:
-        return None, f"not a study of per-pixel labels (task {data.task})"
+        return None, captions.PREDICTIONS_NOT_DENSE.fill(task=data.task)
     runs = _runs_to_show(data)
     if not runs:
-        return None, "no run folder with a trained model next to the study"
+        return None, captions.PREDICTIONS_NO_RUN.fill()
     import torch
 
     from swin_lit.models.seg_inference import segment
@@ -109,7 +110,7 @@ def prediction_figure(data: StudyData, path: Path, images: int = 4) -> tuple[Pat
     handles = [Patch(color=colours[k], label=name) for k, name in enumerate(dm.class_names)]
     handles.append(Patch(color=IGNORED_COLOUR, label="ignored"))
     fig.legend(handles=handles, loc="outside lower center", ncol=min(6, len(handles)), fontsize=6, frameon=False)
-    fig.suptitle(f"{data.name}: test predictions (each variant's lowest finished seed)", fontsize=9)
+    fig.suptitle(captions.PREDICTIONS_TITLE.fill(study=data.name), fontsize=9)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path, ""

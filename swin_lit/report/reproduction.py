@@ -27,19 +27,21 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from swin_lit import stats
 from swin_lit.data.sources import embedded
+from swin_lit.report import captions
 
 # reproduction verdicts
 AGREES, CONTRADICTS = "agrees", "contradicts"
-SMALLER = "smaller than the paper's"
+SMALLER = captions.SMALLER_THAN_PAPER.fill()
 CONSISTENT = "consistent with both"
 UNTESTABLE = "untestable"
-WITHIN_NOISE = "paper's Δ within its own noise"
-NOT_RESOLVED = "not resolved"
+WITHIN_NOISE = captions.PAPER_WITHIN_NOISE.fill()
+NOT_RESOLVED = stats.NOT_RESOLVED
 REPRODUCTION_VERDICTS = (AGREES, CONTRADICTS, SMALLER, CONSISTENT, NOT_RESOLVED, UNTESTABLE, WITHIN_NOISE)
 # mechanism verdicts
-AS_DESIGNED, NOT_AS_DESIGNED = "behaves as designed", "does not behave as designed"
-NO_EXPECTATION = "no expectation (paper's Δ within its own noise)"
+AS_DESIGNED, NOT_AS_DESIGNED = "behaves as designed", captions.NOT_AS_DESIGNED.fill()
+NO_EXPECTATION = captions.NO_EXPECTATION.fill()
 MECHANISM_VERDICTS = (AS_DESIGNED, NOT_AS_DESIGNED, NOT_RESOLVED, UNTESTABLE, NO_EXPECTATION)
 
 MECHANISM, REPRODUCTION = "mechanism check", "reproduction"
@@ -111,9 +113,9 @@ def mechanism_verdict(paper_delta: float, noise: float, verdict: str, higher_is_
         return NO_EXPECTATION
     if untestable:
         return f"{UNTESTABLE} ({untestable})"
-    if verdict not in ("better", "worse"):
+    if verdict not in (stats.BETTER, stats.WORSE):
         return NOT_RESOLVED
-    expected = "better" if (paper_delta > 0) == higher_is_better else "worse"
+    expected = stats.BETTER if (paper_delta > 0) == higher_is_better else stats.WORSE
     return AS_DESIGNED if verdict == expected else NOT_AS_DESIGNED
 
 
@@ -137,11 +139,11 @@ def summary(verdicts: Iterable[str], kind: str) -> str:
         counted = [v for v in verdicts if v != WITHIN_NOISE]
         parts = [f"{v} {counted.count(v)}" for v in (AGREES, CONTRADICTS, SMALLER, CONSISTENT, NOT_RESOLVED,
                                                        UNTESTABLE) if counted.count(v)]
-        line = f"{', '.join(parts) or 'none'} (of {len(counted)} claim{'s' if len(counted) != 1 else ''})"
+        line = captions.CLAIMS.fill(counts=", ".join(parts) or "none", n=len(counted),
+                                    s=captions.plural(len(counted)))
         extra = len(verdicts) - len(counted)
     if extra:
-        line += (f"; {extra} row{'s' if extra > 1 else ''} where the paper's Δ is within its own test-set noise "
-                 f"(no ordering to check) not counted")
+        line += captions.NOT_COUNTED.fill(n=extra, s=captions.plural(extra))
     return line
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from swin_lit import stats
 from swin_lit.data.sources import embedded
 from swin_lit.errors import BadInput
+from swin_lit.report import captions
 from swin_lit.report import reproduction as rp
 from swin_lit.report.fmt import clip_difference, format_p, num, short_label
 from swin_lit.report.setting import scale_gap
@@ -101,7 +102,7 @@ def _data_label(report) -> str:
     if source == "folder" and "cifar" in str(dc.get("root") or "").lower():
         label = "CIFAR-10 (image folders)"
     params = data.runs["params"].median() if "params" in data.runs.columns and len(data.runs) else math.nan
-    size = f"{params / 1e6:.2f} M params" if math.isfinite(params) else "params not recorded"
+    size = captions.MODEL_SIZE.fill(params=num(params / 1e6, 2)) if math.isfinite(params) else "params not recorded"
     return f"{label}, {size}"
 
 
@@ -135,7 +136,7 @@ def rows_of(report, link: str) -> list[Row]:
     gap = scale_gap(data)
     out = []
     by_metric = {mc.metric: mc for mc in report.comparisons}
-    source = (data.paper.source if data.paper is not None else None) or "source not in the stored spec"
+    source = (data.paper.source if data.paper is not None else None) or captions.NO_STORED_PAPER_SOURCE.fill()
     for check in report.checks:
         mc = by_metric[check.metric]
         c = mc.comparisons[check.variant]
@@ -150,7 +151,7 @@ def rows_of(report, link: str) -> list[Row]:
         from swin_lit.report.setting import paper_noise
 
         tp = data.transfer_paper
-        tsource = (tp.source if tp is not None else None) or "source not in the stored spec"
+        tsource = (tp.source if tp is not None else None) or captions.NO_STORED_PAPER_SOURCE.fill()
         metric = f"test.{data.transfer_metric}"
         for _, r in tests.iterrows():
             if not r["reproduction"] or not math.isfinite(r["paper_delta"]):
@@ -158,8 +159,9 @@ def rows_of(report, link: str) -> list[Row]:
             ft = "with FT" if r["finetuned"] else "without FT"
             versus = ("the baseline" if r["versus"] == data.baseline
                       else f"{short_label(r['versus'])} ({r['versus_method']})")
-            claim = (f"{short_label(r['variant'])} ({r['method']}) vs {versus} at W{int(r['window_size'])}/"
-                     f"I{int(r['img_size'])} ({r['ratio']:g}x, {ft}); paper {r['paper_target']}")
+            claim = captions.TRANSFER_CLAIM.fill(
+                variant=short_label(r["variant"]), method=r["method"], versus=versus, window=int(r["window_size"]),
+                img=int(r["img_size"]), ratio=captions.setting(r["ratio"]), ft=ft, target=r["paper_target"])
             key = ("transfer", metric, bool(r["finetuned"]), int(r["img_size"]), int(r["window_size"]),
                    r["method"], r["versus_method"], _runs_key(data, r["variant"]), _runs_key(data, r["versus"]))
             low, high = clip_difference(r["ci_low"], r["ci_high"], metric, r["versus_mean"])
@@ -219,7 +221,7 @@ def scorecard(root: str | Path, alpha: float = 0.05) -> Scorecard:
 
     root = Path(root)
     if not root.is_dir():
-        raise BadInput(f"{root}: not a folder of studies (e.g. results/)")
+        raise BadInput(captions.NOT_A_FOLDER.fill(root=str(root)))
     card = Scorecard(alpha=alpha)
     rows = []
     for folder in study_folders(root):
@@ -232,10 +234,9 @@ def scorecard(root: str | Path, alpha: float = 0.05) -> Scorecard:
             card.changed = card.changed | {report.data.name}
         mine = rows_of(report, str(folder.relative_to(root) / "report.md"))
         if not mine:
-            card.skipped.append((str(folder), "its spec names no paper numbers"))
+            card.skipped.append((str(folder), captions.NO_PAPER_NUMBERS.fill()))
         if report.data.spec.counterpart is not None:
-            card.skipped.append((str(folder), "its counterpart: rows (a cross-study difference of effects in "
-                                              "different units on different data) are not scored"))
+            card.skipped.append((str(folder), captions.COUNTERPART_NOT_SCORED.fill()))
         rows += mine
     card.rows = judge(deduplicate(rows), alpha)
     return card
@@ -283,19 +284,14 @@ def headlines(card: Scorecard) -> dict[str, str]:
     mech, repro, expl = (card.section(s) for s in (rp.MECHANISM, rp.REPRODUCTION, EXPLORATORY))
     tested = [r for r in repro if math.isfinite(r.q)]
     out = {
-        rp.MECHANISM: (f"Mechanism checks (embedded tasks built to need the switches; not reproductions): "
-                       f"{rp.summary([r.verdict for r in mech], rp.MECHANISM)} ({len(mech)} "
-                       f"check{'s' if len(mech) != 1 else ''} from {_count_studies(mech)} "
-                       f"stud{'ies' if _count_studies(mech) != 1 else 'y'}; verdicts from each study's Holm "
-                       f"family)."),
-        rp.REPRODUCTION: (f"Reproductions on natural data: {rp.summary([r.verdict for r in repro], rp.REPRODUCTION)}"
-                          f" from {_count_studies(repro)} stud{'ies' if _count_studies(repro) != 1 else 'y'}; "
-                          f"agrees / contradicts at Benjamini-Hochberg q ≤ {card.alpha:g}, family: the "
-                          f"{len(tested)} testable reproduction{'s' if len(tested) != 1 else ''} of this section "
-                          f"(untestable ones are not tests)."),
-        EXPLORATORY: (f"Exploratory ({len(expl)} row{'s' if len(expl) != 1 else ''}, no verdicts counted): the "
-                      f"paper's Δ is within its own test-set noise (the binomial 95% half-width of its number on its "
-                      f"test set), so there is no ordering to check."),
+        rp.MECHANISM: captions.MECHANISM_HEADLINE.fill(
+            summary=rp.summary([r.verdict for r in mech], rp.MECHANISM), n=len(mech), s=captions.plural(len(mech)),
+            studies=_count_studies(mech), ies=captions.plural(_count_studies(mech), "ies") or "y"),
+        rp.REPRODUCTION: captions.REPRODUCTION_HEADLINE.fill(
+            summary=rp.summary([r.verdict for r in repro], rp.REPRODUCTION), studies=_count_studies(repro),
+            ies=captions.plural(_count_studies(repro), "ies") or "y", alpha=captions.setting(card.alpha),
+            tested=len(tested), s=captions.plural(len(tested))),
+        EXPLORATORY: captions.EXPLORATORY_HEADLINE.fill(n=len(expl), s=captions.plural(len(expl))),
     }
     return out
 
@@ -304,21 +300,20 @@ def markdown(card: Scorecard, link_prefix: str = "") -> str:
     """The scorecard as Markdown: a headline and a table per section; the skipped studies after."""
     heads = headlines(card)
     total = len(card.rows)
-    lines = [f"{total} distinct measurement{'s' if total != 1 else ''} with the paper's Δ beside them, from "
-             f"{_count_studies(card.rows)} studies; studies that ran the same cells (same config hash and seed) "
-             f"share a row. Generated by `swin-lit scorecard`. The sections are never pooled.", ""]
+    lines = [captions.SCORECARD_INTRO.fill(n=total, s=captions.plural(total), studies=_count_studies(card.rows)), ""]
     lines += ["## Mechanism checks", "", heads[rp.MECHANISM], ""]
     mech = card.section(rp.MECHANISM)
     if mech:
-        lines += _table(["studies", "claim", "metric", "ours Δ [95% CI]", "simultaneous (study's family)",
+        lines += _table(["studies", "claim", "metric", captions.OURS_DELTA.fill(), "simultaneous (study's family)",
                          "data, model, seeds", "verdict"],
                         [[_studies(r, link_prefix, card.changed), r.claim, r.metric, _ours(r), _sim(r), r.setting,
                           r.verdict] for r in mech])
         lines.append("")
-    lines += ["## Reproductions on natural data", "", heads[rp.REPRODUCTION], ""]
+    lines += [captions.REPRODUCTIONS_SECTION.fill(), "", heads[rp.REPRODUCTION], ""]
     repro = card.section(rp.REPRODUCTION)
     if repro:
-        lines += _table(["studies", "claim", "metric", "paper Δ (relative) [source]", "ours Δ [95% CI, unadjusted]",
+        lines += _table(["studies", "claim", "metric", captions.PAPER_DELTA_RELATIVE.fill(),
+                         captions.OURS_DELTA_UNADJUSTED.fill(),
                          "simultaneous (study's family)", "p", "BH q", "data, model, seeds", "scale gap", "verdict"],
                         [[_studies(r, link_prefix, card.changed), r.claim, r.metric, f"{_paper(r)} [{r.source}]",
                           _ours(r), _sim(r), format_p(r.p), format_p(r.q), r.setting, r.gap or "—", r.verdict]
@@ -327,23 +322,18 @@ def markdown(card: Scorecard, link_prefix: str = "") -> str:
     lines += ["## Exploratory", "", heads[EXPLORATORY], ""]
     expl = card.section(EXPLORATORY)
     if expl:
-        lines += _table(["studies", "claim", "metric", "paper Δ (its noise) [source]", "ours Δ [95% CI]",
+        lines += _table(["studies", "claim", "metric", captions.PAPER_DELTA_NOISE.fill(),
+                         captions.OURS_DELTA.fill(),
                          "data, model, seeds"],
                         [[_studies(r, link_prefix, card.changed), r.claim, r.metric,
                           f"{num(r.paper_delta, 2, sign=True)} (±{num(r.noise, 2)}) [{r.source}]", _ours(r),
                           r.setting] for r in expl])
         lines.append("")
-    lines += ["Intervals are clipped to what the metric allows. The paper's noise: 1.96 √(p(1 − p)/N) of its "
-              "reference number on its test set (ImageNet-1K val, N = 50,000; ADE20K val, N = 2,000 images, "
-              "reading mIoU as a proportion over images: an assumption). Untestable: both means within 0.5 points "
-              "of the metric's top (ceiling) or of chance (floor), or the paired Δ still moving at the end of "
-              "training."]
+    lines += [captions.SCORECARD_NOTES.fill()]
     if card.changed:
-        lines += ["", "† the study's spec was changed after results were seen (recorded in its storage; see its "
-                  "report): its rows are a sequential design the tests do not correct for."]
+        lines += ["", captions.SCORECARD_CHANGED.fill()]
     if card.skipped:
-        lines += ["", "Studies without a row or with rows not scored: "
-                  + "; ".join(f"`{f}` ({why})" for f, why in card.skipped) + "."]
+        lines += ["", captions.SCORECARD_SKIPPED.fill(studies="; ".join(f"`{f}` ({why})" for f, why in card.skipped))]
     return "\n".join(lines) + "\n"
 
 

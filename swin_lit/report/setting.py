@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from swin_lit.data.sources import embedded
+from swin_lit.report import captions
 from swin_lit.report.data import StudyData
-from swin_lit.report.fmt import short_metric
+from swin_lit.report.fmt import num, short_metric, significant
 from swin_lit.report.reproduction import binomial_half_width
 
 
@@ -41,12 +42,10 @@ class PaperSetting:
 
 
 PAPER_SETTINGS = {
-    "ImageNet-1K": PaperSetting("ImageNet-1K", "Swin-T", 29, 4.5, "300 epochs x 1.28 M training images",
+    "ImageNet-1K": PaperSetting("ImageNet-1K", "Swin-T", 29, 4.5, captions.IMAGENET_SCHEDULE.fill(),
                                 300 * 1.28e6, 50_000, "val"),
-    "ADE20K": PaperSetting("ADE20K", "Swin-T backbone + UperNet", 29, None,
-                           "160k iterations x batch 16 at 512 x 512 px (2.56 M crops)", 160_000 * 16, 2_000, "val",
-                           "mIoU read as a proportion over the 2,000 val images (an assumption: mIoU is averaged "
-                           "over classes and pixels, its real standard error differs)"),
+    "ADE20K": PaperSetting("ADE20K", captions.ADE20K_MODEL.fill(), 29, None, captions.ADE20K_SCHEDULE.fill(),
+                           160_000 * 16, 2_000, "val", captions.ADE20K_ASSUMPTION.fill()),
 }
 
 
@@ -117,7 +116,8 @@ def our_setting(data: StudyData) -> OurSetting:
     schedule = ""
     if optim.get("schedule"):
         floor = optim.get("min_lr")
-        schedule = f"{optim['schedule']} LR schedule" + (f" to a floor of {floor:g}" if floor is not None else "")
+        schedule = captions.LR_SCHEDULE.fill(schedule=optim["schedule"], floor=captions.LR_FLOOR.fill(
+            floor=captions.setting(floor)) if floor is not None else "")
     return OurSetting(_median(data, "params"), _median(data, "flops"), epochs, images, measured,
                       seconds / 3600 if math.isfinite(seconds) else math.nan, len(data.runs),
                       dict(data.environment.get("device") or {}), test, schedule)
@@ -134,8 +134,8 @@ def _count(x: float) -> str:
         return "not recorded"
     for scale, unit in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
         if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.0f}"
+            return f"{significant(x / scale)}{unit}"
+    return num(x, 0)
 
 
 def setting_lines(data: StudyData) -> list[str]:
@@ -144,43 +144,48 @@ def setting_lines(data: StudyData) -> list[str]:
     source = data.paper.source if data.paper is not None else (
         data.transfer_paper.source if data.transfer_paper is not None else None)
     paper = paper_setting(source)
-    images = (f"{_count(ours.images_per_epoch)} training images per epoch"
-              + (" (measured: throughput x training time / epochs)" if ours.images_measured else "")
-              if math.isfinite(ours.images_per_epoch) else "training images per epoch not recorded")
-    epochs = f"{ours.epochs:g} epochs" if math.isfinite(ours.epochs) else "epochs not recorded"
-    seen = f" = {_count(ours.images_seen)} images seen per run" if math.isfinite(ours.images_seen) else ""
-    flops = f"{ours.flops / 1e6:.3g} M multiply-adds per image" if math.isfinite(ours.flops) else "FLOPs not recorded"
-    params = f"{ours.params / 1e6:.3g} M parameters" if math.isfinite(ours.params) else "parameters not recorded"
-    devices = ", ".join(f"{d} ({n} runs)" for d, n in ours.devices.items()) or "device not recorded"
-    hours = (f"{ours.train_hours:.2f} h of training loops over {ours.runs} finished runs"
+    images = (captions.IMAGES_PER_EPOCH.fill(
+        count=_count(ours.images_per_epoch), measured=captions.IMAGES_MEASURED.fill() if ours.images_measured else "")
+              if math.isfinite(ours.images_per_epoch) else captions.IMAGES_NOT_RECORDED.fill())
+    epochs = captions.EPOCHS.fill(epochs=captions.setting(ours.epochs)) if math.isfinite(ours.epochs) else (
+        "epochs not recorded")
+    seen = captions.IMAGES_SEEN.fill(count=_count(ours.images_seen)) if math.isfinite(ours.images_seen) else ""
+    flops = captions.FLOPS_PER_IMAGE.fill(flops=significant(ours.flops / 1e6)) if math.isfinite(ours.flops) else (
+        "FLOPs not recorded")
+    params = captions.PARAMETERS.fill(params=significant(ours.params / 1e6)) if math.isfinite(ours.params) else (
+        "parameters not recorded")
+    devices = ", ".join(captions.DEVICE_RUNS.fill(device=d, n=n) for d, n in ours.devices.items()) or (
+        "device not recorded")
+    hours = (captions.TRAIN_HOURS.fill(hours=num(ours.train_hours, 2), runs=ours.runs)
              if math.isfinite(ours.train_hours) else "compute not recorded")
-    lines = [f"- **Model (ours)**: {params}, {flops}.",
-             f"- **Training (ours)**: {epochs} x {images}{seen}"
-             + (f"; {ours.schedule}" if ours.schedule else "") + ".",
-             f"- **Compute (ours)**: {hours}, on {devices}."]
+    lines = [captions.MODEL_OURS.fill(params=params, flops=flops),
+             captions.TRAINING_OURS.fill(epochs=epochs, images=images, seen=seen,
+                                         schedule=f"; {ours.schedule}" if ours.schedule else ""),
+             captions.COMPUTE_OURS.fill(hours=hours, devices=devices)]
     metric = short_metric(data.objective)
     if ours.test_images:
         base = _base_mean(data)
         noise = binomial_half_width(base, ours.test_images) if metric == "top1" else math.nan
-        text = f"- **Test set (ours)**: {ours.test_images:,} images"
-        if math.isfinite(noise):
-            text += f"; at the baseline's {base:.1f}% top-1 its binomial 95% half-width is {noise:.2f} points"
-        lines.append(text + ".")
+        noise_text = captions.TEST_SET_NOISE.fill(base=num(base, 1), noise=num(noise, 2)) if math.isfinite(
+            noise) else ""
+        lines.append(captions.TEST_SET_OURS.fill(images=f"{ours.test_images:,}", noise=noise_text))
     else:
-        lines.append("- **Test set (ours)**: size not recorded (read from files), so no binomial half-width.")
+        lines.append(captions.TEST_SET_UNKNOWN.fill())
     if paper is not None:
-        size = (f"{paper.params_m:g} M parameters" if paper.params_m else "parameters not stated")
-        size += f", {paper.gflops:g} GFLOPs" if paper.gflops else ""
-        lines.append(f"- **The paper's setting** ({source}): {paper.model}, {size}; {paper.schedule}; test set "
-                     f"{paper.dataset} {paper.test_split}, {paper.test_images:,} images"
-                     + (f" ({paper.assumption})" if paper.assumption else "") + ".")
+        size = (captions.PAPER_PARAMETERS.fill(params=captions.setting(paper.params_m)) if paper.params_m
+                else captions.PAPER_NO_PARAMETERS.fill())
+        size += captions.PAPER_GFLOPS.fill(gflops=captions.setting(paper.gflops)) if paper.gflops else ""
+        lines.append(captions.PAPER_SETTING.fill(
+            source=source, model=paper.model, size=size, schedule=paper.schedule, dataset=paper.dataset,
+            split=paper.test_split, images=f"{paper.test_images:,}",
+            assumption=f" ({paper.assumption})" if paper.assumption else ""))
         if math.isfinite(ours.params) and paper.params_m:
-            gap = f"about 1/{paper.params_m * 1e6 / ours.params:.0f} of the paper's parameters"
+            gap = captions.SCALE_GAP_PARAMS.fill(ratio=num(paper.params_m * 1e6 / ours.params, 0))
             if math.isfinite(ours.images_seen):
-                gap += f", 1/{paper.images_seen / ours.images_seen:.0f} of its training images seen"
-            lines.append(f"- **Scale gap**: {gap}.")
+                gap += captions.SCALE_GAP_IMAGES.fill(ratio=num(paper.images_seen / ours.images_seen, 0))
+            lines.append(captions.SCALE_GAP.fill(gap=gap))
     else:
-        lines.append("- **The paper's setting**: the spec names no paper data set this report knows.")
+        lines.append(captions.PAPER_UNKNOWN.fill())
     return lines
 
 
@@ -192,9 +197,9 @@ def scale_gap(data: StudyData) -> str:
     paper = paper_setting(source)
     if paper is None or not math.isfinite(ours.params) or not paper.params_m:
         return ""
-    text = f"1/{paper.params_m * 1e6 / ours.params:.0f} params"
+    text = f"1/{num(paper.params_m * 1e6 / ours.params, 0)} params"
     if math.isfinite(ours.images_seen):
-        text += f", 1/{paper.images_seen / ours.images_seen:,.0f} images seen"
+        text += f", 1/{num(paper.images_seen / ours.images_seen, 0, thousands=True)} images seen"
     return text
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from swin_lit import stats
+from swin_lit.report import captions
 from swin_lit.report.compare import values_by_variant
 from swin_lit.report.data import StudyData
 from swin_lit.report.fmt import (
@@ -63,7 +64,7 @@ def transfer_summary(data: StudyData) -> pd.DataFrame:
         trained_failed = [s for s in (missing["seed"] if len(missing) else [])
                           if _train_status(data, variant, s) in ("failed", "pruned")]
         if trained_failed and not reasons:
-            reasons = ["its trained cell failed"]
+            reasons = [captions.TRAINED_CELL_FAILED.fill()]
         ratio = ratio_of(data, variant, window)
         rows.append({
             "variant": variant, "method": method, "img_size": int(img), "window_size": int(window),
@@ -90,7 +91,7 @@ def ratio_of(data: StudyData, variant: str, window) -> Fraction | None:
 
 
 def ratio_label(r: Fraction) -> str:
-    return f"{float(r):g}×"
+    return f"{captions.setting(float(r))}×"
 
 
 def transfer_rows(data: StudyData, summary: pd.DataFrame) -> list[tuple[str, str]]:
@@ -157,7 +158,9 @@ def transfer_layout(data: StudyData, summary: pd.DataFrame) -> Table | None:
 
     def head(title: str, ours, paper) -> str:
         text = f"{title}: ours {wi_label(ours) if ours else 'not run'}"
-        return text + (f", paper {wi_label(paper) if paper else 'not in its table'}" if tp is not None else "")
+        if tp is None:
+            return text
+        return text + f", paper {wi_label(paper) if paper else captions.NOT_IN_PAPER.fill()}"
 
     columns = ["", "variant", "method",
                head("1× as trained", geometry, tp.trained if tp is not None else None) if geometry or tp
@@ -171,7 +174,7 @@ def transfer_layout(data: StudyData, summary: pd.DataFrame) -> Table | None:
             hit = summary[(summary["variant"] == variant) & (summary["method"] == method)
                           & (summary["img_size"] == (col.ours or (0, 0))[0])
                           & (summary["window_size"] == (col.ours or (0, 0))[1])]
-            missing = "not run" if col.ours else "not in this study"
+            missing = "not run" if col.ours else captions.NOT_IN_STUDY.fill()
             row.append(_layout_cell(hit.iloc[0], d, m) if len(hit) else missing)
         rows.append(row)
     if data.transfer_chance is not None:
@@ -184,19 +187,13 @@ def transfer_layout(data: StudyData, summary: pd.DataFrame) -> Table | None:
             rows.append(["paper", short_label(variant), "", _paper_cell(tp, variant, tp.trained, as_trained=True),
                          *[_paper_cell(tp, variant, col.paper) for col in columns_at]])
     label = data.transfer_label
-    scaled = ("I: the fine-tuning crop; the test images are segmented at their own size" if data.task_facts.dense
-              else "the image size scaled with it")
-    chance_note = f" Chance: 1/number of classes ({data.num_classes_source})." if data.transfer_chance else ""
-    source = (f" Paper rows: {tp.source or 'source not stated in the stored spec'}, at its own training size and "
-              f"windows, aligned with ours by the ratio; its numbers are on its own data, not comparable with ours "
-              f"in absolute terms." if tp is not None else "")
-    caption = (f"Transfer to larger windows, study {data.name} (Swin V2 Table 1 layout): one column per transfer "
-               f"ratio (target window / training window, {scaled}), headed by our target and "
-               f"the paper's target of the same ratio; 1× is the model as trained (test {label} of the trained "
-               f"cells). Our rows: a trained variant and its position-bias transfer method; cells: test {label} "
-               f"without fine-tuning / with fine-tuning, mean ± sample std over seeds (n); failed or missing cells "
-               f"say so, with the reason.{chance_note}{source}")
-    return Table("Transfer (Swin V2 Table 1 layout)", caption, columns, rows, f"tab:{data.name}:transfer",
+    scaled = (captions.SCALED_DENSE if data.task_facts.dense else captions.SCALED_IMAGE).fill()
+    chance_note = captions.TRANSFER_CHANCE.fill(source=data.num_classes_source) if data.transfer_chance else ""
+    source = captions.TRANSFER_PAPER_ROWS.fill(source=tp.source or captions.NO_STORED_SOURCE.fill()) if (
+        tp is not None) else ""
+    caption = captions.TRANSFER_CAPTION.fill(study=data.name, scaled=scaled, label=label, chance=chance_note,
+                                             source=source)
+    return Table(captions.TRANSFER_TITLE.fill(), caption, columns, rows, f"tab:{data.name}:transfer",
                  cell_width=13, rules={ours_end})
 
 
@@ -329,23 +326,16 @@ def transfer_tests_table(data: StudyData, tests: pd.DataFrame, summary: pd.DataF
             row += [f"{num(r['paper_delta'], 1, sign=True)} ({r['paper_target']})" if np.isfinite(r["paper_delta"])
                     else "", r["reproduction"]]
         rows.append(row)
-    columns = ["target", "", "row", f"Δ {data.transfer_label} [95% CI] unadjusted", "simultaneous 95% CI", "p",
+    columns = ["target", "", "row", captions.TRANSFER_DELTA.fill(label=data.transfer_label), "simultaneous 95% CI", "p",
                "p (Holm)", "sign-flip p", "verdict"]
     if has_paper:
         columns += ["paper Δ", "vs the paper"]
     base_name = f"{short_label(base[0])} / {base[1]}" if base else "the first row"
-    contrasts = " unless it names its reference (the spec's transfer.contrasts)" if (
+    contrasts = captions.TRANSFER_CONTRASTS.fill() if (
         base is not None and any((v, m) != base for v, m in zip(tests["versus"], tests["versus_method"]))) else ""
-    caption = (f"Between methods at each target, study {data.name}: each row vs {base_name}{contrasts}, test "
-               f"{data.transfer_label}, "
-               f"paired by the trained seed (Δ: mean per-seed difference with its unadjusted 95% t-interval; "
-               f"simultaneous: the Bonferroni 95% interval over the target's family, the one that matches the Holm "
-               f"verdicts; both clipped to what {data.transfer_label} allows; p: two-sided paired t-test; sign-flip "
-               f"p: the exact paired sign-flip test with its smallest attainable p). {design_sentence()} Family: "
-               f"every comparison at one target (without and with fine-tuning), Holm-adjusted, α = {data.alpha:g}; "
-               f"not resolved with the |Δ| this design had 80% power for."
-               + (" paper Δ: the paper's difference between the same rows at its target of the same ratio; "
-                  "vs the paper: as in the comparison tables." if has_paper else ""))
-    return Table("Between methods at each target", caption, columns, rows, f"tab:{data.name}:transfer-tests",
+    caption = captions.TRANSFER_TESTS_CAPTION.fill(
+        study=data.name, base=base_name, contrasts=contrasts, label=data.transfer_label, design=design_sentence(),
+        alpha=captions.setting(data.alpha), paper=captions.TRANSFER_TESTS_PAPER.fill() if has_paper else "")
+    return Table(captions.TRANSFER_TESTS_TITLE.fill(), caption, columns, rows, f"tab:{data.name}:transfer-tests",
                  cell_width=14)
 
