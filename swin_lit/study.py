@@ -12,7 +12,7 @@ neither torch nor the CLI nor the driver's worker machinery. It holds:
   (``Spec.param_distributions``); a cell's id (``swin_lit.domain.cell.CellId``) is derived from its params
   (``Spec.cell_id``) and also kept as the
   ``cell`` user attr. Seeds are listed in the spec, or adaptive (``seeds: {start, max, step, precision}``,
-  Stein's two-stage rule, ``swin_lit.seeds.SeedRule``; ``step`` unused): then which seeds every variant gets
+  Stein's two-stage rule, ``swin_lit.domain.sections.SeedRule``; ``step`` unused): then which seeds every variant gets
   is ``seed_decision`` on the stored trials, and the ``seed`` param's range is 0 .. max-1 from the first
   trial on. Factor values that Optuna cannot store as a choice (lists
   such as depths) are stored as their JSON text (``swin_lit.domain.spec.encode``). The spec itself is stored

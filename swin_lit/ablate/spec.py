@@ -10,7 +10,7 @@ training run. Everything is validated before anything runs: every override of ev
 with the real config loader, so a wrong key or value raises ``ConfigError`` naming where it came from,
 e.g. ``factors.model.shift: got 'diagonal'; allowed values are 'cyclic', 'none'``.
 
-Seeds are a list, or adaptive (``seeds: {start, max, step, precision}``, ``swin_lit.seeds.SeedRule``: Stein's
+Seeds are a list, or adaptive (``seeds: {start, max, step, precision}``, ``swin_lit.domain.sections.SeedRule``: Stein's
 two-stage rule, N fixed from the first ``start`` seeds' SDs; ``step`` is unused): the plan then holds the cells
 of every seed up to ``max`` (all validated up front), and which of them run is decided from the stored results
 while the study runs (``swin_lit.study.seed_decision``; ``Plan.cells_of``).

@@ -25,7 +25,7 @@ sharing one storage:
   the stored trials (finished objective values and failures for good: ``swin_lit.study.seed_decision``), replayed
   from ``start`` seeds at every evaluation; nothing of the decision itself is stored. Acting on it is planning the
   cells of the seeds it names, by the rules above, so a cell that racing planners queue twice still runs once. The
-  rule is two-stage (``swin_lit.seeds.SeedRule``): once every cell of the first ``start`` seeds is settled, the seed
+  rule is two-stage (``domain.sections.SeedRule``): once every cell of the first ``start`` seeds is settled, the seed
   count N is fixed, so the replay only grows: a planner that read an older snapshot asks for the first stage or for N,
   never for a seed beyond N, and a planner killed mid-queueing leaves cells that the next evaluation queues. Who
   evaluates: every worker, after it records a train cell's outcome and once more before it exits for lack of work (it

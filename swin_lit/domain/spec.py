@@ -1,7 +1,7 @@
 """The ablation spec (``ablations/*.yaml``): one type for the writer and every reader.
 
 A spec names a base run config, a budget (overrides applied to every cell), the variants (a full factorial
-over ``factors`` or explicitly named ``variants``), the seeds (a list, or adaptive: ``swin_lit.seeds.SeedRule``),
+over ``factors`` or explicitly named ``variants``), the seeds (a list, or adaptive: ``sections.SeedRule``),
 the metrics and objective, and optional sections (``search``, ``transfer``, ``paper``, ``report``,
 ``counterpart``). ``swin_lit.ablate.spec`` reads a spec file into a ``Spec`` and resolves its cells' configs;
 the study stores ``Spec.to_plain()`` as its ``spec`` user attr, and every reader (the driver's workers, the
