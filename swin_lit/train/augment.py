@@ -151,6 +151,8 @@ def mix(x: torch.Tensor, targets: torch.Tensor, cfg: OptimConfig, gen: torch.Gen
 
 def _beta(alpha: float, gen: torch.Generator) -> float:
     """Beta(alpha, alpha) sample from two seeded gamma draws."""
+    # private: torch.distributions.Gamma samples take no Generator, and the draw must be a function of the
+    # seeded generator (resumable, paired across variants); _standard_gamma is the op Gamma itself calls
     a = torch._standard_gamma(torch.full((2,), alpha), generator=gen)
     return (a[0] / a.sum()).item()
 

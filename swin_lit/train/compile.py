@@ -92,6 +92,7 @@ def architecture_key(cfg: RunConfig, device: str, precision: str) -> str:
 
 def inductor_cache() -> Path:
     """The inductor cache this process compiles into (``TORCHINDUCTOR_CACHE_DIR``, else inductor's default)."""
+    # private: torch has no public call for the cache folder inductor writes to when the variable is unset
     from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
     return Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR") or default_cache_dir())
@@ -157,6 +158,7 @@ def cache_at(folder: str | os.PathLike | None) -> Iterator[None]:
 def compile_seconds() -> float:
     """Seconds this process has spent compiling so far (dynamo + inductor, forward and backward graphs; take
     differences: the count runs over the whole process)."""
+    # private: dynamo's own compile-time accounting; torch offers no public counter of time spent compiling
     from torch._dynamo.utils import calculate_time_spent
 
     return float(calculate_time_spent().get("total_wall_time", 0.0))
