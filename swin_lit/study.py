@@ -10,13 +10,12 @@ neither torch nor the CLI nor the driver's worker machinery. It holds:
   search index) or ``transfer`` (a trained cell moved to a larger image and window with one method).
   A cell's **params** are the study's switches, one Optuna param each, plus ``seed``
   (``Spec.param_distributions``); a cell's id (``swin_lit.domain.cell.CellId``) is derived from its params
-  (``Spec.cell_id``) and also kept as the
-  ``cell`` user attr. Seeds are listed in the spec, or adaptive (``seeds: {start, max, step, precision}``,
-  Stein's two-stage rule, ``swin_lit.domain.sections.SeedRule``; ``step`` unused): then which seeds every variant gets
-  is ``seed_decision`` on the stored trials, and the ``seed`` param's range is 0 .. max-1 from the first
-  trial on. Factor values that Optuna cannot store as a choice (lists
-  such as depths) are stored as their JSON text (``swin_lit.domain.spec.encode``). The spec itself is stored
-  as a plain dict and read back with ``Spec.from_stored``.
+  (``Spec.cell_id``) and also kept as the ``cell`` user attr. Seeds are listed in the spec, or adaptive
+  (``seeds: {start, max, step, precision}``, Stein's two-stage rule, ``swin_lit.domain.sections.SeedRule``;
+  ``step`` unused): then which seeds every variant gets is ``seed_decision`` on the stored trials, and the
+  ``seed`` param's range is 0 .. max-1 from the first trial on. Factor values that Optuna cannot store as a
+  choice (lists such as depths) are stored as their JSON text (``swin_lit.domain.spec.encode``). The spec
+  itself is stored as a plain dict and read back with ``Spec.from_stored``.
 - **States**: ``cell_status`` turns a cell's trials into one of ``STATUSES``; ``DONE`` says which need no
   more work. Several trials of one cell are normal (a retry after a failure, a re-queue after a dead worker,
   a duplicate from racing planners given up as PRUNED with ``error: duplicate``); the newest COMPLETE trial

@@ -100,12 +100,13 @@ def test_a_record_without_its_task_field_is_read_by_its_metrics():
 
 @pytest.mark.parametrize("bad, message", [
     ({"version": 9}, "version 9 is not one"), ({"test": {"top1": 1.0}}, "test lacks top5, loss, ece"),
-    ({"task": "detection"}, "task: got 'detection'"), ({"seed": None} | {"_drop": "seed"}, "no 'seed' field")])
+    ({"task": "detection"}, "task 'detection' is not registered"),
+    ({"seed": None} | {"_drop": "seed"}, "no 'seed' field")])
 def test_a_bad_record_is_refused_naming_what_is_wrong(bad, message):
-    from swin_lit.domain.result import Result
+    from swin_lit.domain.result import RecordError, Result
 
     record = _record(**{k: v for k, v in bad.items() if k != "_drop"})
     if "_drop" in bad:
         record.pop(bad["_drop"])
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(RecordError, match=message):  # what readers catch (study.result_of)
         Result.from_dict(record)

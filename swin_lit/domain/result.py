@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from swin_lit.domain.task import Task, get_task, task_of_record
+from swin_lit.domain.task import TASKS, Task, get_task, task_of_record
 
 VERSION = 2  # 2: the ``version`` field itself, split losses a mean per image / labelled pixel (1: of batch means)
 
@@ -41,6 +41,8 @@ class Result:
     version: int = VERSION
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:  # a record of a task this installation does not have
+            raise RecordError(f"result record: task {self.task!r} is not registered (known: {', '.join(TASKS)})")
         task = self.task_facts
         for split in ("val", "test"):
             missing = [m for m in task.metrics if m not in getattr(self, split)]
@@ -120,8 +122,6 @@ class TransferRecord:
 
 def _transfer_task(record: dict) -> Task:
     """The task of a transfer record: the one whose primary score it holds, else the first registered."""
-    from swin_lit.domain.task import TASKS
-
     for task in TASKS.values():
         if task.primary in record:
             return task
@@ -131,8 +131,6 @@ def _transfer_task(record: dict) -> Task:
 def transfer_task(records: list[dict]) -> Task:
     """The task of a study's transfer records: the first record's that holds a task's primary score, else the
     first registered task."""
-    from swin_lit.domain.task import TASKS
-
     for record in records:
         for task in TASKS.values():
             if isinstance(record, dict) and task.primary in record:
