@@ -569,3 +569,18 @@ def test_slurm_options_are_checked_before_anything(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and expected in err, err
     assert not out.exists()
+
+
+def test_cells_left_waiting_after_a_round_get_another_round_of_workers(tmp_path, monkeypatch, capsys):
+    """A round of workers can end while cells wait to be claimed: on an adaptive study driven twice, this driver's
+    workers found nothing active and left a moment before the other driver queued the next seeds. Anything
+    waiting after a round means another round (up to the cap), not a driver that stops with work queued. Here
+    the workers are replaced by a stand-in that claims nothing, so the cells stay waiting for every round."""
+    from swin_lit.ablate import command
+
+    rounds = []
+    monkeypatch.setattr(command, "run_workers", lambda ref, plan, *args, **kw: rounds.append(len(plan.cells)))
+    spec = write_spec(tmp_path, "waits", variants={"a": {}, "b": {"model.shift": "none"}})
+    assert main(["ablate", str(spec), "--out", str(tmp_path / "waits"), "--no-progress", "--no-report"]) == 0
+    assert rounds == [2, 2, 2, 2]  # the cap of four rounds for listed seeds, every one with both cells waiting
+    assert "0 of 2 cells done, 0 failed, 2 still running elsewhere" in capsys.readouterr().err

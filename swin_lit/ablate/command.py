@@ -176,9 +176,12 @@ def run(args: argparse.Namespace) -> int:
             run_workers(ref, plan, out, worker_args, max(1, min(n, pending)), threads,
                         progress=not args.no_progress)
         # cells whose planning was lost with a worker (killed between finishing a cell and queueing the
-        # cells that waited for it, or the seeds the rule asked for) are queued now; anything queued means
-        # another round of workers
-        pending = store.plan_study(ref, plan.cells_of)[0]
+        # cells that waited for it, or the seeds the rule asked for) are queued now; anything waiting to be
+        # claimed means another round of workers: also cells another driver queued after this round's workers
+        # found nothing active and left (two drivers on one adaptive study: the other one's seeds)
+        queued = store.plan_study(ref, plan.cells_of)[0]
+        waiting = store.progress_counts(ref, store.active_cells(ref, plan.cells_of)[0])[contract.WAITING]
+        pending = max(queued, waiting)
     return summary(ref, plan, target if args.storage else out, out, not args.no_report)
 
 
