@@ -42,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from swin_lit.config import load_config  # noqa: E402
 from swin_lit.models.config import SwinConfig  # noqa: E402
-from swin_lit.models.transfer import methods_for, transfer  # noqa: E402
+from swin_lit.models.registry import transfer_methods  # noqa: E402
+from swin_lit.models.transfer import transfer  # noqa: E402
 from swin_lit.tasks.classification import TASK as CLASSIFICATION  # noqa: E402
 from swin_lit.train.runs import build_datamodule, load_trained_model, train  # noqa: E402
 from swin_lit.train.transfer import (  # noqa: E402
@@ -154,7 +155,7 @@ def run_seed(seed: int, out: str, steps: int, finetune: bool) -> dict:
                 block.attn.relative_bias = None  # the attention adds no relative bias
         without_bias = CLASSIFICATION.evaluate(without, dm.test_dataloader(), cfg)
         trained[name] = (cfg, run_dir, model)
-        method = methods_for(relative)[0]
+        method = transfer_methods(relative)[0]
         row = {"top1": round(with_bias["top1"], 2), "loss": round(with_bias["loss"], 3),
                "top1 without bias": round(without_bias["top1"], 2), "loss without bias": round(without_bias["loss"], 3),
                "probe": {}}

@@ -193,7 +193,7 @@ def test_parallel_for_runs_every_index_once_in_a_pool_and_reraises(monkeypatch):
 def test_memory_data_leaves_randaugment_and_erasing_to_the_step_a_stream_does_not(tmp_path):
     assert SwinDataModule.step_augments(DataConfig()) == STEP_AUGMENTS == ("randaugment", "random_erasing")
     assert SwinDataModule.step_augments(DataConfig(source="folder", root=str(tmp_path))) == ()
-    assert SwinDataModule(DataConfig(source="folder", root=str(tmp_path), loader="memory"), 8).batch_augments \
+    assert SwinDataModule.step_augments(DataConfig(source="folder", root=str(tmp_path), loader="memory")) \
         == STEP_AUGMENTS
 
 

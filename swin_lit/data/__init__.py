@@ -9,8 +9,8 @@ from swin_lit.data.formats import DataError
 _LAZY = {
     "SwinDataModule": "swin_lit.data.datamodule", "SegDataModule": "swin_lit.data.seg_datamodule",
     "DataModule": "swin_lit.data.base", "READERS": "swin_lit.data.sources", "Reader": "swin_lit.data.sources",
-    "register": "swin_lit.data.sources", "reader": "swin_lit.data.sources", "class_names": "swin_lit.data.datamodule",
-    "num_classes": "swin_lit.data.datamodule", "RealData": "swin_lit.data.formats", "Split": "swin_lit.data.formats",
+    "register": "swin_lit.data.sources", "reader": "swin_lit.data.sources", "class_names": "swin_lit.data.classes",
+    "num_classes": "swin_lit.data.classes", "RealData": "swin_lit.data.formats", "Split": "swin_lit.data.formats",
     "read_cifar": "swin_lit.data.formats", "read_folder": "swin_lit.data.formats", "read_idx": "swin_lit.data.formats",
     "CLASS_NAMES": "swin_lit.data.synthetic", "NUM_CLASSES": "swin_lit.data.synthetic",
     "SyntheticScenes": "swin_lit.data.synthetic", "render_scenes": "swin_lit.data.synthetic",

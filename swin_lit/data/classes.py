@@ -33,3 +33,8 @@ def class_names(cfg: DataConfig, dense: bool = False) -> tuple[str, ...]:
 
         return listing(cfg.source, cfg.root, cfg.cache_dir).class_names
     return reader(cfg.source).class_names(cfg, "map" if dense else "class")
+
+
+def num_classes(cfg: DataConfig) -> int:
+    """Number of classes of the configured data (what a classifier's ``num_classes`` must be)."""
+    return len(class_names(cfg))

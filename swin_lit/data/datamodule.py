@@ -30,18 +30,6 @@ Arrays = tuple[torch.Tensor, torch.Tensor]  # uint8 images (N, C, H, W), int64 l
 STEP_AUGMENTS = ("randaugment", "random_erasing")
 
 
-def class_names(cfg: DataConfig) -> tuple[str, ...]:
-    """Class names of the configured data, without decoding images (raises DataError for bad data)."""
-    from swin_lit.data.classes import class_names as names
-
-    return names(cfg)
-
-
-def num_classes(cfg: DataConfig) -> int:
-    """Number of classes of the configured data (what the model's ``num_classes`` must be)."""
-    return len(class_names(cfg))
-
-
 def to_channels(images: torch.Tensor, in_chans: int) -> torch.Tensor:
     """uint8 (N, C, H, W) with C in {1, 3} to ``in_chans`` channels (grey repeated; RGB to luma)."""
     c = images.shape[1]
@@ -135,10 +123,6 @@ class SwinDataModule(DataModule):
         """The batch augmentations (of ``STEP_AUGMENTS``) the training step applies to this data's batches: all of
         them for data held in memory, none for a stream (its per-sample transform applied them)."""
         return () if cfg.loader == "stream" else STEP_AUGMENTS
-
-    @property
-    def batch_augments(self) -> tuple[str, ...]:
-        return self.step_augments(self.cfg)
 
     # -- the task's part of setup ----------------------------------------------------------------------
     def read(self) -> Loaded:

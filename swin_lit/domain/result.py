@@ -55,8 +55,10 @@ class Result:
 
     def value(self, path: str) -> float | None:
         """A dotted path (``test.top1``, ``flops``, ``extra`` fields by name) as a finite-or-not number, or None."""
-        node: Any = self.to_dict()
-        for part in str(path).split("."):
+        first, *rest = str(path).split(".")
+        names = {f.name for f in fields(self)} - {"extra"}
+        node: Any = getattr(self, first) if first in names else self.extra.get(first)
+        for part in rest:
             if not isinstance(node, dict) or part not in node:
                 return None
             node = node[part]

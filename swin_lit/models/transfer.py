@@ -19,15 +19,12 @@ from swin_lit.models.registry import TRANSFER_METHODS, transfer_methods
 from swin_lit.models.swin import SwinTransformer
 from swin_lit.typed import ConfigError
 
-METHODS = TRANSFER_METHODS
-methods_for = transfer_methods  # the methods of a ``relative`` kind (the first is the paper's setting)
-
 
 def transfer_config(cfg: SwinConfig, img_size: int, window_size: int, method: str) -> SwinConfig:
     """The config of the moved model; raises ConfigError naming what does not fit."""
-    if method not in METHODS:
-        raise ConfigError(f"method: got {method!r}; allowed values are {', '.join(METHODS)}")
-    allowed = methods_for(cfg.relative)
+    if method not in TRANSFER_METHODS:
+        raise ConfigError(f"method: got {method!r}; allowed values are {', '.join(TRANSFER_METHODS)}")
+    allowed = transfer_methods(cfg.relative)
     if method not in allowed:
         supported = ", ".join(allowed) or "none (its kind cannot be moved to another window)"
         raise ConfigError(f"method: {method!r} does not fit relative {cfg.relative!r}; use {supported}")

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from swin_lit.config import RunConfig
 from swin_lit.models.config import SwinConfig
-from swin_lit.models.transfer import methods_for, transfer_config
+from swin_lit.models.registry import transfer_methods
+from swin_lit.models.transfer import transfer_config
 from swin_lit.tasks import implementation
 from swin_lit.typed import ConfigError
 
@@ -61,7 +62,7 @@ def check_target(cfg: SwinConfig, img_size, window_size: int, method: str, task:
 
 def plan(cfg: RunConfig, targets: list[tuple[int, int]], methods: list[str] | None) -> list[tuple[int, int, str]]:
     """All (img, window, method) cells, validated before any work."""
-    allowed = methods_for(cfg.model.relative)
+    allowed = transfer_methods(cfg.model.relative)
     methods = list(methods or allowed)
     cells = []
     for img, window in targets:
