@@ -145,7 +145,7 @@ class TransferKind:
         try:
             record = TransferRecord.from_dict(returned)
         except RecordError as err:
-            raise CellFailed(f"NaN: {err}") from None
+            raise CellFailed(str(err)) from None
         key = record.task_facts.primary  # top-1, a segmentation run's mIoU
         if not is_finite(record.values.get(key)):
             raise CellFailed(f"NaN: {key} is {record.values.get(key)}")
